@@ -1,0 +1,59 @@
+// The daemon's configuration file.
+//
+// One `key = value` per line, '#' starts a comment. Keys:
+//   agency          = MY.NCB                  (required)
+//   key_file        = keys/MY.NCB.key         (required; secret key file)
+//   roster          = roster.bin              (required; signed roster file)
+//   data_dir        = data/MY.NCB             (required; RocksDB lives here)
+//   listen          = 127.0.0.1:7101          (required; peer service)
+//   client_socket   = run/MY.NCB.sock         (required; client service)
+//   peer            = ID.NCB 127.0.0.1:7102   (repeatable; peers to dial)
+//   anti_entropy_ms = 2000                    (optional; default 2000)
+//   log_level       = info                    (optional; trace..critical)
+// Relative paths are relative to the config file's directory.
+//
+// Thread-safety: plain values.
+#ifndef TIDINGS_NODE_CONFIG_H_
+#define TIDINGS_NODE_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace tidings::node {
+
+struct PeerAddress {
+  std::string agency;
+  std::string address;  // host:port
+};
+
+struct Config {
+  std::string agency;
+  std::string key_file;
+  std::string roster_file;
+  std::string data_dir;
+  std::string listen;
+  std::string client_socket;
+  std::vector<PeerAddress> peers;
+  absl::Duration anti_entropy_interval = absl::Milliseconds(2000);
+  std::string log_level = "info";
+};
+
+// Parses config text. `base_dir` resolves relative paths. kInvalidArgument
+// with "line N: ..." for unknown keys, missing values, bad numbers, malformed
+// agency ids or addresses, and missing required keys.
+absl::StatusOr<Config> ParseConfig(absl::string_view text,
+                                   absl::string_view base_dir);
+
+// Reads and parses a config file.
+absl::StatusOr<Config> LoadConfig(const std::string& path);
+
+// Renders a config that ParseConfig reads back identically (absolute paths).
+std::string FormatConfig(const Config& config);
+
+}  // namespace tidings::node
+
+#endif  // TIDINGS_NODE_CONFIG_H_

@@ -1,0 +1,126 @@
+// Composing and verifying envelopes: the policy between crypto/ and storage/.
+//
+// `Compose` builds, seals and signs one envelope at a given feed position.
+// `Verify` runs every check a received envelope must pass before it may touch
+// storage, in a fixed order, and says exactly which one failed.
+//
+// Thread-safety: free functions; the Keyring is internally synchronised.
+#ifndef TIDINGS_NODE_ENVELOPE_H_
+#define TIDINGS_NODE_ENVELOPE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "crypto/identity.h"
+#include "crypto/seal.h"
+#include "node/roster.h"
+#include "proto/envelope.pb.h"
+
+namespace tidings::node {
+
+// Bounds on what a peer may send us.
+inline constexpr size_t kMaxEnvelopeBytes = 256 * 1024;
+inline constexpr size_t kMaxBodyBytes = 128 * 1024;
+inline constexpr size_t kMaxAudience = 64;
+
+// Why a received envelope was refused. The name is the metrics counter suffix
+// and the first word of the log line.
+enum class RejectReason {
+  kOversized,          // "oversized"
+  kMalformed,          // "malformed"
+  kWrongNetwork,       // "wrong_network"
+  kUnknownOrigin,      // "unknown_origin"
+  kBadSignature,       // "bad_signature"
+  kBadAudience,        // "bad_audience"
+  kNotInAudience,      // "not_in_audience": this node is not in it
+  kSenderNotInAudience,// "sender_not_in_audience": the relaying peer is not
+  kUndecryptable,      // "undecryptable"
+  kGap,                // "gap"
+  kPrevMismatch,       // "prev_mismatch"
+  kEquivocation,       // "equivocation"
+};
+absl::string_view RejectReasonName(RejectReason reason);
+
+// A status refusing an envelope: kInvalidArgument (kUnauthenticated for
+// signature and decryption failures), message "<name>: <detail>", and the
+// reason attached as a payload that RejectReasonOf reads back.
+absl::Status Reject(RejectReason reason, absl::string_view detail);
+// The reason of a status made by Reject, or nullopt for any other status.
+std::optional<RejectReason> RejectReasonOf(const absl::Status& status);
+
+// The feed id: BLAKE2b-256 over the network id, origin and sorted audience.
+std::string FeedIdOf(absl::string_view network_id, absl::string_view origin,
+                     const std::vector<std::string>& audience);
+
+// Associated data binding a body to its place: network id, origin, feed
+// position. Computed from fields, never from re-serialized bytes.
+std::string BodyAadOf(absl::string_view network_id, absl::string_view origin,
+                      uint64_t seq);
+
+// Sorts, de-duplicates and adds the origin. kInvalidArgument if a member is
+// not in the roster, an id is malformed, or the audience is too large.
+absl::StatusOr<std::vector<std::string>> NormalizeAudience(
+    const Roster& roster, absl::string_view origin,
+    std::vector<std::string> audience);
+
+struct ComposeInput {
+  proto::Kind kind = proto::KIND_NOTICE;
+  proto::Precedence precedence = proto::PRECEDENCE_ROUTINE;
+  std::vector<std::string> audience;  // normalized
+  std::string plaintext;              // serialized Body or ReceiptBody
+  int64_t created_unix_ms = 0;
+  int64_t expires_unix_ms = 0;
+  uint64_t seq = 1;
+  std::string prev_id;  // empty iff seq == 1
+};
+
+struct Composed {
+  proto::Envelope envelope;
+  std::string serialized;  // serialized proto::Envelope
+  std::string id;          // BLAKE2b-256 of envelope.header()
+  std::string feed_id;
+};
+
+// Seals and signs. kInvalidArgument for an unusable audience key.
+absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
+                                 crypto::Keyring& keyring, const Roster& roster,
+                                 const ComposeInput& input);
+
+// A received envelope that passed every check.
+struct Verified {
+  proto::Envelope envelope;
+  proto::Header header;
+  std::string serialized;
+  std::string id;
+  std::string feed_id;
+  std::string plaintext;  // the opened body
+};
+
+struct VerifyContext {
+  const Roster& roster;
+  absl::string_view self;       // this node's agency
+  crypto::Keyring& keyring;     // this node's X25519 key
+  absl::string_view sender;     // the authenticated peer it came from
+};
+
+// Checks, in order: size, parse, version and field bounds, network id, origin
+// in roster, signature, audience well-formed and in roster, this node in the
+// audience, sender in the audience, body opens for this node. Feed position is
+// checked by the log on append.
+// Every failure is a Reject() status.
+absl::StatusOr<Verified> Verify(const VerifyContext& context,
+                                absl::string_view serialized);
+
+// Opens the body of an envelope this node holds (for `show`).
+absl::StatusOr<std::string> OpenBody(const Roster& roster,
+                                     absl::string_view self,
+                                     crypto::Keyring& keyring,
+                                     const proto::Header& header);
+
+}  // namespace tidings::node
+
+#endif  // TIDINGS_NODE_ENVELOPE_H_

@@ -1,0 +1,89 @@
+// Membership: the genesis roster, signed by every founder.
+//
+// A `Roster` is only ever constructed from signed bytes that passed every
+// check, so holding one means holding a verified membership view. The network
+// id is BLAKE2b-256 of the genesis roster's exact bytes.
+//
+// Thread-safety: a Roster is immutable; const methods are safe from any
+// thread.
+#ifndef TIDINGS_NODE_ROSTER_H_
+#define TIDINGS_NODE_ROSTER_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "crypto/identity.h"
+#include "crypto/types.h"
+#include "proto/roster.pb.h"
+
+namespace tidings::node {
+
+// OK if `agency` is a well-formed agency id: 1 to 32 characters, upper-case
+// letters, digits, '.', '-' and '_', starting with a letter or digit
+// ("MY.NCB", "PH.CG"). kInvalidArgument naming the problem otherwise.
+absl::Status ValidateAgencyId(absl::string_view agency);
+
+class Roster {
+ public:
+  // Verifies a genesis roster: version 0, no prev_hash, at least one member,
+  // agencies valid, unique and sorted, keys of the right size, 1 <= threshold
+  // <= n and threshold > n/2, and a valid signature from every member.
+  // kInvalidArgument / kUnauthenticated say exactly which check failed.
+  static absl::StatusOr<Roster> FromSigned(const proto::SignedRoster& signed_roster);
+
+  // Reads and verifies a roster file (a serialized proto::SignedRoster).
+  static absl::StatusOr<Roster> LoadFile(const std::string& path);
+
+  const crypto::Hash256& network_id() const { return network_id_; }
+  const proto::Roster& roster() const { return roster_; }
+  const proto::SignedRoster& signed_roster() const { return signed_; }
+
+  // The member entry, or nullptr.
+  const proto::Member* Find(absl::string_view agency) const;
+  bool IsMember(absl::string_view agency) const { return Find(agency) != nullptr; }
+  std::optional<crypto::VerifyKey> VerifyKeyOf(absl::string_view agency) const;
+  std::optional<crypto::BoxPublicKey> BoxKeyOf(absl::string_view agency) const;
+  // Member agency ids, sorted.
+  std::vector<std::string> agencies() const;
+
+ private:
+  Roster() = default;
+
+  proto::SignedRoster signed_;
+  proto::Roster roster_;
+  crypto::Hash256 network_id_;
+};
+
+// The public identity (key file `.pub`) of `identity`, with its endpoints.
+proto::PublicIdentity PublicIdentityOf(const crypto::Identity& identity,
+                                       absl::string_view name,
+                                       const std::vector<std::string>& endpoints);
+
+// An unsigned genesis roster of `members` (sorted here by agency).
+// kInvalidArgument if the threshold or a member is unacceptable.
+absl::StatusOr<proto::SignedRoster> MakeGenesis(
+    absl::string_view network_name, uint32_t threshold,
+    std::vector<proto::Member> members, int64_t created_unix_ms);
+
+// Adds `identity`'s signature to a genesis roster. kPermissionDenied if it is
+// not a member whose keys match; kAlreadyExists if it already signed.
+absl::Status SignGenesis(proto::SignedRoster& signed_roster,
+                         const crypto::Identity& identity);
+
+// Founders that have not yet signed, sorted.
+std::vector<std::string> MissingSignatures(
+    const proto::SignedRoster& signed_roster);
+
+// Reads / writes a serialized proto message file (rosters, .pub files).
+absl::Status WriteProtoFile(const std::string& path,
+                            const google::protobuf::MessageLite& message);
+absl::Status ReadProtoFile(const std::string& path,
+                           google::protobuf::MessageLite& message);
+
+}  // namespace tidings::node
+
+#endif  // TIDINGS_NODE_ROSTER_H_
