@@ -9,9 +9,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#define TIDINGS_RETURN_IF_ERROR(expr)                \
-  do {                                               \
-    ::absl::Status tidings_status_ = (expr);         \
+#define TIDINGS_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::absl::Status tidings_status_ = (expr);           \
     if (!tidings_status_.ok()) return tidings_status_; \
   } while (0)
 
@@ -24,8 +24,8 @@
       TIDINGS_STATUS_CONCAT_(tidings_statusor_, __LINE__), lhs, expr)
 
 #define TIDINGS_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
-  auto statusor = (expr);                                  \
-  if (!statusor.ok()) return std::move(statusor).status(); \
+  auto statusor = (expr);                                   \
+  if (!statusor.ok()) return std::move(statusor).status();  \
   lhs = std::move(statusor).value()
 
 #endif  // TIDINGS_CRYPTO_STATUS_MACROS_H_

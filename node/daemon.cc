@@ -1,0 +1,217 @@
+#include "node/daemon.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <optional>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "crypto/identity.h"
+#include "crypto/status_macros.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/impl/codegen/service_type.h"
+#include "node/client_service.h"
+#include "node/engine.h"
+#include "node/internal/logging.h"
+#include "node/link.h"
+#include "node/peer_transport.h"
+#include "node/roster.h"
+#include "storage/log.h"
+
+namespace tidings::node {
+
+struct Daemon::Parts {
+  Config config;
+  std::optional<crypto::Identity> identity;
+  std::optional<Roster> roster;
+  std::unique_ptr<crypto::Keyring> keyring;
+  std::unique_ptr<storage::Log> log;
+  Counters counters;
+  std::unique_ptr<PeerTransport> transport;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<grpc::Service> client_service;
+  std::unique_ptr<grpc::Server> peer_server;
+  std::unique_ptr<grpc::Server> client_server;
+  absl::Notification stop_ticker;
+  std::thread ticker;
+  bool stopped = false;
+};
+
+namespace {
+
+absl::Status CheckRosterEntry(const Roster& roster,
+                              const crypto::Identity& identity) {
+  const proto::Member* member = roster.Find(identity.agency());
+  if (member == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "agency ", identity.agency(), " is not a member of the roster"));
+  }
+  if (member->sign_pk() != identity.verify_key().view() ||
+      member->box_pk() != identity.box_public().view()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the key file's public keys are not the roster's entry "
+                     "for ",
+                     identity.agency()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MakePrivateDir(const std::string& path) {
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create directory ", path, ": ", error.message()));
+  }
+  if (::chmod(path.c_str(), 0700) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot chmod 700 ", path));
+  }
+  return absl::OkStatus();
+}
+
+// Removes a socket left by a previous run; refuses to remove anything else.
+absl::Status ClearStaleSocket(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return absl::OkStatus();
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("client_socket ", path, " exists and is not a socket"));
+  }
+  ::unlink(path.c_str());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
+  auto parts = std::make_unique<Parts>();
+  parts->config = config;
+  TIDINGS_ASSIGN_OR_RETURN(crypto::Identity identity,
+                           crypto::Identity::LoadFile(config.key_file));
+  if (identity.agency() != config.agency) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key file ", config.key_file, " is for ",
+                     identity.agency(), ", not ", config.agency));
+  }
+  parts->identity.emplace(std::move(identity));
+  TIDINGS_ASSIGN_OR_RETURN(Roster roster, Roster::LoadFile(config.roster_file));
+  parts->roster.emplace(std::move(roster));
+  TIDINGS_RETURN_IF_ERROR(CheckRosterEntry(*parts->roster, *parts->identity));
+
+  std::optional<crypto::BoxSecretKey> box =
+      crypto::BoxSecretKey::FromBytes(absl::string_view(
+          reinterpret_cast<const char*>(parts->identity->box_secret().data()),
+          crypto::BoxSecretKey::kSize));
+  parts->keyring = std::make_unique<crypto::Keyring>(std::move(*box));
+
+  TIDINGS_RETURN_IF_ERROR(MakePrivateDir(config.data_dir));
+  TIDINGS_ASSIGN_OR_RETURN(
+      parts->log, storage::Log::Open({.path = config.data_dir + "/log"}));
+
+  PeerTransportOptions transport_options;
+  transport_options.roster = &*parts->roster;
+  transport_options.identity = &*parts->identity;
+  transport_options.counters = &parts->counters;
+  transport_options.peers = config.peers;
+  parts->transport = std::make_unique<PeerTransport>(transport_options);
+
+  EngineOptions engine_options;
+  engine_options.roster = &*parts->roster;
+  engine_options.identity = &*parts->identity;
+  engine_options.keyring = parts->keyring.get();
+  engine_options.log = parts->log.get();
+  engine_options.clock = &RealClock();
+  engine_options.sender = parts->transport.get();
+  engine_options.counters = &parts->counters;
+  parts->engine = std::make_unique<Engine>(engine_options);
+
+  grpc::ServerBuilder peer_builder;
+  int port = 0;
+  peer_builder.AddListeningPort(config.listen,
+                                grpc::InsecureServerCredentials(), &port);
+  peer_builder.SetMaxReceiveMessageSize(kMaxPeerMessageBytes);
+  peer_builder.SetMaxSendMessageSize(kMaxPeerMessageBytes);
+  peer_builder.RegisterService(parts->transport->service());
+  parts->peer_server = peer_builder.BuildAndStart();
+  if (parts->peer_server == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", config.listen, " (address in use or not local?)"));
+  }
+
+  const std::string socket_dir =
+      std::filesystem::path(config.client_socket).parent_path().string();
+  if (!socket_dir.empty()) TIDINGS_RETURN_IF_ERROR(MakePrivateDir(socket_dir));
+  TIDINGS_RETURN_IF_ERROR(ClearStaleSocket(config.client_socket));
+  ClientServiceDeps deps;
+  deps.engine = parts->engine.get();
+  deps.log = parts->log.get();
+  deps.roster = &*parts->roster;
+  deps.identity = &*parts->identity;
+  deps.keyring = parts->keyring.get();
+  deps.counters = &parts->counters;
+  parts->client_service = MakeClientService(deps);
+  grpc::ServerBuilder client_builder;
+  client_builder.AddListeningPort("unix:" + config.client_socket,
+                                  grpc::InsecureServerCredentials());
+  client_builder.RegisterService(parts->client_service.get());
+  parts->client_server = client_builder.BuildAndStart();
+  if (parts->client_server == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve the client socket ", config.client_socket));
+  }
+  // Who may use the client service is decided by who may open this socket.
+  if (::chmod(config.client_socket.c_str(), 0600) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot chmod 600 ", config.client_socket));
+  }
+
+  parts->transport->Start(parts->engine.get());
+  Parts* raw = parts.get();
+  parts->ticker = std::thread([raw] {
+    absl::Time next_tick = absl::Now() + raw->config.anti_entropy_interval;
+    const absl::Duration step =
+        std::min(absl::Seconds(1), raw->config.anti_entropy_interval);
+    while (!raw->stop_ticker.WaitForNotificationWithTimeout(step)) {
+      raw->transport->ExpireHandshakes();
+      if (absl::Now() >= next_tick) {
+        raw->engine->Tick();
+        next_tick = absl::Now() + raw->config.anti_entropy_interval;
+      }
+    }
+  });
+  spdlog::info(
+      "{} up: peers on {}, client on {}, {} envelopes held, network {}",
+      config.agency, config.listen, config.client_socket,
+      parts->log->envelope_count(),
+      crypto::ToHex(parts->roster->network_id().view()));
+  return std::unique_ptr<Daemon>(new Daemon(std::move(parts)));
+}
+
+Daemon::Daemon(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+
+Daemon::~Daemon() { Shutdown(); }
+
+void Daemon::Shutdown() {
+  Parts& p = *parts_;
+  if (p.stopped) return;
+  p.stopped = true;
+  p.stop_ticker.Notify();
+  if (p.ticker.joinable()) p.ticker.join();
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  // Cancel links first: inbound link handlers hold server threads.
+  std::thread transport_stop([&p] { p.transport->Shutdown(); });
+  p.peer_server->Shutdown(absl::ToChronoTime(deadline));
+  transport_stop.join();
+  p.client_server->Shutdown(absl::ToChronoTime(deadline));
+  p.engine.reset();  // commits whatever is queued
+  ::unlink(p.config.client_socket.c_str());
+  spdlog::info("{} stopped", p.config.agency);
+}
+
+}  // namespace tidings::node

@@ -1,0 +1,649 @@
+#include "node/engine.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "crypto/hash.h"
+#include "crypto/status_macros.h"
+#include "node/internal/logging.h"
+
+namespace tidings::node {
+namespace {
+
+// Control messages (handshake follow-ups, heads, wants, rejections) go ahead
+// of every envelope: they are small and unblock the pull.
+constexpr proto::Precedence kControl = proto::PRECEDENCE_UNSPECIFIED;
+
+constexpr size_t kMaxReceiptEntries = 4096;
+constexpr size_t kMaxWantReplyBytes = 4 * 1024 * 1024;
+
+class SystemClock final : public Clock {
+ public:
+  absl::Time Now() override { return absl::Now(); }
+};
+
+std::string Short(absl::string_view id) {
+  return crypto::ToHex(id.substr(0, std::min<size_t>(id.size(), 8)));
+}
+
+int64_t ToUnixMs(absl::Time t) { return absl::ToUnixMillis(t); }
+
+std::vector<std::string> AudienceOf(const proto::Header& header) {
+  return std::vector<std::string>(header.audience().begin(),
+                                  header.audience().end());
+}
+
+bool InAudience(const google::protobuf::RepeatedPtrField<std::string>& list,
+                absl::string_view agency) {
+  return std::find(list.begin(), list.end(), agency) != list.end();
+}
+
+// Receipt rows carried by a verified KIND_RECEIPT envelope.
+absl::StatusOr<std::vector<storage::ReceiptUpdate>> ReceiptUpdatesOf(
+    absl::string_view recipient, absl::string_view receipt_id,
+    absl::string_view plaintext) {
+  proto::ReceiptBody body;
+  if (!body.ParseFromArray(plaintext.data(),
+                           static_cast<int>(plaintext.size()))) {
+    return Reject(RejectReason::kMalformed, "receipt body does not parse");
+  }
+  if (static_cast<size_t>(body.entries_size()) > kMaxReceiptEntries) {
+    return Reject(RejectReason::kMalformed,
+                  absl::StrCat("receipt with ", body.entries_size(),
+                               " entries; at most ", kMaxReceiptEntries));
+  }
+  std::vector<storage::ReceiptUpdate> updates;
+  updates.reserve(static_cast<size_t>(body.entries_size()));
+  for (const proto::ReceiptEntry& entry : body.entries()) {
+    if (entry.envelope_id().size() != crypto::Hash256::kSize ||
+        entry.status() < proto::RECEIPT_DELIVERED ||
+        entry.status() > proto::RECEIPT_ACKNOWLEDGED) {
+      return Reject(RejectReason::kMalformed, "receipt entry out of range");
+    }
+    updates.push_back({entry.envelope_id(), std::string(recipient),
+                       static_cast<int32_t>(entry.status()), entry.at_unix_ms(),
+                       std::string(receipt_id)});
+  }
+  return updates;
+}
+
+storage::EnvelopeRecord RecordOf(const proto::Header& header, std::string id,
+                                 std::string feed_id, std::string serialized,
+                                 int64_t now_ms) {
+  storage::EnvelopeRecord record;
+  record.id = std::move(id);
+  record.feed_id = std::move(feed_id);
+  record.seq = header.seq();
+  record.prev_id = header.prev_id();
+  record.origin = header.origin();
+  record.audience = AudienceOf(header);
+  record.envelope = std::move(serialized);
+  record.inbox = header.kind() == proto::KIND_RECEIPT
+                     ? storage::InboxEntry::kNo
+                     : storage::InboxEntry::kYes;
+  record.stored_unix_ms = now_ms;
+  return record;
+}
+
+}  // namespace
+
+Clock& RealClock() {
+  static SystemClock* clock = new SystemClock();
+  return *clock;
+}
+
+void Counters::Add(absl::string_view name, uint64_t delta) {
+  absl::MutexLock lock(&mu_);
+  values_[name] += delta;
+}
+
+std::map<std::string, uint64_t> Counters::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return std::map<std::string, uint64_t>(values_.begin(), values_.end());
+}
+
+Engine::Engine(const EngineOptions& options)
+    : options_(options),
+      roster_(*options.roster),
+      identity_(*options.identity),
+      keyring_(*options.keyring),
+      log_(*options.log),
+      clock_(*options.clock),
+      sender_(*options.sender),
+      counters_(*options.counters) {
+  committer_ = std::thread([this] { CommitLoop(); });
+}
+
+Engine::~Engine() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  committer_.join();
+}
+
+absl::StatusOr<SendResult> Engine::Send(const proto::SendRequest& request) {
+  if (request.kind() != proto::KIND_NOTICE &&
+      request.kind() != proto::KIND_ALERT) {
+    return absl::InvalidArgumentError("kind must be notice or alert");
+  }
+  proto::Precedence precedence = request.precedence();
+  if (precedence == proto::PRECEDENCE_UNSPECIFIED) {
+    precedence = proto::PRECEDENCE_ROUTINE;
+  }
+  if (precedence < proto::PRECEDENCE_FLASH ||
+      precedence > proto::PRECEDENCE_ROUTINE) {
+    return absl::InvalidArgumentError("unknown precedence");
+  }
+  if (request.body().text().empty()) {
+    return absl::InvalidArgumentError("the body text is empty");
+  }
+  if (request.body().has_position()) {
+    const proto::Position& p = request.body().position();
+    if (!(p.lat() >= -90 && p.lat() <= 90 && p.lon() >= -180 &&
+          p.lon() <= 180)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("position ", p.lat(), ",", p.lon(), " is out of range"));
+    }
+  }
+  std::string plaintext = request.body().SerializeAsString();
+  if (plaintext.size() > kMaxBodyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "body of ", plaintext.size(), " bytes; at most ", kMaxBodyBytes));
+  }
+  TIDINGS_ASSIGN_OR_RETURN(
+      std::vector<std::string> audience,
+      NormalizeAudience(roster_, identity_.agency(),
+                        std::vector<std::string>(request.audience().begin(),
+                                                 request.audience().end())));
+  absl::MutexLock lock(&send_mu_);
+  TIDINGS_ASSIGN_OR_RETURN(
+      SendResult result,
+      AppendOwn(request.kind(), precedence, std::move(audience),
+                std::move(plaintext), request.expires_unix_ms()));
+  counters_.Add("sent");
+  return result;
+}
+
+absl::StatusOr<SendResult> Engine::AppendOwn(proto::Kind kind,
+                                             proto::Precedence precedence,
+                                             std::vector<std::string> audience,
+                                             std::string plaintext,
+                                             int64_t expires_unix_ms) {
+  const std::string feed_id =
+      FeedIdOf(roster_.network_id().view(), identity_.agency(), audience);
+  ComposeInput input;
+  input.kind = kind;
+  input.precedence = precedence;
+  input.audience = std::move(audience);
+  input.plaintext = std::move(plaintext);
+  input.created_unix_ms = ToUnixMs(clock_.Now());
+  input.expires_unix_ms = expires_unix_ms;
+  if (std::optional<proto::FeedHead> head = log_.GetHead(feed_id)) {
+    input.seq = head->seq() + 1;
+    input.prev_id = head->head_id();
+  }
+  TIDINGS_ASSIGN_OR_RETURN(Composed composed,
+                           Compose(identity_, keyring_, roster_, input));
+  proto::Header header;
+  if (!header.ParseFromString(composed.envelope.header())) {
+    return absl::InternalError("own header does not parse");
+  }
+  storage::EnvelopeRecord record =
+      RecordOf(header, composed.id, composed.feed_id, composed.serialized,
+               input.created_unix_ms);
+  if (kind == proto::KIND_RECEIPT) {
+    TIDINGS_ASSIGN_OR_RETURN(
+        record.receipts,
+        ReceiptUpdatesOf(identity_.agency(), composed.id, input.plaintext));
+  }
+  // Durable before it leaves this node: a crash after this point cannot make
+  // us sign a different envelope at the same position.
+  TIDINGS_ASSIGN_OR_RETURN(std::vector<storage::AppendResult> results,
+                           log_.Append({&record, 1}));
+  if (results[0].outcome != storage::AppendOutcome::kStored) {
+    return absl::InternalError(absl::StrCat(
+        "own envelope at seq ", input.seq,
+        " was not stored: ", storage::OutcomeName(results[0].outcome)));
+  }
+  Forward(header, composed.feed_id, composed.serialized, "");
+  return SendResult{composed.id, composed.feed_id, input.seq};
+}
+
+void Engine::OnLinkUp(absl::string_view peer) {
+  {
+    absl::MutexLock lock(&mu_);
+    peers_[peer] = PeerState();
+  }
+  counters_.Add("links_up");
+  proto::PeerMessage message;
+  message.mutable_heads_digest()->set_digest(DigestOf(SharedHeads(peer)));
+  sender_.SendToPeer(peer, message, kControl);
+}
+
+void Engine::OnLinkDown(absl::string_view peer) {
+  absl::MutexLock lock(&mu_);
+  peers_.erase(peer);
+}
+
+std::vector<std::string> Engine::linked_peers() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (const auto& [peer, state] : peers_) out.push_back(peer);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void Engine::Tick() {
+  for (const std::string& peer : linked_peers()) {
+    proto::PeerMessage message;
+    message.mutable_heads_digest()->set_digest(DigestOf(SharedHeads(peer)));
+    sender_.SendToPeer(peer, message, kControl);
+  }
+}
+
+absl::Status Engine::OnPeerMessage(absl::string_view peer,
+                                   const proto::PeerMessage& message) {
+  switch (message.msg_case()) {
+    case proto::PeerMessage::kPush:
+      HandlePush(peer, message.push());
+      return absl::OkStatus();
+    case proto::PeerMessage::kHeadsDigest:
+      HandleDigest(peer, message.heads_digest());
+      return absl::OkStatus();
+    case proto::PeerMessage::kHeads:
+      HandleHeads(peer, message.heads());
+      return absl::OkStatus();
+    case proto::PeerMessage::kWant:
+      return HandleWant(peer, message.want());
+    case proto::PeerMessage::kRejection:
+      counters_.Add("rejections_received");
+      spdlog::warn("peer {} refused envelope {}: {}", peer,
+                   Short(message.rejection().envelope_id()),
+                   message.rejection().reason().substr(0, 200));
+      return absl::OkStatus();
+    case proto::PeerMessage::kHello:
+    case proto::PeerMessage::kProof:
+      return absl::FailedPreconditionError("handshake message on a live link");
+    case proto::PeerMessage::MSG_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError("empty or unknown peer message");
+}
+
+void Engine::HandlePush(absl::string_view peer, const proto::Push& push) {
+  const VerifyContext context{roster_, identity_.agency(), keyring_, peer};
+  for (const std::string& bytes : push.envelopes()) {
+    counters_.Add("received");
+    counters_.Add("received_bytes", bytes.size());
+    // A duplicate costs a hash and a lookup, not a signature check.
+    proto::Envelope outer;
+    std::string id;
+    if (bytes.size() <= kMaxEnvelopeBytes && outer.ParseFromString(bytes)) {
+      id = crypto::Hash(outer.header()).str();
+      absl::StatusOr<std::optional<std::string>> held = log_.GetEnvelope(id);
+      if (held.ok() && held->has_value()) {
+        counters_.Add("duplicates");
+        continue;
+      }
+    }
+    absl::StatusOr<Verified> verified = Verify(context, bytes);
+    std::vector<storage::ReceiptUpdate> receipts;
+    if (verified.ok() && verified->header.kind() == proto::KIND_RECEIPT) {
+      absl::StatusOr<std::vector<storage::ReceiptUpdate>> updates =
+          ReceiptUpdatesOf(verified->header.origin(), verified->id,
+                           verified->plaintext);
+      if (!updates.ok()) {
+        verified = updates.status();
+      } else {
+        receipts = *std::move(updates);
+      }
+    }
+    if (!verified.ok()) {
+      SendRejection(peer, id, verified.status());
+      continue;
+    }
+    absl::MutexLock lock(&mu_);
+    PeerState& state = peers_[peer];
+    uint64_t& known = state.known[verified->feed_id];
+    known = std::max(known, verified->header.seq());
+    mu_.Await(absl::Condition(
+        +[](Engine* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->mu_) {
+          return e->queue_.size() < e->options_.max_queued || e->stopping_;
+        },
+        this));
+    Pending pending{*std::move(verified), std::string(peer),
+                    std::move(receipts)};
+    pending.verified.plaintext.clear();  // never kept beyond the checks
+    queue_.push_back(std::move(pending));
+    ++enqueued_;
+  }
+}
+
+void Engine::SendRejection(absl::string_view peer,
+                           absl::string_view envelope_id,
+                           const absl::Status& status) {
+  std::optional<RejectReason> reason = RejectReasonOf(status);
+  const std::string name =
+      reason.has_value() ? std::string(RejectReasonName(*reason)) : "internal";
+  counters_.Add(absl::StrCat("rejected.", name));
+  spdlog::warn("refused envelope {} from {}: {}", Short(envelope_id), peer,
+               status.message());
+  proto::PeerMessage message;
+  message.mutable_rejection()->set_envelope_id(std::string(envelope_id));
+  message.mutable_rejection()->set_reason(std::string(status.message()));
+  sender_.SendToPeer(peer, message, kControl);
+}
+
+void Engine::CommitLoop() {
+  while (true) {
+    std::vector<Pending> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](Engine* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->mu_) {
+            return !e->queue_.empty() || e->stopping_;
+          },
+          this));
+      if (queue_.empty()) return;  // stopping, and everything is committed
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    const size_t n = batch.size();
+    CommitBatch(std::move(batch));
+    absl::MutexLock lock(&mu_);
+    committed_ += n;
+  }
+}
+
+void Engine::Flush() {
+  absl::MutexLock lock(&mu_);
+  const uint64_t target = enqueued_;
+  auto done = [this, target]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return committed_ >= target;
+  };
+  mu_.Await(absl::Condition(&done));
+}
+
+void Engine::CommitBatch(std::vector<Pending> batch) {
+  const int64_t now_ms = ToUnixMs(clock_.Now());
+  std::vector<storage::EnvelopeRecord> records;
+  records.reserve(batch.size());
+  for (Pending& pending : batch) {
+    const Verified& v = pending.verified;
+    records.push_back(
+        RecordOf(v.header, v.id, v.feed_id, v.serialized, now_ms));
+    records.back().receipts = std::move(pending.receipts);
+  }
+  absl::StatusOr<std::vector<storage::AppendResult>> results =
+      log_.Append(records);
+  if (!results.ok()) {
+    // Nothing of the batch is stored and nothing was acknowledged: the
+    // senders still hold it and anti-entropy brings it again.
+    counters_.Add("commit_failures");
+    spdlog::error("cannot store {} envelopes: {}", batch.size(),
+                  results.status().ToString());
+    return;
+  }
+  std::vector<const Verified*> stored;
+  // (peer, feed) -> head after this batch, to keep pulling where behind.
+  std::map<std::pair<std::string, std::string>, uint64_t> pulled;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Verified& v = batch[i].verified;
+    const storage::AppendResult& result = (*results)[i];
+    const std::string& from = batch[i].from;
+    switch (result.outcome) {
+      case storage::AppendOutcome::kStored:
+        counters_.Add("accepted");
+        stored.push_back(&v);
+        pulled[{from, v.feed_id}] = result.head_seq;
+        Forward(v.header, v.feed_id, v.serialized, from);
+        break;
+      case storage::AppendOutcome::kDuplicate:
+        counters_.Add("duplicates");
+        break;
+      case storage::AppendOutcome::kGap:
+        SendRejection(from, v.id,
+                      Reject(RejectReason::kGap,
+                             absl::StrCat("feed ", Short(v.feed_id),
+                                          " expected seq ", result.head_seq + 1,
+                                          ", got ", v.header.seq())));
+        MaybeWant(from, v.feed_id, result.head_seq, /*force=*/true);
+        break;
+      case storage::AppendOutcome::kPrevMismatch:
+        SendRejection(from, v.id,
+                      Reject(RejectReason::kPrevMismatch,
+                             absl::StrCat("seq ", v.header.seq(),
+                                          " does not chain to the head")));
+        break;
+      case storage::AppendOutcome::kEquivocation:
+        spdlog::error(
+            "EQUIVOCATION by {}: a second envelope {} at feed {} seq {}, kept "
+            "as evidence",
+            v.header.origin(), Short(v.id), Short(v.feed_id), v.header.seq());
+        SendRejection(from, v.id,
+                      Reject(RejectReason::kEquivocation,
+                             absl::StrCat("another envelope holds seq ",
+                                          v.header.seq(), " of this feed")));
+        break;
+    }
+  }
+  for (const auto& [key, head] : pulled) {
+    MaybeWant(key.first, key.second, head, /*force=*/false);
+  }
+  EmitReceipts(stored);
+}
+
+void Engine::EmitReceipts(const std::vector<const Verified*>& stored) {
+  // One receipt envelope per audience per batch: under load a receipt covers
+  // hundreds of envelopes.
+  struct Group {
+    std::vector<std::string> audience;
+    proto::Precedence precedence = proto::PRECEDENCE_ROUTINE;
+    proto::ReceiptBody body;
+  };
+  std::map<std::string, Group> groups;
+  const int64_t now_ms = ToUnixMs(clock_.Now());
+  for (const Verified* v : stored) {
+    if (v->header.kind() == proto::KIND_RECEIPT ||
+        v->header.origin() == identity_.agency()) {
+      continue;
+    }
+    Group& group = groups[absl::StrJoin(v->header.audience(), ",")];
+    if (group.audience.empty()) group.audience = AudienceOf(v->header);
+    group.precedence = std::min(group.precedence, v->header.precedence());
+    proto::ReceiptEntry* entry = group.body.add_entries();
+    entry->set_envelope_id(v->id);
+    entry->set_status(proto::RECEIPT_DELIVERED);
+    entry->set_at_unix_ms(now_ms);
+  }
+  for (auto& [key, group] : groups) {
+    absl::MutexLock lock(&send_mu_);
+    absl::StatusOr<SendResult> sent =
+        AppendOwn(proto::KIND_RECEIPT, group.precedence,
+                  std::move(group.audience), group.body.SerializeAsString(), 0);
+    if (!sent.ok()) {
+      spdlog::error("cannot emit receipt: {}", sent.status().ToString());
+      continue;
+    }
+    counters_.Add("receipts_emitted");
+  }
+}
+
+void Engine::Forward(const proto::Header& header, absl::string_view feed_id,
+                     const std::string& serialized, absl::string_view except) {
+  proto::PeerMessage message;
+  bool built = false;
+  for (const std::string& member : header.audience()) {
+    if (member == identity_.agency() || member == except ||
+        member == header.origin()) {
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = peers_.find(member);
+      if (it == peers_.end()) continue;
+      uint64_t& known = it->second.known[feed_id];
+      if (known >= header.seq()) continue;
+      known = header.seq();
+    }
+    if (!built) {
+      message.mutable_push()->add_envelopes(serialized);
+      built = true;
+    }
+    if (sender_.SendToPeer(member, message, header.precedence())) {
+      counters_.Add("forwarded");
+    }
+  }
+}
+
+void Engine::MaybeWant(absl::string_view peer, absl::string_view feed_id,
+                       uint64_t have, bool force) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = peers_.find(peer);
+    if (it == peers_.end()) return;
+    PeerState& state = it->second;
+    const uint64_t known = state.known[feed_id];
+    uint64_t& wanted = state.wanted[feed_id];
+    if (!force && (known <= have || wanted > have)) return;
+    wanted = have + options_.want_batch;
+  }
+  proto::PeerMessage message;
+  proto::Want* want = message.mutable_want();
+  want->set_feed_id(std::string(feed_id));
+  want->set_from_seq(have + 1);
+  want->set_max(options_.want_batch);
+  counters_.Add("wants_sent");
+  sender_.SendToPeer(peer, message, kControl);
+}
+
+std::vector<proto::FeedHead> Engine::SharedHeads(absl::string_view peer) const {
+  std::vector<proto::FeedHead> shared;
+  for (proto::FeedHead& head : log_.ListHeads()) {
+    if (InAudience(head.audience(), peer)) shared.push_back(std::move(head));
+  }
+  return shared;
+}
+
+std::string Engine::DigestOf(const std::vector<proto::FeedHead>& heads) {
+  crypto::Hasher hasher;
+  hasher.UpdateField("tidings/v1/heads");
+  for (const proto::FeedHead& head : heads) {
+    hasher.UpdateField(head.feed_id());
+    hasher.UpdateField(absl::StrCat(head.seq()));
+  }
+  return hasher.Finish().str();
+}
+
+void Engine::HandleDigest(absl::string_view peer,
+                          const proto::HeadsDigest& digest) {
+  std::vector<proto::FeedHead> mine = SharedHeads(peer);
+  if (DigestOf(mine) == digest.digest()) {
+    // In sync: the peer holds everything we hold that it may hold.
+    absl::MutexLock lock(&mu_);
+    auto it = peers_.find(peer);
+    if (it == peers_.end()) return;
+    for (const proto::FeedHead& head : mine) {
+      uint64_t& known = it->second.known[head.feed_id()];
+      known = std::max(known, head.seq());
+    }
+    return;
+  }
+  counters_.Add("anti_entropy.mismatch");
+  proto::PeerMessage message;
+  for (const proto::FeedHead& head : mine) {
+    proto::FeedPosition* position = message.mutable_heads()->add_heads();
+    position->set_feed_id(head.feed_id());
+    position->set_seq(head.seq());
+  }
+  sender_.SendToPeer(peer, message, kControl);
+}
+
+void Engine::HandleHeads(absl::string_view peer, const proto::Heads& heads) {
+  absl::flat_hash_map<std::string, uint64_t> theirs;
+  for (const proto::FeedPosition& position : heads.heads()) {
+    if (position.feed_id().size() != crypto::Hash256::kSize) continue;
+    theirs[position.feed_id()] = position.seq();
+  }
+  for (const auto& [feed_id, seq] : theirs) {
+    std::optional<proto::FeedHead> head = log_.GetHead(feed_id);
+    const uint64_t have = head.has_value() ? head->seq() : 0;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = peers_.find(peer);
+      if (it == peers_.end()) return;
+      uint64_t& known = it->second.known[feed_id];
+      known = std::max(known, seq);
+    }
+    // A feed we have never seen may not include us: the peer serves it only
+    // if it does, and every envelope is verified anyway.
+    if (seq > have) MaybeWant(peer, feed_id, have, /*force=*/true);
+  }
+  if (heads.is_reply()) return;
+  std::vector<proto::FeedHead> mine = SharedHeads(peer);
+  const bool ahead = std::any_of(
+      mine.begin(), mine.end(), [&theirs](const proto::FeedHead& head) {
+        auto it = theirs.find(head.feed_id());
+        return it == theirs.end() || it->second < head.seq();
+      });
+  if (!ahead) return;
+  proto::PeerMessage message;
+  message.mutable_heads()->set_is_reply(true);
+  for (const proto::FeedHead& head : mine) {
+    proto::FeedPosition* position = message.mutable_heads()->add_heads();
+    position->set_feed_id(head.feed_id());
+    position->set_seq(head.seq());
+  }
+  sender_.SendToPeer(peer, message, kControl);
+}
+
+absl::Status Engine::HandleWant(absl::string_view peer,
+                                const proto::Want& want) {
+  std::optional<proto::FeedHead> head = log_.GetHead(want.feed_id());
+  if (!head.has_value()) {
+    counters_.Add("want.unknown_feed");
+    return absl::OkStatus();
+  }
+  if (!InAudience(head->audience(), peer)) {
+    // Never serve a feed, not even as ciphertext, outside its audience.
+    counters_.Add("want.not_in_audience");
+    spdlog::warn("peer {} asked for feed {}, whose audience excludes it", peer,
+                 Short(want.feed_id()));
+    return absl::OkStatus();
+  }
+  const uint64_t from = std::max<uint64_t>(1, want.from_seq());
+  if (from > head->seq()) return absl::OkStatus();
+  const size_t max = std::clamp<size_t>(want.max(), 1, options_.want_batch);
+  absl::StatusOr<std::vector<std::string>> envelopes =
+      log_.ReadFeed(want.feed_id(), from, max, kMaxWantReplyBytes);
+  if (!envelopes.ok()) {
+    spdlog::error("cannot read feed {}: {}", Short(want.feed_id()),
+                  envelopes.status().ToString());
+    return absl::OkStatus();
+  }
+  if (envelopes->empty()) return absl::OkStatus();
+  proto::PeerMessage message;
+  for (std::string& envelope : *envelopes) {
+    message.mutable_push()->add_envelopes(std::move(envelope));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = peers_.find(peer);
+    if (it != peers_.end()) {
+      uint64_t& known = it->second.known[want.feed_id()];
+      known = std::max<uint64_t>(
+          known,
+          from + static_cast<uint64_t>(message.push().envelopes_size()) - 1);
+    }
+  }
+  counters_.Add("wants_served");
+  sender_.SendToPeer(peer, message, proto::PRECEDENCE_ROUTINE);
+  return absl::OkStatus();
+}
+
+}  // namespace tidings::node

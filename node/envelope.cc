@@ -1,0 +1,348 @@
+#include "node/envelope.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "crypto/hash.h"
+#include "crypto/sign.h"
+#include "crypto/status_macros.h"
+
+namespace tidings::node {
+namespace {
+
+constexpr absl::string_view kRejectPayloadUrl = "tidings/reject";
+constexpr uint32_t kHeaderVersion = 1;
+
+const RejectReason kAllReasons[] = {
+    RejectReason::kOversized,     RejectReason::kMalformed,
+    RejectReason::kWrongNetwork,  RejectReason::kUnknownOrigin,
+    RejectReason::kBadSignature,  RejectReason::kBadAudience,
+    RejectReason::kNotInAudience, RejectReason::kSenderNotInAudience,
+    RejectReason::kUndecryptable, RejectReason::kGap,
+    RejectReason::kPrevMismatch,  RejectReason::kEquivocation,
+};
+
+bool ValidKind(proto::Kind kind) {
+  return kind == proto::KIND_NOTICE || kind == proto::KIND_ALERT ||
+         kind == proto::KIND_RECEIPT;
+}
+
+bool ValidPrecedence(proto::Precedence p) {
+  return p >= proto::PRECEDENCE_FLASH && p <= proto::PRECEDENCE_ROUTINE;
+}
+
+// Field bounds a parsed header must meet before anything else looks at it.
+absl::Status CheckHeaderShape(const proto::Header& h) {
+  if (h.version() != kHeaderVersion) {
+    return Reject(RejectReason::kMalformed,
+                  absl::StrCat("unsupported header version ", h.version()));
+  }
+  if (h.network_id().size() != crypto::Hash256::kSize) {
+    return Reject(RejectReason::kMalformed, "network id is not 32 bytes");
+  }
+  if (!ValidKind(h.kind())) {
+    return Reject(RejectReason::kMalformed,
+                  absl::StrCat("unknown kind ", static_cast<int>(h.kind())));
+  }
+  if (!ValidPrecedence(h.precedence())) {
+    return Reject(
+        RejectReason::kMalformed,
+        absl::StrCat("unknown precedence ", static_cast<int>(h.precedence())));
+  }
+  if (h.seq() == 0) return Reject(RejectReason::kMalformed, "seq 0");
+  if (h.seq() == 1 ? !h.prev_id().empty()
+                   : h.prev_id().size() != crypto::Hash256::kSize) {
+    return Reject(RejectReason::kMalformed,
+                  absl::StrCat("prev id of ", h.prev_id().size(),
+                               " bytes at seq ", h.seq()));
+  }
+  if (h.nonce().size() != crypto::Nonce::kSize) {
+    return Reject(RejectReason::kMalformed, "nonce is not 24 bytes");
+  }
+  if (h.audience_size() == 0 ||
+      static_cast<size_t>(h.audience_size()) > kMaxAudience) {
+    return Reject(RejectReason::kBadAudience,
+                  absl::StrCat("audience of ", h.audience_size(),
+                               " members (1 to ", kMaxAudience, " allowed)"));
+  }
+  if (h.wrapped_keys_size() != h.audience_size()) {
+    return Reject(RejectReason::kMalformed,
+                  absl::StrCat(h.wrapped_keys_size(), " wrapped keys for ",
+                               h.audience_size(), " audience members"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::string_view RejectReasonName(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kOversized:
+      return "oversized";
+    case RejectReason::kMalformed:
+      return "malformed";
+    case RejectReason::kWrongNetwork:
+      return "wrong_network";
+    case RejectReason::kUnknownOrigin:
+      return "unknown_origin";
+    case RejectReason::kBadSignature:
+      return "bad_signature";
+    case RejectReason::kBadAudience:
+      return "bad_audience";
+    case RejectReason::kNotInAudience:
+      return "not_in_audience";
+    case RejectReason::kSenderNotInAudience:
+      return "sender_not_in_audience";
+    case RejectReason::kUndecryptable:
+      return "undecryptable";
+    case RejectReason::kGap:
+      return "gap";
+    case RejectReason::kPrevMismatch:
+      return "prev_mismatch";
+    case RejectReason::kEquivocation:
+      return "equivocation";
+  }
+  return "unknown";
+}
+
+absl::Status Reject(RejectReason reason, absl::string_view detail) {
+  const bool auth = reason == RejectReason::kBadSignature ||
+                    reason == RejectReason::kUndecryptable;
+  absl::Status status(auth ? absl::StatusCode::kUnauthenticated
+                           : absl::StatusCode::kInvalidArgument,
+                      absl::StrCat(RejectReasonName(reason), ": ", detail));
+  status.SetPayload(kRejectPayloadUrl, absl::Cord(RejectReasonName(reason)));
+  return status;
+}
+
+std::optional<RejectReason> RejectReasonOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kRejectPayloadUrl);
+  if (!payload.has_value()) return std::nullopt;
+  for (RejectReason reason : kAllReasons) {
+    if (*payload == RejectReasonName(reason)) return reason;
+  }
+  return std::nullopt;
+}
+
+std::string FeedIdOf(absl::string_view network_id, absl::string_view origin,
+                     const std::vector<std::string>& audience) {
+  crypto::Hasher hasher;
+  hasher.UpdateField("tidings/v1/feed");
+  hasher.UpdateField(network_id);
+  hasher.UpdateField(origin);
+  for (const std::string& member : audience) hasher.UpdateField(member);
+  return hasher.Finish().str();
+}
+
+std::string BodyAadOf(absl::string_view network_id, absl::string_view origin,
+                      uint64_t seq) {
+  crypto::Hasher hasher;
+  hasher.UpdateField("tidings/v1/body");
+  hasher.UpdateField(network_id);
+  hasher.UpdateField(origin);
+  hasher.UpdateField(absl::StrCat(seq));
+  return hasher.Finish().str();
+}
+
+absl::StatusOr<std::vector<std::string>> NormalizeAudience(
+    const Roster& roster, absl::string_view origin,
+    std::vector<std::string> audience) {
+  audience.emplace_back(origin);
+  std::sort(audience.begin(), audience.end());
+  audience.erase(std::unique(audience.begin(), audience.end()), audience.end());
+  if (audience.size() > kMaxAudience) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "audience of ", audience.size(), " agencies; at most ", kMaxAudience));
+  }
+  for (const std::string& member : audience) {
+    TIDINGS_RETURN_IF_ERROR(ValidateAgencyId(member));
+    if (!roster.IsMember(member)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("audience member ", member, " is not in the roster"));
+    }
+  }
+  return audience;
+}
+
+absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
+                                 crypto::Keyring& keyring, const Roster& roster,
+                                 const ComposeInput& input) {
+  std::vector<crypto::Recipient> recipients;
+  recipients.reserve(input.audience.size());
+  for (const std::string& member : input.audience) {
+    std::optional<crypto::BoxPublicKey> key = roster.BoxKeyOf(member);
+    if (!key.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("audience member ", member, " is not in the roster"));
+    }
+    recipients.push_back({member, *key});
+  }
+  const std::string network_id = roster.network_id().str();
+  TIDINGS_ASSIGN_OR_RETURN(
+      crypto::Sealed sealed,
+      crypto::Seal(keyring, recipients,
+                   BodyAadOf(network_id, identity.agency(), input.seq),
+                   input.plaintext));
+
+  proto::Header header;
+  header.set_version(kHeaderVersion);
+  header.set_network_id(network_id);
+  header.set_origin(identity.agency());
+  for (const std::string& member : input.audience) header.add_audience(member);
+  header.set_seq(input.seq);
+  header.set_prev_id(input.prev_id);
+  header.set_kind(input.kind);
+  header.set_precedence(input.precedence);
+  header.set_created_unix_ms(input.created_unix_ms);
+  header.set_expires_unix_ms(input.expires_unix_ms);
+  for (crypto::WrappedKeyOut& wrapped : sealed.wrapped_keys) {
+    proto::WrappedKey* out = header.add_wrapped_keys();
+    out->set_recipient(std::move(wrapped.recipient));
+    out->set_wrapped(std::move(wrapped.wrapped));
+  }
+  header.set_nonce(sealed.nonce.str());
+  header.set_ciphertext(std::move(sealed.ciphertext));
+
+  Composed composed;
+  composed.envelope.set_header(header.SerializeAsString());
+  composed.envelope.set_signature(crypto::Sign(identity.signing_key(),
+                                               crypto::Domain::kEnvelope,
+                                               composed.envelope.header())
+                                      .str());
+  composed.id = crypto::Hash(composed.envelope.header()).str();
+  composed.feed_id = FeedIdOf(network_id, identity.agency(), input.audience);
+  composed.serialized = composed.envelope.SerializeAsString();
+  return composed;
+}
+
+namespace {
+
+// Opens the body of `header` for `self`, whose wrapped key sits at `index`.
+absl::StatusOr<std::string> OpenAt(const Roster& roster,
+                                   crypto::Keyring& keyring,
+                                   const proto::Header& header, int index,
+                                   absl::string_view self) {
+  std::optional<crypto::BoxPublicKey> sender = roster.BoxKeyOf(header.origin());
+  std::optional<crypto::Nonce> nonce = crypto::Nonce::FromBytes(header.nonce());
+  if (!sender.has_value() || !nonce.has_value()) {
+    return Reject(RejectReason::kUndecryptable, "no key for origin");
+  }
+  absl::StatusOr<std::string> plaintext = crypto::Open(
+      keyring, self, *sender, *nonce, header.wrapped_keys(index).wrapped(),
+      BodyAadOf(header.network_id(), header.origin(), header.seq()),
+      header.ciphertext());
+  if (!plaintext.ok()) {
+    return Reject(RejectReason::kUndecryptable,
+                  absl::StrCat("body does not decrypt for ", self));
+  }
+  return plaintext;
+}
+
+int IndexOf(const proto::Header& header, absl::string_view agency) {
+  for (int i = 0; i < header.audience_size(); ++i) {
+    if (header.audience(i) == agency) return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+absl::StatusOr<Verified> Verify(const VerifyContext& context,
+                                absl::string_view serialized) {
+  if (serialized.size() > kMaxEnvelopeBytes) {
+    return Reject(
+        RejectReason::kOversized,
+        absl::StrCat(serialized.size(), " bytes; at most ", kMaxEnvelopeBytes));
+  }
+  Verified v;
+  if (!v.envelope.ParseFromArray(serialized.data(),
+                                 static_cast<int>(serialized.size()))) {
+    return Reject(RejectReason::kMalformed, "envelope does not parse");
+  }
+  if (!v.header.ParseFromString(v.envelope.header())) {
+    return Reject(RejectReason::kMalformed, "header does not parse");
+  }
+  TIDINGS_RETURN_IF_ERROR(CheckHeaderShape(v.header));
+  const proto::Header& h = v.header;
+  if (h.network_id() != context.roster.network_id().view()) {
+    return Reject(RejectReason::kWrongNetwork,
+                  absl::StrCat("network ", crypto::ToHex(h.network_id())));
+  }
+  std::optional<crypto::VerifyKey> origin_key =
+      context.roster.VerifyKeyOf(h.origin());
+  if (!origin_key.has_value()) {
+    return Reject(
+        RejectReason::kUnknownOrigin,
+        absl::StrCat("origin '", h.origin(), "' is not in the roster"));
+  }
+  std::optional<crypto::Signature> signature =
+      crypto::Signature::FromBytes(v.envelope.signature());
+  if (!signature.has_value() ||
+      !crypto::Verify(*origin_key, crypto::Domain::kEnvelope,
+                      v.envelope.header(), *signature)
+           .ok()) {
+    return Reject(
+        RejectReason::kBadSignature,
+        absl::StrCat("signature does not verify for origin ", h.origin()));
+  }
+  // From here on the header is authentic: what is wrong with it is the
+  // origin's doing, not a forger's.
+  bool has_origin = false;
+  for (int i = 0; i < h.audience_size(); ++i) {
+    const std::string& member = h.audience(i);
+    if (i > 0 && !(h.audience(i - 1) < member)) {
+      return Reject(RejectReason::kBadAudience,
+                    "audience is not sorted and unique");
+    }
+    if (!context.roster.IsMember(member)) {
+      return Reject(
+          RejectReason::kBadAudience,
+          absl::StrCat("audience member ", member, " is not in the roster"));
+    }
+    if (h.wrapped_keys(i).recipient() != member) {
+      return Reject(RejectReason::kMalformed,
+                    absl::StrCat("wrapped key ", i, " is not for ", member));
+    }
+    has_origin |= member == h.origin();
+  }
+  if (!has_origin) {
+    return Reject(RejectReason::kBadAudience,
+                  "audience does not include the origin");
+  }
+  const int self_index = IndexOf(h, context.self);
+  if (self_index < 0) {
+    return Reject(RejectReason::kNotInAudience,
+                  absl::StrCat(context.self, " is not in the audience {",
+                               absl::StrJoin(h.audience(), ","), "}"));
+  }
+  if (IndexOf(h, context.sender) < 0) {
+    return Reject(RejectReason::kSenderNotInAudience,
+                  absl::StrCat("relayed by ", context.sender,
+                               ", which is not in the audience"));
+  }
+  TIDINGS_ASSIGN_OR_RETURN(v.plaintext, OpenAt(context.roster, context.keyring,
+                                               h, self_index, context.self));
+  v.id = crypto::Hash(v.envelope.header()).str();
+  v.feed_id = FeedIdOf(
+      h.network_id(), h.origin(),
+      std::vector<std::string>(h.audience().begin(), h.audience().end()));
+  v.serialized = std::string(serialized);
+  return v;
+}
+
+absl::StatusOr<std::string> OpenBody(const Roster& roster,
+                                     absl::string_view self,
+                                     crypto::Keyring& keyring,
+                                     const proto::Header& header) {
+  const int index = IndexOf(header, self);
+  if (index < 0 || index >= header.wrapped_keys_size()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(self, " is not in the audience"));
+  }
+  return OpenAt(roster, keyring, header, index, self);
+}
+
+}  // namespace tidings::node

@@ -30,18 +30,18 @@ inline constexpr size_t kMaxAudience = 64;
 // Why a received envelope was refused. The name is the metrics counter suffix
 // and the first word of the log line.
 enum class RejectReason {
-  kOversized,          // "oversized"
-  kMalformed,          // "malformed"
-  kWrongNetwork,       // "wrong_network"
-  kUnknownOrigin,      // "unknown_origin"
-  kBadSignature,       // "bad_signature"
-  kBadAudience,        // "bad_audience"
-  kNotInAudience,      // "not_in_audience": this node is not in it
-  kSenderNotInAudience,// "sender_not_in_audience": the relaying peer is not
-  kUndecryptable,      // "undecryptable"
-  kGap,                // "gap"
-  kPrevMismatch,       // "prev_mismatch"
-  kEquivocation,       // "equivocation"
+  kOversized,            // "oversized"
+  kMalformed,            // "malformed"
+  kWrongNetwork,         // "wrong_network"
+  kUnknownOrigin,        // "unknown_origin"
+  kBadSignature,         // "bad_signature"
+  kBadAudience,          // "bad_audience"
+  kNotInAudience,        // "not_in_audience": this node is not in it
+  kSenderNotInAudience,  // "sender_not_in_audience": the relaying peer is not
+  kUndecryptable,        // "undecryptable"
+  kGap,                  // "gap"
+  kPrevMismatch,         // "prev_mismatch"
+  kEquivocation,         // "equivocation"
 };
 absl::string_view RejectReasonName(RejectReason reason);
 
@@ -102,9 +102,9 @@ struct Verified {
 
 struct VerifyContext {
   const Roster& roster;
-  absl::string_view self;       // this node's agency
-  crypto::Keyring& keyring;     // this node's X25519 key
-  absl::string_view sender;     // the authenticated peer it came from
+  absl::string_view self;    // this node's agency
+  crypto::Keyring& keyring;  // this node's X25519 key
+  absl::string_view sender;  // the authenticated peer it came from
 };
 
 // Checks, in order: size, parse, version and field bounds, network id, origin

@@ -1,0 +1,426 @@
+#include "node/peer_transport.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <deque>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "crypto/sign.h"
+#include "grpcpp/grpcpp.h"
+#include "node/internal/grpc_status.h"
+#include "node/internal/logging.h"
+#include "node/link.h"
+#include "proto/peer.grpc.pb.h"
+
+namespace tidings::node {
+
+// One side of a gRPC stream, whichever end opened it.
+class StreamIo {
+ public:
+  virtual ~StreamIo() = default;
+  virtual bool Read(proto::PeerMessage* message) = 0;
+  virtual bool Write(const proto::PeerMessage& message) = 0;
+  // Unblocks Read and Write on other threads; safe to call more than once.
+  virtual void Cancel() = 0;
+};
+
+namespace {
+
+using ServerStream =
+    grpc::ServerReaderWriter<proto::PeerMessage, proto::PeerMessage>;
+using ClientStream =
+    grpc::ClientReaderWriter<proto::PeerMessage, proto::PeerMessage>;
+
+class ServerStreamIo final : public StreamIo {
+ public:
+  ServerStreamIo(grpc::ServerContext* context, ServerStream* stream)
+      : context_(context), stream_(stream) {}
+  bool Read(proto::PeerMessage* message) override {
+    return stream_->Read(message);
+  }
+  bool Write(const proto::PeerMessage& message) override {
+    return stream_->Write(message);
+  }
+  void Cancel() override { context_->TryCancel(); }
+
+ private:
+  grpc::ServerContext* context_;
+  ServerStream* stream_;
+};
+
+class ClientStreamIo final : public StreamIo {
+ public:
+  explicit ClientStreamIo(proto::Peer::Stub& stub)
+      : stream_(stub.Link(&context_)) {}
+  ~ClientStreamIo() override {
+    context_.TryCancel();
+    stream_->Finish().IgnoreError();
+  }
+  bool Read(proto::PeerMessage* message) override {
+    return stream_->Read(message);
+  }
+  bool Write(const proto::PeerMessage& message) override {
+    return stream_->Write(message);
+  }
+  void Cancel() override { context_.TryCancel(); }
+
+ private:
+  grpc::ClientContext context_;
+  std::unique_ptr<ClientStream> stream_;
+};
+
+constexpr int kLanes = 5;  // control, FLASH, IMMEDIATE, PRIORITY, ROUTINE
+
+int LaneOf(proto::Precedence precedence) {
+  const int lane = static_cast<int>(precedence);
+  return lane >= 0 && lane < kLanes ? lane : kLanes - 1;
+}
+
+}  // namespace
+
+// A link in any state: handshaking, live, or closing. Owned by RunLink.
+class Link {
+ public:
+  Link(std::unique_ptr<StreamIo> io, std::string expected_agency,
+       std::string description)
+      : io_(std::move(io)),
+        expected_agency_(std::move(expected_agency)),
+        description_(std::move(description)),
+        started_(absl::Now()) {}
+
+  StreamIo& io() { return *io_; }
+  const std::string& expected_agency() const { return expected_agency_; }
+  const std::string& description() const { return description_; }
+  absl::Time started() const { return started_; }
+
+  // Queues a message. Envelope pushes beyond `max_bytes` of backlog are
+  // dropped (returns false); control messages never are.
+  bool Enqueue(const proto::PeerMessage& message, proto::Precedence precedence,
+               size_t max_bytes) {
+    const int lane = LaneOf(precedence);
+    const size_t bytes = message.ByteSizeLong();
+    absl::MutexLock lock(&mu_);
+    if (closed_) return false;
+    if (lane != 0 && queued_bytes_ + bytes > max_bytes) return false;
+    lanes_[static_cast<size_t>(lane)].push_back(message);
+    queued_bytes_ += bytes;
+    return true;
+  }
+
+  // Blocks for the most urgent queued message; false once closed.
+  bool Pop(proto::PeerMessage* out) {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](Link* link) ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu_) {
+          if (link->closed_) return true;
+          for (const auto& lane : link->lanes_) {
+            if (!lane.empty()) return true;
+          }
+          return false;
+        },
+        this));
+    if (closed_) return false;
+    for (auto& lane : lanes_) {
+      if (lane.empty()) continue;
+      *out = std::move(lane.front());
+      lane.pop_front();
+      queued_bytes_ -= std::min(queued_bytes_, out->ByteSizeLong());
+      return true;
+    }
+    return false;
+  }
+
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+  }
+
+  bool authenticated() const { return authenticated_.load(); }
+  void set_authenticated() { authenticated_.store(true); }
+
+ private:
+  // Constant after construction
+  const std::unique_ptr<StreamIo> io_;
+  const std::string expected_agency_;  // empty for inbound links
+  const std::string description_;
+  const absl::Time started_;
+
+  std::atomic<bool> authenticated_{false};
+  absl::Mutex mu_;
+  std::array<std::deque<proto::PeerMessage>, kLanes> lanes_
+      ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+namespace {
+
+class PeerService final : public proto::Peer::Service {
+ public:
+  explicit PeerService(PeerTransport& transport) : transport_(transport) {}
+
+  grpc::Status Link(grpc::ServerContext* context,
+                    ServerStream* stream) override {
+    absl::Status ended = transport_.RunLink(std::make_unique<node::Link>(
+        std::make_unique<ServerStreamIo>(context, stream), "",
+        absl::StrCat("inbound from ", context->peer())));
+    return grpc_internal::ToGrpc(ended);
+  }
+
+ private:
+  PeerTransport& transport_;
+};
+
+// The handshake of node/link.h. Returns the authenticated peer agency.
+absl::StatusOr<std::string> Handshake(Link& link, const Roster& roster,
+                                      const crypto::Identity& identity) {
+  const std::string network_id = roster.network_id().str();
+  std::string own_nonce(kLinkNonceBytes, '\0');
+  randombytes_buf(own_nonce.data(), own_nonce.size());
+
+  proto::PeerMessage hello;
+  hello.mutable_hello()->set_network_id(network_id);
+  hello.mutable_hello()->set_agency(identity.agency());
+  hello.mutable_hello()->set_nonce(own_nonce);
+  if (!link.io().Write(hello)) {
+    return absl::UnavailableError("stream closed before hello");
+  }
+  proto::PeerMessage theirs;
+  if (!link.io().Read(&theirs)) {
+    return absl::UnavailableError("stream closed before the peer's hello");
+  }
+  if (!theirs.has_hello()) {
+    return absl::InvalidArgumentError("first message is not a hello");
+  }
+  const proto::Hello their_hello = theirs.hello();
+  if (their_hello.network_id() != network_id) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("peer is on another network (",
+                     crypto::ToHex(their_hello.network_id()), ")"));
+  }
+  const std::string& agency = their_hello.agency();
+  std::optional<crypto::VerifyKey> their_key = roster.VerifyKeyOf(agency);
+  if (!their_key.has_value()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "peer claims agency '", agency.substr(0, 64), "', not in the roster"));
+  }
+  if (agency == identity.agency()) {
+    return absl::PermissionDeniedError("peer claims to be this node");
+  }
+  if (!link.expected_agency().empty() && agency != link.expected_agency()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "dialled ", link.expected_agency(), " but the peer claims ", agency));
+  }
+  if (their_hello.nonce().size() != kLinkNonceBytes) {
+    return absl::InvalidArgumentError("hello nonce is not 32 bytes");
+  }
+  proto::PeerMessage proof;
+  proof.mutable_proof()->set_signature(
+      crypto::Sign(identity.signing_key(), crypto::Domain::kLink,
+                   LinkTranscript(network_id, their_hello.nonce(), own_nonce,
+                                  identity.agency(), agency))
+          .str());
+  if (!link.io().Write(proof)) {
+    return absl::UnavailableError("stream closed before proof");
+  }
+  if (!link.io().Read(&theirs)) {
+    return absl::UnavailableError("stream closed before the peer's proof");
+  }
+  if (!theirs.has_proof()) {
+    return absl::InvalidArgumentError("second message is not a proof");
+  }
+  std::optional<crypto::Signature> signature =
+      crypto::Signature::FromBytes(theirs.proof().signature());
+  if (!signature.has_value() ||
+      !crypto::Verify(*their_key, crypto::Domain::kLink,
+                      LinkTranscript(network_id, own_nonce, their_hello.nonce(),
+                                     agency, identity.agency()),
+                      *signature)
+           .ok()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("peer cannot prove it holds the key of ", agency));
+  }
+  return agency;
+}
+
+grpc::ChannelArguments PeerChannelArguments() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxPeerMessageBytes);
+  args.SetMaxSendMessageSize(kMaxPeerMessageBytes);
+  // gRPC's default reconnect backoff grows to minutes; a node that restarts
+  // must be reached again within a second or two.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  return args;
+}
+
+}  // namespace
+
+PeerTransport::PeerTransport(const PeerTransportOptions& options)
+    : options_(options), service_(std::make_unique<PeerService>(*this)) {}
+
+PeerTransport::~PeerTransport() { Shutdown(); }
+
+grpc::Service* PeerTransport::service() { return service_.get(); }
+
+void PeerTransport::Start(Engine* engine) {
+  {
+    absl::MutexLock lock(&mu_);
+    engine_ = engine;
+  }
+  for (const PeerAddress& peer : options_.peers) {
+    diallers_.emplace_back([this, peer] { DialLoop(peer); });
+  }
+}
+
+void PeerTransport::Shutdown() {
+  if (!shutdown_.HasBeenNotified()) shutdown_.Notify();
+  {
+    absl::MutexLock lock(&mu_);
+    for (Link* link : all_links_) {
+      link->Close();
+      link->io().Cancel();
+    }
+  }
+  for (std::thread& dialler : diallers_) dialler.join();
+  diallers_.clear();
+  // Inbound links end when the server shuts down; wait for them to leave.
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](std::vector<Link*>* links) { return links->empty(); }, &all_links_));
+}
+
+void PeerTransport::DialLoop(PeerAddress peer) {
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+      peer.address, grpc::InsecureChannelCredentials(), PeerChannelArguments());
+  std::unique_ptr<proto::Peer::Stub> stub = proto::Peer::NewStub(channel);
+  absl::Duration backoff = options_.min_backoff;
+  while (!shutdown_.HasBeenNotified()) {
+    absl::Status ended = RunLink(std::make_unique<Link>(
+        std::make_unique<ClientStreamIo>(*stub), peer.agency,
+        absl::StrCat("outbound to ", peer.agency, " at ", peer.address)));
+    // A link that came up and later ended is redialled at once; a peer that
+    // is down or refuses us is retried with growing backoff.
+    backoff = ended.ok() ? options_.min_backoff
+                         : std::min(backoff * 2, options_.max_backoff);
+    shutdown_.WaitForNotificationWithTimeout(backoff);
+  }
+}
+
+absl::Status PeerTransport::RunLink(std::unique_ptr<Link> link) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_.HasBeenNotified()) {
+      return absl::UnavailableError("shutting down");
+    }
+    all_links_.push_back(link.get());
+  }
+  auto forget = [this, raw = link.get()] {
+    absl::MutexLock lock(&mu_);
+    all_links_.erase(std::find(all_links_.begin(), all_links_.end(), raw));
+  };
+
+  absl::StatusOr<std::string> agency =
+      Handshake(*link, *options_.roster, *options_.identity);
+  if (!agency.ok()) {
+    // Quiet for a peer that is simply not up yet; loud for a refusal.
+    if (agency.status().code() != absl::StatusCode::kUnavailable) {
+      options_.counters->Add("links_refused");
+      spdlog::warn("link {} refused: {}", link->description(),
+                   agency.status().message());
+    }
+    link->io().Cancel();
+    forget();
+    return agency.status();
+  }
+  link->set_authenticated();
+  spdlog::info("link up with {} ({})", *agency, link->description());
+
+  std::thread writer([this, raw = link.get()] {
+    proto::PeerMessage message;
+    while (raw->Pop(&message)) {
+      const size_t bytes = message.ByteSizeLong();
+      if (!raw->io().Write(message)) break;
+      options_.counters->Add("wire_bytes_out", bytes);
+    }
+    raw->io().Cancel();
+  });
+  Engine* engine = Register(*agency, link.get());
+
+  proto::PeerMessage message;
+  while (link->io().Read(&message)) {
+    options_.counters->Add("wire_bytes_in", message.ByteSizeLong());
+    if (engine == nullptr) continue;
+    absl::Status status = engine->OnPeerMessage(*agency, message);
+    if (!status.ok()) {
+      options_.counters->Add("links_closed_for_protocol_violation");
+      spdlog::warn("closing link with {}: {}", *agency, status.message());
+      break;
+    }
+  }
+  link->Close();
+  link->io().Cancel();
+  writer.join();
+  Unregister(*agency, link.get());
+  spdlog::info("link down with {} ({})", *agency, link->description());
+  forget();
+  return absl::OkStatus();
+}
+
+Engine* PeerTransport::Register(const std::string& agency, Link* link) {
+  Engine* engine = nullptr;
+  bool first = false;
+  {
+    absl::MutexLock lock(&mu_);
+    std::vector<Link*>& links = links_[agency];
+    first = links.empty();
+    links.push_back(link);
+    engine = engine_;
+  }
+  if (first && engine != nullptr) engine->OnLinkUp(agency);
+  return engine;
+}
+
+void PeerTransport::Unregister(const std::string& agency, Link* link) {
+  Engine* engine = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    std::vector<Link*>& links = links_[agency];
+    links.erase(std::find(links.begin(), links.end(), link));
+    if (!links.empty()) return;
+    links_.erase(agency);
+    engine = engine_;
+  }
+  if (engine != nullptr) engine->OnLinkDown(agency);
+}
+
+bool PeerTransport::SendToPeer(absl::string_view peer,
+                               const proto::PeerMessage& message,
+                               proto::Precedence precedence) {
+  absl::MutexLock lock(&mu_);
+  auto it = links_.find(peer);
+  if (it == links_.end() || it->second.empty()) return false;
+  if (!it->second.back()->Enqueue(message, precedence,
+                                  options_.max_queued_bytes)) {
+    options_.counters->Add("pushes_dropped");
+    return false;
+  }
+  return true;
+}
+
+void PeerTransport::ExpireHandshakes() {
+  const absl::Time cutoff = absl::Now() - kHandshakeTimeout;
+  absl::MutexLock lock(&mu_);
+  for (Link* link : all_links_) {
+    if (!link->authenticated() && link->started() < cutoff) {
+      link->io().Cancel();
+    }
+  }
+}
+
+}  // namespace tidings::node

@@ -1,0 +1,37 @@
+// The client service: what an officer's CLI calls on its own node, over a
+// local socket (see proto/client.proto).
+//
+// Thread-safety: the service is called from gRPC's threads; everything it
+// borrows is thread-safe.
+#ifndef TIDINGS_NODE_CLIENT_SERVICE_H_
+#define TIDINGS_NODE_CLIENT_SERVICE_H_
+
+#include <memory>
+
+#include "crypto/identity.h"
+#include "crypto/seal.h"
+#include "node/engine.h"
+#include "node/roster.h"
+#include "storage/log.h"
+
+namespace grpc {
+class Service;
+}  // namespace grpc
+
+namespace tidings::node {
+
+struct ClientServiceDeps {
+  // All borrowed; must outlive the service.
+  Engine* engine = nullptr;
+  storage::Log* log = nullptr;
+  const Roster* roster = nullptr;
+  const crypto::Identity* identity = nullptr;
+  crypto::Keyring* keyring = nullptr;
+  Counters* counters = nullptr;
+};
+
+std::unique_ptr<grpc::Service> MakeClientService(const ClientServiceDeps& deps);
+
+}  // namespace tidings::node
+
+#endif  // TIDINGS_NODE_CLIENT_SERVICE_H_

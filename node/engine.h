@@ -1,0 +1,196 @@
+// The gossip engine: what a node pushes, forwards, pulls and accepts.
+//
+// The engine never touches gRPC or the system clock. The daemon plugs in the
+// gRPC transport (`PeerSender`) and the real clock; tests can plug in a
+// simulated network and a fake clock.
+//
+// Flow of a received envelope: the transport thread that read it calls
+// OnPeerMessage, which verifies it (signature, audience, body) on that thread
+// and queues it; one committer thread appends queued envelopes to the log in
+// one synced batch (group commit), then forwards what was stored to the other
+// authorised peers and emits delivered receipts.
+//
+// Thread-safety: every public method may be called from any thread.
+#ifndef TIDINGS_NODE_ENGINE_H_
+#define TIDINGS_NODE_ENGINE_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "crypto/identity.h"
+#include "crypto/seal.h"
+#include "node/envelope.h"
+#include "node/roster.h"
+#include "proto/client.pb.h"
+#include "proto/peer.pb.h"
+#include "storage/log.h"
+
+namespace tidings::node {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual absl::Time Now() = 0;
+};
+
+// The system clock.
+Clock& RealClock();
+
+// How the engine reaches its peers. Implementations queue and return at once.
+class PeerSender {
+ public:
+  virtual ~PeerSender() = default;
+  // Queues `message` for the link to `peer`, drained by precedence. Returns
+  // false if no link to `peer` is up (the message is dropped; anti-entropy
+  // repairs whatever it carried).
+  virtual bool SendToPeer(absl::string_view peer,
+                          const proto::PeerMessage& message,
+                          proto::Precedence precedence) = 0;
+};
+
+// Named monotonic counters ("accepted", "rejected.gap", ...).
+class Counters {
+ public:
+  void Add(absl::string_view name, uint64_t delta = 1);
+  std::map<std::string, uint64_t> Snapshot() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, uint64_t> values_ ABSL_GUARDED_BY(mu_);
+};
+
+struct EngineOptions {
+  // All borrowed; must outlive the engine.
+  const Roster* roster = nullptr;
+  const crypto::Identity* identity = nullptr;
+  crypto::Keyring* keyring = nullptr;
+  storage::Log* log = nullptr;
+  Clock* clock = nullptr;
+  PeerSender* sender = nullptr;
+  Counters* counters = nullptr;
+  // Envelopes per group commit, at most.
+  size_t max_batch = 512;
+  // Envelopes queued for commit before readers block (backpressure).
+  size_t max_queued = 4096;
+  // Envelopes per answer to a Want.
+  uint32_t want_batch = 256;
+};
+
+struct SendResult {
+  std::string envelope_id;
+  std::string feed_id;
+  uint64_t seq = 0;
+};
+
+class Engine {
+ public:
+  // Starts the committer thread.
+  explicit Engine(const EngineOptions& options);
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  // Stops the committer after draining what is queued.
+  ~Engine();
+
+  // Seals, signs and durably stores a new envelope from this node, then
+  // pushes it to every linked audience member. kInvalidArgument for a bad
+  // request (unknown audience member, empty text, oversized body).
+  absl::StatusOr<SendResult> Send(const proto::SendRequest& request);
+
+  // Link events from the transport (the peer is authenticated).
+  void OnLinkUp(absl::string_view peer);
+  void OnLinkDown(absl::string_view peer);
+
+  // A message from an authenticated peer. Refused envelopes are answered
+  // with a Rejection and counted; the return value is an error only when the
+  // link should be closed (a protocol violation).
+  absl::Status OnPeerMessage(absl::string_view peer,
+                             const proto::PeerMessage& message);
+
+  // Anti-entropy round: sends a heads digest to every linked peer.
+  void Tick();
+
+  // Blocks until every envelope queued so far is committed (tests, shutdown).
+  void Flush();
+
+  std::vector<std::string> linked_peers() const;
+
+ private:
+  struct Pending {
+    Verified verified;
+    std::string from;                              // the peer it came from
+    std::vector<storage::ReceiptUpdate> receipts;  // KIND_RECEIPT only
+  };
+  struct PeerState {
+    // Highest seq the peer is known to hold, by feed.
+    absl::flat_hash_map<std::string, uint64_t> known;
+    // Highest seq already asked for with a Want, by feed.
+    absl::flat_hash_map<std::string, uint64_t> wanted;
+  };
+
+  void HandlePush(absl::string_view peer, const proto::Push& push);
+  void HandleDigest(absl::string_view peer, const proto::HeadsDigest& digest);
+  void HandleHeads(absl::string_view peer, const proto::Heads& heads);
+  absl::Status HandleWant(absl::string_view peer, const proto::Want& want);
+
+  void CommitLoop();
+  void CommitBatch(std::vector<Pending> batch);
+  // Appends an envelope of our own and pushes it. Requires send_mu_.
+  absl::StatusOr<SendResult> AppendOwn(proto::Kind kind,
+                                       proto::Precedence precedence,
+                                       std::vector<std::string> audience,
+                                       std::string plaintext,
+                                       int64_t expires_unix_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  void EmitReceipts(const std::vector<const Verified*>& stored);
+
+  // Sends `serialized` to every linked audience member that is not `except`
+  // and not known to hold it.
+  void Forward(const proto::Header& header, absl::string_view feed_id,
+               const std::string& serialized, absl::string_view except);
+  void SendRejection(absl::string_view peer, absl::string_view envelope_id,
+                     const absl::Status& status);
+  void MaybeWant(absl::string_view peer, absl::string_view feed_id,
+                 uint64_t have, bool force);
+  // Heads of the feeds whose audience includes `peer`, by feed id.
+  std::vector<proto::FeedHead> SharedHeads(absl::string_view peer) const;
+  static std::string DigestOf(const std::vector<proto::FeedHead>& heads);
+
+  // Constant after construction
+  const EngineOptions options_;
+  const Roster& roster_;
+  const crypto::Identity& identity_;
+  crypto::Keyring& keyring_;
+  storage::Log& log_;
+  Clock& clock_;
+  PeerSender& sender_;
+  Counters& counters_;
+
+  // Serialises the positions of our own feeds: read head, sign, append.
+  absl::Mutex send_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+
+  mutable absl::Mutex mu_;
+  // Guarded by mu_
+  absl::flat_hash_map<std::string, PeerState> peers_ ABSL_GUARDED_BY(mu_);
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t enqueued_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::thread committer_;
+};
+
+}  // namespace tidings::node
+
+#endif  // TIDINGS_NODE_ENGINE_H_
