@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds Tidings twice and runs the whole test suite through CTest in both:
+#   build/werror  warnings as errors (RelWithDebInfo)
+#   build/asan    AddressSanitizer + UndefinedBehaviorSanitizer on our code
+# and checks formatting. Installs what it needs (Debian 12, as root).
+#
+# Usage: bash deploy/test.sh
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+bash "$top/deploy/install-deps.sh"
+cd "$top"
+
+echo "== clang-format"
+unformatted=$(git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror 2>&1 | grep -oE '^[^:]+\.(cc|h)' | sort -u || true)
+if [ -n "$unformatted" ]; then
+  echo "not clang-formatted:" $unformatted >&2
+  exit 1
+fi
+
+jobs=$(nproc)
+echo "== build: -Werror"
+bash deploy/build.sh build/werror -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIDINGS_WERROR=ON
+echo "== test: -Werror build"
+ctest --test-dir build/werror --output-on-failure -j"$jobs" --timeout 300
+
+echo "== build: ASan + UBSan"
+bash deploy/build.sh build/asan -DCMAKE_BUILD_TYPE=Debug -DTIDINGS_WERROR=ON -DTIDINGS_SANITIZE=ON -DTIDINGS_BENCH=OFF
+echo "== test: ASan + UBSan build"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 600
+echo "== all tests passed in both builds"
