@@ -65,10 +65,10 @@ struct ReceiptUpdate {
 
 // One verified envelope to store.
 struct EnvelopeRecord {
-  std::string id;        // 32 bytes
-  std::string feed_id;   // 32 bytes
-  uint64_t seq = 0;      // >= 1
-  std::string prev_id;   // empty iff seq == 1
+  std::string id;       // 32 bytes
+  std::string feed_id;  // 32 bytes
+  uint64_t seq = 0;     // >= 1
+  std::string prev_id;  // empty iff seq == 1
   std::string origin;
   std::vector<std::string> audience;
   std::string envelope;  // serialized proto::Envelope
@@ -96,8 +96,10 @@ absl::string_view OutcomeName(AppendOutcome outcome);
 
 class Log {
  public:
-  // Opens or creates the log at `options.path`. kInternal/kIOError mapped
-  // from RocksDB with its message (e.g. a lock held by another process).
+  // Opens or creates the log at `options.path`. Errors keep RocksDB's
+  // message: kFailedPrecondition if the directory is locked by another
+  // process (or another open Log), kDataLoss on corruption, kUnavailable on
+  // I/O errors.
   static absl::StatusOr<std::unique_ptr<Log>> Open(const LogOptions& options);
 
   Log(const Log&) = delete;
@@ -107,7 +109,9 @@ class Log {
   // Checks each record against the feed heads (including earlier records of
   // the same call) and writes all kStored ones, plus equivocation evidence, in
   // one atomic batch. Returns one result per record, in order. A storage
-  // failure returns an error and writes nothing.
+  // failure returns an error and writes nothing; so does a malformed record
+  // (kInvalidArgument: id, feed_id or a receipt's envelope_id not 32 bytes,
+  // or seq 0).
   absl::StatusOr<std::vector<AppendResult>> Append(
       absl::Span<const EnvelopeRecord> records);
 
@@ -121,18 +125,20 @@ class Log {
   // Every feed head, ordered by feed id.
   std::vector<proto::FeedHead> ListHeads() const;
 
-  // Up to `max_count` envelopes (and roughly at most `max_bytes`, but at least
-  // one) of a feed, from `from_seq` on, in order.
+  // Up to `max_count` envelopes of a feed, from `from_seq` on, in order,
+  // totalling at most `max_bytes` unless the first alone is larger (at least
+  // one is returned if any exists, when max_count > 0). kInvalidArgument if
+  // feed_id is not 32 bytes.
   absl::StatusOr<std::vector<std::string>> ReadFeed(absl::string_view feed_id,
                                                     uint64_t from_seq,
                                                     size_t max_count,
                                                     size_t max_bytes) const;
 
   // Inbox entries, newest first.
-  absl::StatusOr<std::vector<proto::InboxRecord>> ListInbox(
-      size_t limit) const;
+  absl::StatusOr<std::vector<proto::InboxRecord>> ListInbox(size_t limit) const;
 
-  // Receipts for one envelope, by recipient agency.
+  // Receipts for one envelope, by recipient agency. kInvalidArgument if
+  // envelope_id is not 32 bytes.
   absl::StatusOr<std::vector<std::pair<std::string, proto::ReceiptRecord>>>
   ListReceipts(absl::string_view envelope_id) const;
 
