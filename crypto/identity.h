@@ -26,8 +26,9 @@ class Identity {
   static Identity Generate(absl::string_view agency);
 
   // Loads a key file. kPermissionDenied if the file is readable or writable
-  // by group or others ("key file ... is accessible by others (mode 0644);
-  // chmod 600 it"); kNotFound if missing; kInvalidArgument if malformed.
+  // by group or others ("key file <path> is accessible by group or others
+  // (mode 0644); run: chmod 600 <path>"); kNotFound if missing;
+  // kInvalidArgument ("key file <path> is malformed: ...") if malformed.
   static absl::StatusOr<Identity> LoadFile(const std::string& path);
 
   // Writes the key file with mode 0600. kAlreadyExists if `path` exists.

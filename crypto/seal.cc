@@ -1,0 +1,191 @@
+#include "crypto/seal.h"
+
+#include <sodium.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "crypto/types.h"
+
+namespace tidings::crypto {
+namespace {
+
+// BLAKE2b message that turns the X25519 pair key into a wrap key. Versioned
+// so that a future wrap scheme derives unrelated keys from the same pair.
+constexpr absl::string_view kWrapLabel = "tidings/v1/wrap";
+
+constexpr size_t kWrappedSize =
+    SymmetricKey::kSize + crypto_aead_xchacha20poly1305_ietf_ABYTES;
+static_assert(kWrappedSize == 48, "seal.h documents 48-byte wrapped keys");
+
+const unsigned char* Bytes(absl::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+// aad || 0x00 || recipient: binds each wrapped key to the envelope and to
+// the one recipient it was made for, so a wrap cannot be moved to another
+// envelope or relabelled for another member with the same key.
+std::string WrapAad(absl::string_view aad, absl::string_view recipient) {
+  std::string out;
+  out.reserve(aad.size() + 1 + recipient.size());
+  out.append(aad.data(), aad.size());
+  out.push_back('\0');
+  out.append(recipient.data(), recipient.size());
+  return out;
+}
+
+absl::Status BodyDoesNotDecrypt() {
+  // Every failure of Open is this one status: which step failed would tell
+  // an attacker whether it was the wrap or the body they got wrong.
+  return absl::UnauthenticatedError("body does not decrypt");
+}
+
+}  // namespace
+
+BoxKeyPair GenerateBoxKey() {
+  EnsureSodium();
+  BoxKeyPair pair;
+  crypto_box_keypair(pair.public_key.mutable_data(),
+                     pair.secret.mutable_data());
+  return pair;
+}
+
+BoxPublicKey PublicKeyOf(const BoxSecretKey& key) {
+  EnsureSodium();
+  BoxPublicKey public_key;
+  crypto_scalarmult_base(public_key.mutable_data(), key.data());
+  return public_key;
+}
+
+Keyring::Keyring(BoxSecretKey secret)
+    : secret_(std::move(secret)), public_key_(PublicKeyOf(secret_)) {}
+
+Keyring::~Keyring() {
+  // The cached wrap keys are as secret as `secret_`; std::string would free
+  // them without wiping.
+  absl::MutexLock lock(&mu_);
+  for (auto& [peer, key] : wrap_keys_) {
+    sodium_memzero(key.data(), key.size());
+  }
+}
+
+absl::StatusOr<SymmetricKey> Keyring::WrapKeyWith(const BoxPublicKey& peer) {
+  std::string peer_id = peer.str();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = wrap_keys_.find(peer_id);
+    if (it != wrap_keys_.end()) {
+      return std::move(*SymmetricKey::FromBytes(it->second));
+    }
+  }
+
+  // Derived outside the lock: the X25519 step is the slow part, and two
+  // threads racing on the same new peer compute the same key anyway.
+  unsigned char pair[crypto_box_BEFORENMBYTES];
+  if (crypto_box_beforenm(pair, peer.data(), secret_.data()) != 0) {
+    sodium_memzero(pair, sizeof(pair));
+    return absl::InvalidArgumentError(
+        "peer box key is a low-order point and cannot be used");
+  }
+  SymmetricKey wrap_key;
+  crypto_generichash(wrap_key.mutable_data(), wrap_key.size(),
+                     Bytes(kWrapLabel), kWrapLabel.size(), pair, sizeof(pair));
+  sodium_memzero(pair, sizeof(pair));
+
+  absl::MutexLock lock(&mu_);
+  // try_emplace leaves an entry cached by a racing thread untouched; both
+  // hold the same bytes.
+  wrap_keys_.try_emplace(std::move(peer_id),
+                         reinterpret_cast<const char*>(wrap_key.data()),
+                         wrap_key.size());
+  return wrap_key;
+}
+
+absl::StatusOr<Sealed> Seal(Keyring& sender,
+                            absl::Span<const Recipient> recipients,
+                            absl::string_view aad,
+                            absl::string_view plaintext) {
+  EnsureSodium();
+  Sealed sealed;
+  randombytes_buf(sealed.nonce.mutable_data(), sealed.nonce.size());
+  SymmetricKey content_key;
+  crypto_aead_xchacha20poly1305_ietf_keygen(content_key.mutable_data());
+
+  // Wrap first: an unusable recipient key fails before the body is
+  // encrypted.
+  sealed.wrapped_keys.reserve(recipients.size());
+  for (const Recipient& recipient : recipients) {
+    absl::StatusOr<SymmetricKey> wrap_key =
+        sender.WrapKeyWith(recipient.public_key);
+    if (!wrap_key.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "recipient ", recipient.agency,
+          " has an unusable box key: ", wrap_key.status().message()));
+    }
+    std::string ad = WrapAad(aad, recipient.agency);
+    WrappedKeyOut out;
+    out.recipient = recipient.agency;
+    out.wrapped.resize(kWrappedSize);
+    // The wrap key is reused across envelopes for this peer; the nonce is
+    // fresh and random per envelope, which XChaCha20's 192-bit nonce makes
+    // safe.
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        reinterpret_cast<unsigned char*>(out.wrapped.data()),
+        /*clen_p=*/nullptr, content_key.data(), content_key.size(), Bytes(ad),
+        ad.size(), /*nsec=*/nullptr, sealed.nonce.data(), wrap_key->data());
+    sealed.wrapped_keys.push_back(std::move(out));
+  }
+
+  sealed.ciphertext.resize(plaintext.size() +
+                           crypto_aead_xchacha20poly1305_ietf_ABYTES);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      reinterpret_cast<unsigned char*>(sealed.ciphertext.data()),
+      /*clen_p=*/nullptr, Bytes(plaintext), plaintext.size(), Bytes(aad),
+      aad.size(), /*nsec=*/nullptr, sealed.nonce.data(), content_key.data());
+  return sealed;
+}
+
+absl::StatusOr<std::string> Open(Keyring& mine, absl::string_view my_agency,
+                                 const BoxPublicKey& sender_public,
+                                 const Nonce& nonce, absl::string_view wrapped,
+                                 absl::string_view aad,
+                                 absl::string_view ciphertext) {
+  EnsureSodium();
+  if (wrapped.size() != kWrappedSize ||
+      ciphertext.size() < crypto_aead_xchacha20poly1305_ietf_ABYTES) {
+    return BodyDoesNotDecrypt();
+  }
+  absl::StatusOr<SymmetricKey> wrap_key = mine.WrapKeyWith(sender_public);
+  if (!wrap_key.ok()) return BodyDoesNotDecrypt();
+
+  std::string ad = WrapAad(aad, my_agency);
+  SymmetricKey content_key;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          content_key.mutable_data(), /*mlen_p=*/nullptr, /*nsec=*/nullptr,
+          Bytes(wrapped), wrapped.size(), Bytes(ad), ad.size(), nonce.data(),
+          wrap_key->data()) != 0) {
+    return BodyDoesNotDecrypt();
+  }
+
+  std::string plaintext(
+      ciphertext.size() - crypto_aead_xchacha20poly1305_ietf_ABYTES, '\0');
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(plaintext.data()),
+          /*mlen_p=*/nullptr, /*nsec=*/nullptr, Bytes(ciphertext),
+          ciphertext.size(), Bytes(aad), aad.size(), nonce.data(),
+          content_key.data()) != 0) {
+    // Never hand back (or leave in freed memory) unauthenticated bytes.
+    sodium_memzero(plaintext.data(), plaintext.size());
+    return BodyDoesNotDecrypt();
+  }
+  return plaintext;
+}
+
+}  // namespace tidings::crypto
