@@ -1,0 +1,448 @@
+#include "node/roster.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <iterator>
+#include <set>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "crypto/hash.h"
+#include "crypto/sign.h"
+#include "crypto/status_macros.h"
+
+namespace tidings::node {
+namespace {
+
+constexpr size_t kMaxAgencyIdLength = 32;
+// Rosters and .pub files are a few KiB; anything this large is not ours and
+// would only make us allocate for an attacker.
+constexpr off_t kMaxProtoFileBytes = 16 << 20;
+
+// Checks everything about a genesis roster except its signatures. Shared by
+// MakeGenesis and SignGenesis (never make or sign a roster that FromSigned
+// would refuse) and by FromSigned itself.
+absl::Status ValidateGenesisStructure(const proto::Roster& roster) {
+  if (roster.version() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "roster version is ", roster.version(), "; a genesis roster has 0"));
+  }
+  if (!roster.prev_hash().empty()) {
+    return absl::InvalidArgumentError(
+        "genesis roster has a prev_hash; only later rosters chain");
+  }
+  const int n = roster.members_size();
+  if (n == 0) return absl::InvalidArgumentError("roster has no members");
+  for (int i = 0; i < n; ++i) {
+    const proto::Member& member = roster.members(i);
+    if (absl::Status s = ValidateAgencyId(member.agency()); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member ", i + 1, ": ", s.message()));
+    }
+    if (i > 0) {
+      const std::string& prev = roster.members(i - 1).agency();
+      if (member.agency() == prev) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("agency ", member.agency(), " is listed twice"));
+      }
+      if (member.agency() < prev) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("members are not sorted by agency: ", member.agency(),
+                         " comes after ", prev));
+      }
+    }
+    if (member.sign_pk().size() != crypto::VerifyKey::kSize) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "member ", member.agency(), ": sign_pk is ", member.sign_pk().size(),
+          " bytes, want ", crypto::VerifyKey::kSize));
+    }
+    if (member.box_pk().size() != crypto::BoxPublicKey::kSize) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "member ", member.agency(), ": box_pk is ", member.box_pk().size(),
+          " bytes, want ", crypto::BoxPublicKey::kSize));
+    }
+  }
+  const uint32_t k = roster.threshold();
+  const auto members = static_cast<uint32_t>(n);
+  if (k < 1 || k > members) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "threshold ", k, " is outside 1..", members, " (the member count)"));
+  }
+  // A majority, so that two disjoint groups can never both change the roster.
+  if (2 * static_cast<uint64_t>(k) <= members) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("threshold ", k, " is not a majority of ", members,
+                     " members; need threshold > ", members / 2));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<proto::Roster> ParseRoster(
+    const proto::SignedRoster& signed_roster) {
+  proto::Roster roster;
+  if (!roster.ParseFromString(signed_roster.roster())) {
+    return absl::InvalidArgumentError(
+        "roster bytes do not parse as a tidings.proto.Roster");
+  }
+  return roster;
+}
+
+const proto::Member* FindMember(const proto::Roster& roster,
+                                absl::string_view agency) {
+  // Members are sorted (checked before any Roster exists), but
+  // MissingSignatures and SignGenesis also see unchecked rosters: a linear scan
+  // is right for both and rosters are small.
+  for (const proto::Member& member : roster.members()) {
+    if (member.agency() == agency) return &member;
+  }
+  return nullptr;
+}
+
+bool SignatureVerifies(const proto::Member& member, absl::string_view bytes,
+                       absl::string_view signature) {
+  std::optional<crypto::VerifyKey> key =
+      crypto::VerifyKey::FromBytes(member.sign_pk());
+  std::optional<crypto::Signature> sig =
+      crypto::Signature::FromBytes(signature);
+  if (!key.has_value() || !sig.has_value()) return false;
+  return crypto::Verify(*key, crypto::Domain::kRoster, bytes, *sig).ok();
+}
+
+absl::Status ErrnoError(int error_number, absl::string_view what) {
+  return absl::ErrnoToStatus(error_number, what);
+}
+
+}  // namespace
+
+absl::Status ValidateAgencyId(absl::string_view agency) {
+  if (agency.empty()) return absl::InvalidArgumentError("agency id is empty");
+  if (agency.size() > kMaxAgencyIdLength) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "agency id '", agency.substr(0, kMaxAgencyIdLength),
+        "...' is longer than ", kMaxAgencyIdLength, " characters"));
+  }
+  if (!absl::ascii_isupper(static_cast<unsigned char>(agency[0])) &&
+      !absl::ascii_isdigit(static_cast<unsigned char>(agency[0]))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("agency id '", absl::CHexEscape(agency),
+                     "' must start with an upper-case letter or a digit"));
+  }
+  for (char c : agency) {
+    const auto u = static_cast<unsigned char>(c);
+    if (absl::ascii_isupper(u) || absl::ascii_isdigit(u) || c == '.' ||
+        c == '-' || c == '_') {
+      continue;
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("agency id '", absl::CHexEscape(agency), "' contains '",
+                     absl::CHexEscape(absl::string_view(&c, 1)),
+                     "'; allowed are A-Z, 0-9, '.', '-' and '_'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Roster> Roster::FromSigned(
+    const proto::SignedRoster& signed_roster) {
+  TIDINGS_ASSIGN_OR_RETURN(proto::Roster roster, ParseRoster(signed_roster));
+  TIDINGS_RETURN_IF_ERROR(ValidateGenesisStructure(roster));
+
+  const std::string& bytes = signed_roster.roster();
+  std::set<std::string> signers;
+  for (const proto::RosterSignature& sig : signed_roster.signatures()) {
+    const proto::Member* member = FindMember(roster, sig.agency());
+    if (member == nullptr) {
+      return absl::UnauthenticatedError(
+          absl::StrCat("signature by '", absl::CHexEscape(sig.agency()),
+                       "', which is not a member of the roster"));
+    }
+    if (!signers.insert(sig.agency()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("two signatures by ", sig.agency()));
+    }
+    if (sig.signature().size() != crypto::Signature::kSize) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "signature by ", sig.agency(), " is ", sig.signature().size(),
+          " bytes, want ", crypto::Signature::kSize));
+    }
+    if (!SignatureVerifies(*member, bytes, sig.signature())) {
+      return absl::UnauthenticatedError(
+          absl::StrCat("signature by ", sig.agency(), " does not verify"));
+    }
+  }
+  std::vector<std::string> missing;
+  for (const proto::Member& member : roster.members()) {
+    if (!signers.contains(member.agency())) missing.push_back(member.agency());
+  }
+  if (!missing.empty()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("not signed by founder", missing.size() > 1 ? "s " : " ",
+                     absl::StrJoin(missing, ", "), " (", signers.size(), " of ",
+                     roster.members_size(), " have signed)"));
+  }
+
+  Roster out;
+  out.signed_ = signed_roster;
+  out.roster_ = std::move(roster);
+  out.network_id_ = crypto::Hash(bytes);
+  return out;
+}
+
+absl::StatusOr<Roster> Roster::LoadFile(const std::string& path) {
+  proto::SignedRoster signed_roster;
+  TIDINGS_RETURN_IF_ERROR(ReadProtoFile(path, signed_roster));
+  absl::StatusOr<Roster> roster = FromSigned(signed_roster);
+  if (!roster.ok()) {
+    return absl::Status(roster.status().code(),
+                        absl::StrCat(path, ": ", roster.status().message()));
+  }
+  return roster;
+}
+
+const proto::Member* Roster::Find(absl::string_view agency) const {
+  auto it =
+      std::lower_bound(roster_.members().begin(), roster_.members().end(),
+                       agency, [](const proto::Member& m, absl::string_view a) {
+                         return m.agency() < a;
+                       });
+  if (it == roster_.members().end() || it->agency() != agency) return nullptr;
+  return &*it;
+}
+
+std::optional<crypto::VerifyKey> Roster::VerifyKeyOf(
+    absl::string_view agency) const {
+  const proto::Member* member = Find(agency);
+  if (member == nullptr) return std::nullopt;
+  return crypto::VerifyKey::FromBytes(member->sign_pk());
+}
+
+std::optional<crypto::BoxPublicKey> Roster::BoxKeyOf(
+    absl::string_view agency) const {
+  const proto::Member* member = Find(agency);
+  if (member == nullptr) return std::nullopt;
+  return crypto::BoxPublicKey::FromBytes(member->box_pk());
+}
+
+std::vector<std::string> Roster::agencies() const {
+  std::vector<std::string> out;
+  out.reserve(static_cast<size_t>(roster_.members_size()));
+  for (const proto::Member& member : roster_.members()) {
+    out.push_back(member.agency());
+  }
+  return out;
+}
+
+proto::PublicIdentity PublicIdentityOf(
+    const crypto::Identity& identity, absl::string_view name,
+    const std::vector<std::string>& endpoints) {
+  proto::PublicIdentity out;
+  proto::Member* member = out.mutable_member();
+  member->set_agency(identity.agency());
+  member->set_name(std::string(name));
+  member->set_sign_pk(identity.verify_key().str());
+  member->set_box_pk(identity.box_public().str());
+  for (const std::string& endpoint : endpoints) member->add_endpoints(endpoint);
+  return out;
+}
+
+absl::StatusOr<proto::SignedRoster> MakeGenesis(
+    absl::string_view network_name, uint32_t threshold,
+    std::vector<proto::Member> members, int64_t created_unix_ms) {
+  if (network_name.empty()) {
+    return absl::InvalidArgumentError("network name is empty");
+  }
+  std::stable_sort(members.begin(), members.end(),
+                   [](const proto::Member& a, const proto::Member& b) {
+                     return a.agency() < b.agency();
+                   });
+  proto::Roster roster;
+  roster.set_version(0);
+  roster.set_network_name(std::string(network_name));
+  roster.set_threshold(threshold);
+  for (proto::Member& member : members) {
+    *roster.add_members() = std::move(member);
+  }
+  roster.set_created_unix_ms(created_unix_ms);
+  TIDINGS_RETURN_IF_ERROR(ValidateGenesisStructure(roster));
+
+  proto::SignedRoster out;
+  // These bytes are signed and hashed as they are, forever; nobody
+  // re-serializes them, so plain serialization is fine.
+  if (!roster.SerializeToString(out.mutable_roster())) {
+    return absl::InternalError("cannot serialize the roster");
+  }
+  return out;
+}
+
+absl::Status SignGenesis(proto::SignedRoster& signed_roster,
+                         const crypto::Identity& identity) {
+  TIDINGS_ASSIGN_OR_RETURN(proto::Roster roster, ParseRoster(signed_roster));
+  TIDINGS_RETURN_IF_ERROR(ValidateGenesisStructure(roster));
+  const proto::Member* member = FindMember(roster, identity.agency());
+  if (member == nullptr) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(identity.agency(), " is not a founder in this roster"));
+  }
+  if (member->sign_pk() != identity.verify_key().view() ||
+      member->box_pk() != identity.box_public().view()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the keys of this key file do not match the roster entry of ",
+        identity.agency()));
+  }
+  const std::string& bytes = signed_roster.roster();
+  auto* signatures = signed_roster.mutable_signatures();
+  for (auto it = signatures->begin(); it != signatures->end();) {
+    if (it->agency() != identity.agency()) {
+      ++it;
+      continue;
+    }
+    if (SignatureVerifies(*member, bytes, it->signature())) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(identity.agency(), " has already signed this roster"));
+    }
+    // Someone else's bytes under our name: ours replaces them rather than
+    // leaving a roster that can never verify.
+    it = signatures->erase(it);
+  }
+  proto::RosterSignature* sig = signed_roster.add_signatures();
+  sig->set_agency(identity.agency());
+  sig->set_signature(
+      crypto::Sign(identity.signing_key(), crypto::Domain::kRoster, bytes)
+          .str());
+  // Kept sorted so that the file does not depend on signing order.
+  std::sort(
+      signatures->begin(), signatures->end(),
+      [](const proto::RosterSignature& a, const proto::RosterSignature& b) {
+        return a.agency() < b.agency();
+      });
+  return absl::OkStatus();
+}
+
+std::vector<std::string> MissingSignatures(
+    const proto::SignedRoster& signed_roster) {
+  std::vector<std::string> missing;
+  absl::StatusOr<proto::Roster> roster = ParseRoster(signed_roster);
+  if (!roster.ok()) return missing;
+  // Only a signature that verifies counts: a forged one must not hide that
+  // the founder has not actually signed.
+  for (const proto::Member& member : roster->members()) {
+    bool signed_by_member = false;
+    for (const proto::RosterSignature& sig : signed_roster.signatures()) {
+      if (sig.agency() == member.agency() &&
+          SignatureVerifies(member, signed_roster.roster(), sig.signature())) {
+        signed_by_member = true;
+        break;
+      }
+    }
+    if (!signed_by_member) missing.push_back(member.agency());
+  }
+  std::sort(missing.begin(), missing.end());
+  return missing;
+}
+
+absl::Status WriteProtoFile(const std::string& path,
+                            const google::protobuf::MessageLite& message) {
+  std::string bytes;
+  if (!message.SerializeToString(&bytes)) {
+    return absl::InternalError(
+        absl::StrCat("cannot serialize ", message.GetTypeName()));
+  }
+  // Temp file in the same directory + rename: readers see the old file or the
+  // new one, never a torn one, even if we crash mid-write.
+  std::string temp = absl::StrCat(path, ".tmp-XXXXXX");
+  const int fd = mkstemp(temp.data());
+  if (fd < 0) {
+    return ErrnoError(errno,
+                      absl::StrCat("cannot create a file next to ", path));
+  }
+  absl::Status status;
+  size_t written = 0;
+  while (status.ok() && written < bytes.size()) {
+    const ssize_t n = write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      status = ErrnoError(errno, absl::StrCat("cannot write ", temp));
+    } else {
+      written += static_cast<size_t>(n);
+    }
+  }
+  // Public material (rosters, .pub files): readable by all, unlike mkstemp's
+  // 0600.
+  if (status.ok() && fchmod(fd, 0644) != 0) {
+    status = ErrnoError(errno, absl::StrCat("cannot chmod ", temp));
+  }
+  if (status.ok() && fsync(fd) != 0) {
+    status = ErrnoError(errno, absl::StrCat("cannot fsync ", temp));
+  }
+  if (close(fd) != 0 && status.ok()) {
+    status = ErrnoError(errno, absl::StrCat("cannot close ", temp));
+  }
+  if (status.ok() && rename(temp.c_str(), path.c_str()) != 0) {
+    status =
+        ErrnoError(errno, absl::StrCat("cannot rename ", temp, " to ", path));
+  }
+  if (!status.ok()) {
+    unlink(temp.c_str());
+    return status;
+  }
+  // The rename itself is durable only once the directory is synced.
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    fsync(dir_fd);
+    close(dir_fd);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadProtoFile(const std::string& path,
+                           google::protobuf::MessageLite& message) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, absl::StrCat("cannot open ", path));
+  absl::Status status;
+  std::string bytes;
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    status = ErrnoError(errno, absl::StrCat("cannot stat ", path));
+  } else if (!S_ISREG(st.st_mode)) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a regular file"));
+  } else if (st.st_size > kMaxProtoFileBytes) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat(path, " is ", st.st_size, " bytes; a ",
+                     message.GetTypeName(), " file is never that large"));
+  } else {
+    bytes.resize(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    while (status.ok() && done < bytes.size()) {
+      const ssize_t n = read(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        status = ErrnoError(errno, absl::StrCat("cannot read ", path));
+      } else if (n == 0) {
+        bytes.resize(done);  // shrank while we read: parse what is there
+      } else {
+        done += static_cast<size_t>(n);
+      }
+    }
+  }
+  close(fd);
+  TIDINGS_RETURN_IF_ERROR(status);
+  if (!message.ParseFromString(bytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a valid ", message.GetTypeName()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tidings::node

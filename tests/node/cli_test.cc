@@ -1,0 +1,721 @@
+// Drives `tidings` in-process through RunCli. Client commands talk to a fake
+// client service on a unix socket in a temp dir, so what the CLI sends and
+// how it renders answers are both checked without a daemon.
+#include "node/cli.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "crypto/hash.h"
+#include "crypto/identity.h"
+#include "crypto/types.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "node/roster.h"
+#include "proto/client.grpc.pb.h"
+#include "proto/roster.pb.h"
+
+namespace tidings::node {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+struct Result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+Result Tidings(std::vector<std::string> args) {
+  args.insert(args.begin(), "tidings");
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::ostringstream out;
+  std::ostringstream err;
+  Result result;
+  result.code = RunCli(static_cast<int>(args.size()), argv.data(), out, err);
+  result.out = out.str();
+  result.err = err.str();
+  return result;
+}
+
+// The error contract: exactly one line, "tidings: ...", nothing on out.
+MATCHER_P(FailsWith, code, "") {
+  *result_listener << "exit " << arg.code << ", err: " << arg.err
+                   << ", out: " << arg.out;
+  return arg.code == code && arg.out.empty() &&
+         absl::StartsWith(arg.err, "tidings: ") &&
+         std::count(arg.err.begin(), arg.err.end(), '\n') == 1;
+}
+
+MATCHER(Succeeds, "") {
+  *result_listener << "exit " << arg.code << ", err: " << arg.err
+                   << ", out: " << arg.out;
+  return arg.code == 0 && arg.err.empty();
+}
+
+google::protobuf::Struct Json(const std::string& text) {
+  google::protobuf::Struct parsed;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text, &parsed).ok())
+      << text;
+  return parsed;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = std::filesystem::path(::testing::TempDir() + "/cli_test.XXXXXX")
+                .lexically_normal()
+                .string();
+    EXPECT_NE(mkdtemp(path_.data()), nullptr);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+  std::string operator/(absl::string_view name) const {
+    return absl::StrCat(path_, "/", name);
+  }
+
+ private:
+  std::string path_;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// ---------------------------------------------------------------------------
+// Help and usage errors.
+
+TEST(CliTest, GeneralHelpListsCommands) {
+  for (const char* flag : {"--help", "-h", "help"}) {
+    Result r = Tidings({flag});
+    EXPECT_THAT(r, Succeeds()) << flag;
+    for (const char* command :
+         {"keygen", "roster init", "roster sign", "roster verify",
+          "roster show", "send", "inbox", "show", "status", "stats"}) {
+      EXPECT_THAT(r.out, HasSubstr(command)) << flag;
+    }
+  }
+}
+
+TEST(CliTest, EveryCommandHasHelp) {
+  const std::vector<std::vector<std::string>> commands = {
+      {"keygen"},         {"roster", "init"},
+      {"roster", "sign"}, {"roster", "verify"},
+      {"roster", "show"}, {"send"},
+      {"inbox"},          {"show"},
+      {"status"},         {"stats"}};
+  for (const auto& command : commands) {
+    const std::string name = absl::StrJoin(command, " ");
+    for (const char* flag : {"--help", "-h"}) {
+      std::vector<std::string> args = command;
+      args.push_back(flag);
+      Result r = Tidings(args);
+      EXPECT_THAT(r, Succeeds()) << name;
+      EXPECT_THAT(r.out, StartsWith(absl::StrCat("usage: tidings ", name, " ")))
+          << name;
+    }
+    // --help wins over anything else on the line, even bad flags.
+    std::vector<std::string> args = command;
+    args.insert(args.end(), {"--bogus", "x", "--help"});
+    EXPECT_THAT(Tidings(args), Succeeds()) << name;
+    // `tidings help <command>` too.
+    args = command;
+    args.insert(args.begin(), "help");
+    Result r = Tidings(args);
+    EXPECT_THAT(r, Succeeds()) << name;
+    EXPECT_THAT(r.out, StartsWith(absl::StrCat("usage: tidings ", name)));
+  }
+  Result roster = Tidings({"roster", "--help"});
+  EXPECT_THAT(roster, Succeeds());
+  EXPECT_THAT(roster.out, HasSubstr("roster verify"));
+}
+
+TEST(CliTest, UsageErrorsAreOneLineAndExitTwo) {
+  const std::vector<std::vector<std::string>> cases = {
+      {},
+      {"frobnicate"},
+      {"roster"},
+      {"roster", "frob"},
+      {"help", "frob"},
+      {"keygen", "--bogus"},
+      {"keygen", "--agency"},
+      {"keygen", "--out", "/tmp/x"},
+      {"keygen", "--agency", "my.ncb", "--out", "/tmp/x"},
+      {"keygen", "--agency", "MY.NCB", "--agency", "MY.NCB", "--out", "/x"},
+      {"keygen", "--agency", "MY.NCB", "--out", "/x", "--endpoint", "nope"},
+      {"keygen", "--agency", "MY.NCB", "--out", "/x", "extra"},
+      {"keygen", "--agency", "MY.NCB", "--out", "/x", "--json=maybe"},
+      {"roster", "init", "--name", "n", "--threshold", "x", "--out", "r", "a"},
+      {"roster", "init", "--name", "n", "--threshold", "2", "--out", "r"},
+      {"roster", "sign", "--roster", "r"},
+      {"roster", "verify"},
+      {"inbox", "--socket", "/nonexistent/s", "--limit", "abc"},
+      {"inbox", "--socket", "/nonexistent/s", "--limit", "0"},
+      {"inbox", "--socket", "/nonexistent/s", "--config", "/nonexistent/c"},
+      {"inbox"},
+      {"show", "--socket", "/nonexistent/s"},
+      {"show", "--socket", "/nonexistent/s", "abcdef12", "abcdef34"},
+      {"show", "--socket", "/nonexistent/s", "abc"},
+      {"show", "--socket", "/nonexistent/s", "not-hex!"},
+      {"status", "--socket", "/nonexistent/s", std::string(65, 'a')},
+      {"stats", "--receipts", "--socket", "/nonexistent/s"},
+  };
+  for (const auto& args : cases) {
+    EXPECT_THAT(Tidings(args), FailsWith(kCliUsage))
+        << absl::StrJoin(args, " ");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// keygen and roster, on files.
+
+TEST(CliTest, KeygenWritesPrivateKeyAndPublicIdentity) {
+  TempDir dir;
+  Result r = Tidings({"keygen", "--agency", "MY.NCB", "--out", dir / "keys",
+                      "--name", "Royal Malaysia Police NCB", "--endpoint",
+                      "127.0.0.1:7101", "--endpoint", "10.0.0.1:7101"});
+  ASSERT_THAT(r, Succeeds());
+
+  const std::string key_path = dir / "keys/MY.NCB.key";
+  const std::string pub_path = dir / "keys/MY.NCB.pub";
+  struct stat st {};
+  ASSERT_EQ(stat(key_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat((dir / "keys").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u) << "a new key directory is private";
+
+  proto::PublicIdentity pub;
+  ASSERT_TRUE(ReadProtoFile(pub_path, pub).ok());
+  EXPECT_EQ(pub.member().agency(), "MY.NCB");
+  EXPECT_EQ(pub.member().name(), "Royal Malaysia Police NCB");
+  EXPECT_THAT(pub.member().endpoints(),
+              ElementsAre("127.0.0.1:7101", "10.0.0.1:7101"));
+  absl::StatusOr<crypto::Identity> identity =
+      crypto::Identity::LoadFile(key_path);
+  ASSERT_TRUE(identity.ok()) << identity.status();
+  EXPECT_EQ(identity->verify_key().str(), pub.member().sign_pk());
+  EXPECT_EQ(identity->box_public().str(), pub.member().box_pk());
+  // Fingerprints printed for out-of-band comparison between founders.
+  EXPECT_THAT(r.out, HasSubstr(crypto::ToHex(pub.member().sign_pk())));
+  EXPECT_THAT(r.out, HasSubstr(crypto::ToHex(pub.member().box_pk())));
+  EXPECT_THAT(r.out, HasSubstr("MY.NCB"));
+
+  // Never overwrites: neither the key nor the .pub file changes.
+  const std::string key_before = ReadFile(key_path);
+  const std::string pub_before = ReadFile(pub_path);
+  EXPECT_THAT(Tidings({"keygen", "--agency", "MY.NCB", "--out", dir / "keys"}),
+              FailsWith(kCliFailure));
+  EXPECT_EQ(ReadFile(key_path), key_before);
+  EXPECT_EQ(ReadFile(pub_path), pub_before);
+
+  // A stray .pub alone also blocks, before any key is written.
+  std::filesystem::rename(key_path, dir / "moved.key");
+  Result again =
+      Tidings({"keygen", "--agency", "MY.NCB", "--out", dir / "keys"});
+  EXPECT_THAT(again, FailsWith(kCliFailure));
+  EXPECT_THAT(again.err, HasSubstr("MY.NCB.pub already exists"));
+  EXPECT_FALSE(std::filesystem::exists(key_path));
+}
+
+TEST(CliTest, KeygenJson) {
+  TempDir dir;
+  Result r =
+      Tidings({"keygen", "--agency", "PH.CG", "--out", dir.path(), "--json"});
+  ASSERT_THAT(r, Succeeds());
+  google::protobuf::Struct json = Json(r.out);
+  EXPECT_EQ(json.fields().at("agency").string_value(), "PH.CG");
+  EXPECT_EQ(json.fields().at("sign_pk").string_value().size(), 64u);
+  EXPECT_EQ(json.fields().at("key_file").string_value(), dir / "PH.CG.key");
+}
+
+TEST(CliTest, RosterInitSignVerifyWithFourFounders) {
+  TempDir dir;
+  const std::vector<std::string> agencies = {"MY.NCB", "ID.NCB", "PH.CG",
+                                             "SG.SPF"};
+  std::vector<std::string> init = {
+      "roster",      "init", "--name", "Sulu Sea",
+      "--threshold", "3",    "--out",  dir / "roster.bin"};
+  for (const std::string& agency : agencies) {
+    ASSERT_THAT(Tidings({"keygen", "--agency", agency, "--out", dir.path(),
+                         "--endpoint", "127.0.0.1:7101"}),
+                Succeeds());
+    init.push_back(dir / (agency + ".pub"));
+  }
+
+  // Threshold 2 of 4 is no majority: a usage error, nothing written.
+  std::vector<std::string> weak = init;
+  weak[5] = "2";
+  EXPECT_THAT(Tidings(weak), FailsWith(kCliUsage));
+  EXPECT_FALSE(std::filesystem::exists(dir / "roster.bin"));
+
+  Result created = Tidings(init);
+  ASSERT_THAT(created, Succeeds());
+  EXPECT_THAT(created.out, HasSubstr("roster sign"));
+  EXPECT_THAT(Tidings(init), FailsWith(kCliFailure)) << "refuses to overwrite";
+
+  const std::string roster = dir / "roster.bin";
+  for (size_t signed_count = 0; signed_count < agencies.size();
+       ++signed_count) {
+    Result verify = Tidings({"roster", "verify", "--roster", roster});
+    EXPECT_THAT(verify, FailsWith(kCliFailure)) << signed_count;
+    for (size_t i = signed_count; i < agencies.size(); ++i) {
+      EXPECT_THAT(verify.err, HasSubstr(agencies[i])) << signed_count;
+    }
+    for (size_t i = 0; i < signed_count; ++i) {
+      EXPECT_THAT(verify.err, Not(HasSubstr(agencies[i]))) << signed_count;
+    }
+    Result show = Tidings({"roster", "show", "--roster", roster});
+    EXPECT_THAT(show, Succeeds());
+    EXPECT_THAT(show.out, HasSubstr("verified    no"));
+
+    Result sign = Tidings({"roster", "sign", "--roster", roster, "--key",
+                           dir / (agencies[signed_count] + ".key")});
+    ASSERT_THAT(sign, Succeeds());
+    EXPECT_THAT(sign.out, HasSubstr(agencies[signed_count]));
+  }
+
+  Result verify = Tidings({"roster", "verify", "--roster", roster});
+  ASSERT_THAT(verify, Succeeds());
+  proto::SignedRoster signed_roster;
+  ASSERT_TRUE(ReadProtoFile(roster, signed_roster).ok());
+  const std::string network_id =
+      crypto::ToHex(crypto::Hash(signed_roster.roster()).view());
+  EXPECT_THAT(verify.out, HasSubstr(network_id));
+  for (const std::string& agency : agencies) {
+    EXPECT_THAT(verify.out, HasSubstr(agency));
+  }
+  EXPECT_TRUE(Roster::LoadFile(roster).ok());
+
+  Result json = Tidings({"roster", "verify", "--roster", roster, "--json"});
+  ASSERT_THAT(json, Succeeds());
+  EXPECT_EQ(Json(json.out).fields().at("network_id").string_value(),
+            network_id);
+  EXPECT_EQ(Json(json.out).fields().at("members").list_value().values_size(),
+            4);
+
+  Result show = Tidings({"roster", "show", "--roster", roster, "--json"});
+  ASSERT_THAT(show, Succeeds());
+  EXPECT_TRUE(Json(show.out).fields().at("verified").bool_value());
+
+  // Signing twice, or with an outsider's key, is refused.
+  Result twice = Tidings(
+      {"roster", "sign", "--roster", roster, "--key", dir / "MY.NCB.key"});
+  EXPECT_THAT(twice, FailsWith(kCliFailure));
+  EXPECT_THAT(twice.err, HasSubstr("already signed"));
+  ASSERT_THAT(
+      Tidings({"keygen", "--agency", "XX.NCB", "--out", dir / "outsider"}),
+      Succeeds());
+  EXPECT_THAT(Tidings({"roster", "sign", "--roster", roster, "--key",
+                       dir / "outsider/XX.NCB.key"}),
+              FailsWith(kCliFailure));
+}
+
+TEST(CliTest, RosterVerifyReportsTamperingAndUnreadableFiles) {
+  TempDir dir;
+  std::vector<std::string> init = {"roster", "init",        "--name",
+                                   "seas",   "--threshold", "1",
+                                   "--out",  dir / "r.bin"};
+  ASSERT_THAT(Tidings({"keygen", "--agency", "A.X", "--out", dir.path()}),
+              Succeeds());
+  init.push_back(dir / "A.X.pub");
+  ASSERT_THAT(Tidings(init), Succeeds());
+  ASSERT_THAT(Tidings({"roster", "sign", "--roster", dir / "r.bin", "--key",
+                       dir / "A.X.key"}),
+              Succeeds());
+  ASSERT_THAT(Tidings({"roster", "verify", "--roster", dir / "r.bin"}),
+              Succeeds());
+
+  proto::SignedRoster signed_roster;
+  ASSERT_TRUE(ReadProtoFile(dir / "r.bin", signed_roster).ok());
+  const size_t at = signed_roster.roster().find("seas");
+  ASSERT_NE(at, std::string::npos);
+  (*signed_roster.mutable_roster())[at] = 'S';
+  ASSERT_TRUE(WriteProtoFile(dir / "r.bin", signed_roster).ok());
+  Result tampered = Tidings({"roster", "verify", "--roster", dir / "r.bin"});
+  EXPECT_THAT(tampered, FailsWith(kCliFailure));
+  EXPECT_THAT(tampered.err,
+              AllOf(HasSubstr("signature by A.X does not verify"),
+                    HasSubstr("no valid signature yet from A.X")));
+
+  EXPECT_THAT(Tidings({"roster", "verify", "--roster", dir / "missing.bin"}),
+              FailsWith(kCliFailure));
+  EXPECT_THAT(Tidings({"roster", "show", "--roster", dir / "A.X.key"}),
+              FailsWith(kCliFailure));
+  EXPECT_THAT(Tidings({"roster", "init", "--name", "n", "--threshold", "1",
+                       "--out", dir / "r2.bin", dir / "A.X.key"}),
+              FailsWith(kCliFailure))
+      << "a key file is not a .pub file";
+}
+
+// ---------------------------------------------------------------------------
+// Client commands against a fake node.
+
+std::string Id(char fill) { return std::string(32, fill); }
+
+class FakeNode final : public proto::Client::Service {
+ public:
+  FakeNode() {
+    for (char fill : {'\x11', '\x12', '\x21'}) {
+      proto::EnvelopeSummary* s = inbox_.add_envelopes();
+      s->set_envelope_id(Id(fill));
+      s->set_origin("ID.NCB");
+      s->add_audience("ID.NCB");
+      s->add_audience("MY.NCB");
+      s->set_seq(static_cast<uint64_t>(fill));
+      s->set_kind(proto::KIND_ALERT);
+      s->set_precedence(proto::PRECEDENCE_FLASH);
+      s->set_created_unix_ms(1714564800000);  // 2024-05-01T12:00:00Z
+      s->set_title(absl::StrCat("Sighting ", static_cast<int>(fill)));
+      s->set_feed_id(Id('\xfe'));
+    }
+    // A hostile title: terminal escape sequence and a newline.
+    inbox_.mutable_envelopes(2)->set_title("\x1b[2Jpwned\nline");
+    // Shares its first 8 hex digits with the one before.
+    proto::EnvelopeSummary* twin = inbox_.add_envelopes();
+    *twin = inbox_.envelopes(2);
+    twin->set_envelope_id(std::string(4, '\x21') + std::string(28, '\0'));
+    twin->set_title("twin");
+  }
+
+  grpc::Status Send(grpc::ServerContext*, const proto::SendRequest* request,
+                    proto::SendResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    sends_.push_back(*request);
+    response->set_envelope_id(Id('\xab'));
+    response->set_seq(7);
+    response->set_feed_id(Id('\xcd'));
+    return grpc::Status::OK;
+  }
+  grpc::Status Inbox(grpc::ServerContext*, const proto::InboxRequest* request,
+                     proto::InboxResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    last_inbox_ = *request;
+    *response = inbox_;
+    return grpc::Status::OK;
+  }
+  grpc::Status Show(grpc::ServerContext*, const proto::ShowRequest* request,
+                    proto::ShowResponse* response) override {
+    for (const proto::EnvelopeSummary& s : inbox_.envelopes()) {
+      if (s.envelope_id() == request->envelope_id()) {
+        *response->mutable_summary() = s;
+        response->mutable_body()->set_title(s.title());
+        response->mutable_body()->set_text("Go-fast boat\nheading north");
+        response->mutable_body()->mutable_position()->set_lat(5.5);
+        response->mutable_body()->mutable_position()->set_lon(119.25);
+        response->set_expires_unix_ms(1714651200000);
+        return grpc::Status::OK;
+      }
+    }
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such envelope");
+  }
+  grpc::Status Status(grpc::ServerContext*, const proto::StatusRequest* request,
+                      proto::StatusResponse* response) override {
+    if (request->envelope_id() != Id('\x11')) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such envelope");
+    }
+    *response->mutable_summary() = inbox_.envelopes(0);
+    proto::RecipientStatus* r = response->add_recipients();
+    r->set_agency("MY.NCB");
+    r->set_status(proto::RECEIPT_READ);
+    r->set_at_unix_ms(1714564860000);
+    r = response->add_recipients();
+    r->set_agency("PH.CG");
+    return grpc::Status::OK;
+  }
+  grpc::Status Stats(grpc::ServerContext*, const proto::StatsRequest*,
+                     proto::StatsResponse* response) override {
+    response->set_agency("ID.NCB");
+    response->set_envelopes_stored(42);
+    response->add_connected_peers("PH.CG");
+    response->add_connected_peers("MY.NCB");
+    (*response->mutable_counters())["rejected.bad_signature"] = 3;
+    (*response->mutable_counters())["accepted"] = 40;
+    return grpc::Status::OK;
+  }
+
+  std::vector<proto::SendRequest> sends() {
+    absl::MutexLock lock(&mu_);
+    return sends_;
+  }
+  proto::InboxRequest last_inbox() {
+    absl::MutexLock lock(&mu_);
+    return last_inbox_;
+  }
+
+ private:
+  proto::InboxResponse inbox_;  // constant after construction
+  absl::Mutex mu_;
+  std::vector<proto::SendRequest> sends_ ABSL_GUARDED_BY(mu_);
+  proto::InboxRequest last_inbox_ ABSL_GUARDED_BY(mu_);
+};
+
+class CliNodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    socket_ = dir_ / "node.sock";
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("unix:" + socket_,
+                             grpc::InsecureServerCredentials());
+    builder.RegisterService(&node_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+  }
+
+  Result Client(std::vector<std::string> args) {
+    args.push_back("--socket");
+    args.push_back(socket_);
+    return Tidings(std::move(args));
+  }
+
+  TempDir dir_;
+  std::string socket_;
+  FakeNode node_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+std::vector<std::string> ValidSend() {
+  return {"send",     "--kind",     "alert",        "--precedence",
+          "flash",    "--audience", "ID.NCB,PH.CG", "--title",
+          "Sighting", "--text",     "Go-fast boat"};
+}
+
+TEST_F(CliNodeTest, SendValidatesEverythingBeforeContactingTheNode) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--lat", "91", "--lon", "100"}, "--lat 91 is outside -90..90"},
+      {{"--lat", "-90.5", "--lon", "100"}, "outside -90..90"},
+      {{"--lat", "5", "--lon", "180.01"}, "outside -180..180"},
+      {{"--lat", "nan", "--lon", "100"}, "outside -90..90"},
+      {{"--lat", "north", "--lon", "100"}, "is not a number"},
+      {{"--lat", "5"}, "both --lat and --lon"},
+      {{"--lon", "5"}, "both --lat and --lon"},
+      {{"--kind", "rumour"}, "--kind 'rumour' is not alert or notice"},
+      {{"--precedence", "urgent"}, "is not flash, immediate"},
+      {{"--audience", "ID.NCB,ph.cg"}, "agency id 'ph.cg'"},
+      {{"--audience", "ID.NCB,,PH.CG"}, "empty item"},
+      {{"--audience", "ID.NCB,ID.NCB"}, "lists ID.NCB twice"},
+      {{"--text", "  "}, "--text is empty"},
+      {{"--text", "bad \xff utf-8"}, "not valid UTF-8"},
+      {{"--title", std::string(64 * 1024 + 1, 't')}, "the limit is 65536"},
+      {{"--expires-in", "tomorrow"}, "is not a duration"},
+      {{"--expires-in", "-1h"}, "positive"},
+  };
+  for (const auto& [extra, message] : cases) {
+    // Flags given twice are refused, so replace rather than append.
+    std::vector<std::string> args = ValidSend();
+    for (size_t i = 0; i < extra.size(); i += 2) {
+      auto it = std::find(args.begin(), args.end(), extra[i]);
+      if (it != args.end()) {
+        *(it + 1) = extra[i + 1];
+      } else {
+        args.push_back(extra[i]);
+        if (i + 1 < extra.size()) args.push_back(extra[i + 1]);
+      }
+    }
+    Result r = Client(args);
+    EXPECT_THAT(r, FailsWith(kCliUsage)) << message;
+    EXPECT_THAT(r.err, HasSubstr(message));
+  }
+  std::vector<std::string> missing_text = ValidSend();
+  missing_text.resize(missing_text.size() - 2);
+  EXPECT_THAT(Client(missing_text), FailsWith(kCliUsage));
+  EXPECT_THAT(Tidings(ValidSend()), FailsWith(kCliUsage)) << "no --socket";
+  EXPECT_TRUE(node_.sends().empty());
+}
+
+TEST_F(CliNodeTest, SendBuildsTheRequest) {
+  std::vector<std::string> args = ValidSend();
+  args.insert(args.end(),
+              {"--lat", "-5.25", "--lon", "119.5", "--expires-in", "24h"});
+  const int64_t before = absl::ToUnixMillis(absl::Now());
+  Result r = Client(args);
+  ASSERT_THAT(r, Succeeds());
+  EXPECT_THAT(r.out, HasSubstr(crypto::ToHex(Id('\xab'))));
+  EXPECT_THAT(r.out, HasSubstr("seq 7"));
+
+  ASSERT_EQ(node_.sends().size(), 1u);
+  const proto::SendRequest sent = node_.sends()[0];
+  EXPECT_EQ(sent.kind(), proto::KIND_ALERT);
+  EXPECT_EQ(sent.precedence(), proto::PRECEDENCE_FLASH);
+  EXPECT_THAT(sent.audience(), ElementsAre("ID.NCB", "PH.CG"));
+  EXPECT_EQ(sent.body().title(), "Sighting");
+  EXPECT_EQ(sent.body().text(), "Go-fast boat");
+  ASSERT_TRUE(sent.body().has_position());
+  EXPECT_EQ(sent.body().position().lat(), -5.25);
+  EXPECT_EQ(sent.body().position().lon(), 119.5);
+  const int64_t day = 24 * 3600 * 1000;
+  EXPECT_GE(sent.expires_unix_ms(), before + day);
+  EXPECT_LE(sent.expires_unix_ms(), absl::ToUnixMillis(absl::Now()) + day);
+
+  // Without position or expiry, as JSON.
+  args = ValidSend();
+  args[2] = "notice";
+  args[4] = "routine";
+  args.push_back("--json");
+  r = Client(args);
+  ASSERT_THAT(r, Succeeds());
+  google::protobuf::Struct json = Json(r.out);
+  EXPECT_EQ(json.fields().at("envelope_id").string_value(),
+            crypto::ToHex(Id('\xab')));
+  EXPECT_EQ(json.fields().at("seq").number_value(), 7);
+  ASSERT_EQ(node_.sends().size(), 2u);
+  EXPECT_FALSE(node_.sends()[1].body().has_position());
+  EXPECT_EQ(node_.sends()[1].expires_unix_ms(), 0);
+  EXPECT_EQ(node_.sends()[1].kind(), proto::KIND_NOTICE);
+}
+
+TEST_F(CliNodeTest, UnreachableNodeIsOneLineExitOne) {
+  std::vector<std::string> args = ValidSend();
+  args.insert(args.end(), {"--socket", dir_ / "nobody.sock"});
+  Result r = Tidings(args);
+  EXPECT_THAT(r, FailsWith(kCliFailure));
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat("cannot reach node at unix:",
+                                            dir_ / "nobody.sock")));
+}
+
+TEST_F(CliNodeTest, InboxTable) {
+  Result r = Client({"inbox", "--limit", "5", "--receipts"});
+  ASSERT_THAT(r, Succeeds());
+  EXPECT_EQ(node_.last_inbox().limit(), 5u);
+  EXPECT_TRUE(node_.last_inbox().include_receipts());
+  EXPECT_THAT(r.out, HasSubstr("2024-05-01T12:00:00Z"));
+  EXPECT_THAT(r.out, HasSubstr(crypto::ToHex(Id('\x11')).substr(0, 16)));
+  EXPECT_THAT(r.out, HasSubstr("Sighting 17"));
+  EXPECT_THAT(r.out, HasSubstr("flash"));
+  // A peer's title cannot drive the terminal or break the table.
+  EXPECT_THAT(r.out, Not(HasSubstr("\x1b")));
+  EXPECT_THAT(r.out, HasSubstr("\\x1b[2Jpwned\\x0aline"));
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 5);
+
+  Result json = Client({"inbox", "--json"});
+  ASSERT_THAT(json, Succeeds());
+  const google::protobuf::Struct parsed = Json(json.out);
+  const auto& envelopes = parsed.fields().at("envelopes").list_value();
+  ASSERT_EQ(envelopes.values_size(), 4);
+  EXPECT_EQ(
+      envelopes.values(2).struct_value().fields().at("title").string_value(),
+      "\x1b[2Jpwned\nline");
+  EXPECT_FALSE(node_.last_inbox().include_receipts());
+  EXPECT_EQ(node_.last_inbox().limit(), 0u);
+}
+
+TEST_F(CliNodeTest, ShowByIdAndByPrefix) {
+  const std::string full = crypto::ToHex(Id('\x11'));
+  Result r = Client({"show", full});
+  ASSERT_THAT(r, Succeeds());
+  EXPECT_THAT(r.out, HasSubstr("Go-fast boat\nheading north"));
+  EXPECT_THAT(r.out, HasSubstr("5.500000, 119.250000"));
+  EXPECT_THAT(r.out, HasSubstr("ID.NCB, MY.NCB"));
+  EXPECT_THAT(r.out, HasSubstr("2024-05-02T12:00:00Z"));
+
+  Result upper = Client({"show", absl::AsciiStrToUpper(full.substr(0, 10))});
+  ASSERT_THAT(upper, Succeeds());
+  EXPECT_EQ(upper.out, r.out);
+
+  EXPECT_THAT(Client({"show", "1"}), FailsWith(kCliUsage));
+  Result none = Client({"show", "99999999"});
+  EXPECT_THAT(none, FailsWith(kCliFailure));
+  EXPECT_THAT(none.err, HasSubstr("starts with 99999999"));
+  Result missing = Client({"show", crypto::ToHex(Id('\x77'))});
+  EXPECT_THAT(missing, FailsWith(kCliFailure));
+  EXPECT_THAT(missing.err, HasSubstr("holds no envelope"));
+
+  Result json = Client({"show", full, "--json"});
+  ASSERT_THAT(json, Succeeds());
+  const google::protobuf::Struct parsed = Json(json.out);
+  EXPECT_EQ(parsed.fields()
+                .at("body")
+                .struct_value()
+                .fields()
+                .at("position")
+                .struct_value()
+                .fields()
+                .at("lat")
+                .number_value(),
+            5.5);
+}
+
+TEST_F(CliNodeTest, AmbiguousPrefixIsRefused) {
+  Result r = Client({"show", "21212121"});
+  EXPECT_THAT(r, FailsWith(kCliFailure));
+  EXPECT_THAT(r.err, HasSubstr("matches 2 envelopes"));
+  EXPECT_THAT(Client({"show", "212121212"}), Succeeds());
+  EXPECT_THAT(Client({"status", "21212121"}), FailsWith(kCliFailure));
+}
+
+TEST_F(CliNodeTest, StatusPerRecipient) {
+  Result r = Client({"status", crypto::ToHex(Id('\x11')).substr(0, 8)});
+  ASSERT_THAT(r, Succeeds());
+  EXPECT_THAT(r.out, HasSubstr("MY.NCB"));
+  EXPECT_THAT(r.out, HasSubstr("read"));
+  EXPECT_THAT(r.out, HasSubstr("2024-05-01T12:01:00Z"));
+  EXPECT_THAT(r.out, HasSubstr("PH.CG"));
+  EXPECT_THAT(r.out, HasSubstr("pending"));
+
+  Result json = Client({"status", crypto::ToHex(Id('\x11')), "--json"});
+  ASSERT_THAT(json, Succeeds());
+  const google::protobuf::Struct parsed = Json(json.out);
+  const auto& recipients = parsed.fields().at("recipients").list_value();
+  ASSERT_EQ(recipients.values_size(), 2);
+  EXPECT_EQ(
+      recipients.values(1).struct_value().fields().at("status").string_value(),
+      "pending");
+}
+
+TEST_F(CliNodeTest, StatsAndConfigFile) {
+  const std::string config = dir_ / "tidingsd.conf";
+  std::ofstream(config) << "agency = ID.NCB\nkey_file = k\nroster = r\n"
+                           "data_dir = d\nlisten = 127.0.0.1:7101\n"
+                           "client_socket = node.sock\n";
+  Result r = Tidings({"stats", "--config", config});
+  ASSERT_THAT(r, Succeeds());
+  EXPECT_THAT(r.out, HasSubstr("envelopes stored  42"));
+  EXPECT_THAT(r.out, HasSubstr("MY.NCB, PH.CG"));
+  EXPECT_THAT(r.out, HasSubstr("rejected.bad_signature"));
+
+  Result json = Client({"stats", "--json"});
+  ASSERT_THAT(json, Succeeds());
+  EXPECT_EQ(Json(json.out)
+                .fields()
+                .at("counters")
+                .struct_value()
+                .fields()
+                .at("accepted")
+                .number_value(),
+            40);
+
+  std::ofstream(config, std::ios::app) << "bogus = 1\n";
+  Result bad = Tidings({"stats", "--config", config});
+  EXPECT_THAT(bad, FailsWith(kCliFailure));
+  EXPECT_THAT(bad.err, HasSubstr("line 7: unknown key 'bogus'"));
+}
+
+}  // namespace
+}  // namespace tidings::node
