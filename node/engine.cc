@@ -270,7 +270,9 @@ absl::Status Engine::OnPeerMessage(absl::string_view peer,
     case proto::PeerMessage::MSG_NOT_SET:
       break;
   }
-  return absl::InvalidArgumentError("empty or unknown peer message");
+  // A newer peer may send kinds we do not know: count and ignore them.
+  counters_.Add("peer_messages_unknown");
+  return absl::OkStatus();
 }
 
 void Engine::HandlePush(absl::string_view peer, const proto::Push& push) {
@@ -556,6 +558,7 @@ void Engine::HandleDigest(absl::string_view peer,
   }
   counters_.Add("anti_entropy.mismatch");
   proto::PeerMessage message;
+  message.mutable_heads();  // set even when we hold no shared feed
   for (const proto::FeedHead& head : mine) {
     proto::FeedPosition* position = message.mutable_heads()->add_heads();
     position->set_feed_id(head.feed_id());
