@@ -24,7 +24,8 @@ namespace tidings::node {
 
 // Bounds on what a peer may send us.
 inline constexpr size_t kMaxEnvelopeBytes = 256 * 1024;
-inline constexpr size_t kMaxBodyBytes = 128 * 1024;
+// Title and text may be 64 KiB each; the rest of a Body is a few bytes.
+inline constexpr size_t kMaxBodyBytes = 132 * 1024;
 inline constexpr size_t kMaxAudience = 64;
 
 // Why a received envelope was refused. The name is the metrics counter suffix

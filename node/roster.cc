@@ -12,6 +12,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -70,6 +71,16 @@ absl::Status ValidateGenesisStructure(const proto::Roster& roster) {
       return absl::InvalidArgumentError(absl::StrCat(
           "member ", member.agency(), ": box_pk is ", member.box_pk().size(),
           " bytes, want ", crypto::BoxPublicKey::kSize));
+    }
+  }
+  // Two members sharing a key would share wrap keys, and one envelope would
+  // then wrap its content key twice under one key and nonce.
+  absl::flat_hash_set<std::string> keys;
+  for (const proto::Member& member : roster.members()) {
+    if (!keys.insert(member.sign_pk()).second ||
+        !keys.insert(member.box_pk()).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "member ", member.agency(), " reuses a key of another member"));
     }
   }
   const uint32_t k = roster.threshold();

@@ -309,6 +309,17 @@ TEST(RosterTest, DuplicateAgencyIsRefused) {
               HasSubstr("MY.NCB is listed twice"));
 }
 
+TEST(RosterTest, MembersSharingAKeyAreRefused) {
+  std::vector<crypto::Identity> ids = Founders();
+  std::vector<proto::Member> members = MembersOf(ids);
+  members[1].set_box_pk(members[0].box_pk());
+  absl::StatusOr<proto::SignedRoster> genesis =
+      MakeGenesis("seas", 3, members, kCreated);
+  EXPECT_EQ(genesis.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(genesis.status().message()),
+              HasSubstr("reuses a key of another member"));
+}
+
 TEST(RosterTest, UnsortedMembersAreRefused) {
   const std::vector<crypto::Identity> ids = Founders();
   // Founders() is deliberately not in agency order.
