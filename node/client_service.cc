@@ -45,7 +45,9 @@ class ClientService final : public proto::Client::Service {
     for (const proto::InboxRecord& entry : *entries) {
       absl::StatusOr<Held> held = Load(entry.envelope_id());
       if (!held.ok()) return ToGrpc(held.status());
-      *response->add_envelopes() = Summarize(*held, TitleOf(held->header));
+      proto::EnvelopeSummary* summary = response->add_envelopes();
+      *summary = Summarize(*held, TitleOf(held->header));
+      summary->set_stored_unix_us(entry.stored_unix_us());
     }
     return grpc::Status::OK;
   }

@@ -71,7 +71,7 @@ absl::StatusOr<std::vector<storage::ReceiptUpdate>> ReceiptUpdatesOf(
 
 storage::EnvelopeRecord RecordOf(const proto::Header& header, std::string id,
                                  std::string feed_id, std::string serialized,
-                                 int64_t now_ms) {
+                                 absl::Time now) {
   storage::EnvelopeRecord record;
   record.id = std::move(id);
   record.feed_id = std::move(feed_id);
@@ -83,7 +83,7 @@ storage::EnvelopeRecord RecordOf(const proto::Header& header, std::string id,
   record.inbox = header.kind() == proto::KIND_RECEIPT
                      ? storage::InboxEntry::kNo
                      : storage::InboxEntry::kYes;
-  record.stored_unix_ms = now_ms;
+  record.stored_unix_us = absl::ToUnixMicros(now);
   return record;
 }
 
@@ -191,9 +191,8 @@ absl::StatusOr<SendResult> Engine::AppendOwn(proto::Kind kind,
   if (!header.ParseFromString(composed.envelope.header())) {
     return absl::InternalError("own header does not parse");
   }
-  storage::EnvelopeRecord record =
-      RecordOf(header, composed.id, composed.feed_id, composed.serialized,
-               input.created_unix_ms);
+  storage::EnvelopeRecord record = RecordOf(
+      header, composed.id, composed.feed_id, composed.serialized, clock_.Now());
   if (kind == proto::KIND_RECEIPT) {
     TIDINGS_ASSIGN_OR_RETURN(
         record.receipts,
@@ -372,13 +371,12 @@ void Engine::Flush() {
 }
 
 void Engine::CommitBatch(std::vector<Pending> batch) {
-  const int64_t now_ms = ToUnixMs(clock_.Now());
+  const absl::Time now = clock_.Now();
   std::vector<storage::EnvelopeRecord> records;
   records.reserve(batch.size());
   for (Pending& pending : batch) {
     const Verified& v = pending.verified;
-    records.push_back(
-        RecordOf(v.header, v.id, v.feed_id, v.serialized, now_ms));
+    records.push_back(RecordOf(v.header, v.id, v.feed_id, v.serialized, now));
     records.back().receipts = std::move(pending.receipts);
   }
   absl::StatusOr<std::vector<storage::AppendResult>> results =

@@ -436,7 +436,7 @@ absl::StatusOr<std::vector<AppendResult>> Log::Append(
     if (record.inbox == InboxEntry::kYes) {
       proto::InboxRecord inbox;
       inbox.set_envelope_id(record.id);
-      inbox.set_stored_unix_ms(record.stored_unix_ms);
+      inbox.set_stored_unix_us(record.stored_unix_us);
       batch.Put(impl.cf(kInbox), BigEndian64(next_arrival++),
                 inbox.SerializeAsString());
     }

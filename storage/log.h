@@ -73,7 +73,7 @@ struct EnvelopeRecord {
   std::vector<std::string> audience;
   std::string envelope;  // serialized proto::Envelope
   InboxEntry inbox = InboxEntry::kYes;
-  int64_t stored_unix_ms = 0;
+  int64_t stored_unix_us = 0;
   // Applied in the same batch as the envelope, only if it is stored.
   std::vector<ReceiptUpdate> receipts;
 };

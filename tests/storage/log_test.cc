@@ -59,7 +59,7 @@ EnvelopeRecord Record(uint64_t feed, uint64_t seq, uint64_t variant = 0) {
   record.origin = "MY.NCB";
   record.audience = {"MY.NCB", "PH.CG"};
   record.envelope = EnvelopeBytes(feed, seq, variant);
-  record.stored_unix_ms = static_cast<int64_t>(1000 * seq);
+  record.stored_unix_us = static_cast<int64_t>(1000 * seq);
   return record;
 }
 
@@ -202,7 +202,7 @@ TEST_F(LogTest, AppendsAndReadsBack) {
   absl::StatusOr<std::vector<proto::InboxRecord>> inbox = log_->ListInbox(1);
   ASSERT_TRUE(inbox.ok()) << inbox.status();
   ASSERT_THAT(*inbox, SizeIs(1));
-  EXPECT_EQ((*inbox)[0].stored_unix_ms(), 3000);
+  EXPECT_EQ((*inbox)[0].stored_unix_us(), 3000);
 }
 
 TEST_F(LogTest, ReapplyingARecordIsANoOp) {
