@@ -18,6 +18,7 @@ constexpr proto::Precedence kControl = proto::PRECEDENCE_UNSPECIFIED;
 
 constexpr size_t kMaxReceiptEntries = 4096;
 constexpr size_t kMaxWantReplyBytes = 4 * 1024 * 1024;
+constexpr absl::Duration kWantTimeout = absl::Seconds(5);
 
 class SystemClock final : public Clock {
  public:
@@ -412,7 +413,7 @@ void Engine::CommitBatch(std::vector<Pending> batch) {
                              absl::StrCat("feed ", Short(v.feed_id),
                                           " expected seq ", result.head_seq + 1,
                                           ", got ", v.header.seq())));
-        MaybeWant(from, v.feed_id, result.head_seq, /*force=*/true);
+        MaybeWant(from, v.feed_id, result.head_seq);
         break;
       case storage::AppendOutcome::kPrevMismatch:
         SendRejection(from, v.id,
@@ -433,7 +434,7 @@ void Engine::CommitBatch(std::vector<Pending> batch) {
     }
   }
   for (const auto& [key, head] : pulled) {
-    MaybeWant(key.first, key.second, head, /*force=*/false);
+    MaybeWant(key.first, key.second, head);
   }
   EmitReceipts(stored);
 }
@@ -502,16 +503,19 @@ void Engine::Forward(const proto::Header& header, absl::string_view feed_id,
 }
 
 void Engine::MaybeWant(absl::string_view peer, absl::string_view feed_id,
-                       uint64_t have, bool force) {
+                       uint64_t have) {
+  const absl::Time now = clock_.Now();
   {
     absl::MutexLock lock(&mu_);
     auto it = peers_.find(peer);
     if (it == peers_.end()) return;
     PeerState& state = it->second;
-    const uint64_t known = state.known[feed_id];
-    uint64_t& wanted = state.wanted[feed_id];
-    if (!force && (known <= have || wanted > have)) return;
-    wanted = have + options_.want_batch;
+    if (state.known[feed_id] <= have) return;  // nothing more to get there
+    Wanted& wanted = state.wanted[feed_id];
+    // One Want in flight per feed and peer; its answer may have been dropped
+    // from a full queue, so an old one no longer counts.
+    if (wanted.upto > have && now - wanted.at < kWantTimeout) return;
+    wanted = {have + options_.want_batch, now};
   }
   proto::PeerMessage message;
   proto::Want* want = message.mutable_want();
@@ -583,7 +587,7 @@ void Engine::HandleHeads(absl::string_view peer, const proto::Heads& heads) {
     }
     // A feed we have never seen may not include us: the peer serves it only
     // if it does, and every envelope is verified anyway.
-    if (seq > have) MaybeWant(peer, feed_id, have, /*force=*/true);
+    if (seq > have) MaybeWant(peer, feed_id, have);
   }
   if (heads.is_reply()) return;
   std::vector<proto::FeedHead> mine = SharedHeads(peer);

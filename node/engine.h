@@ -132,11 +132,15 @@ class Engine {
     std::string from;                              // the peer it came from
     std::vector<storage::ReceiptUpdate> receipts;  // KIND_RECEIPT only
   };
+  struct Wanted {
+    uint64_t upto = 0;  // highest seq asked for
+    absl::Time at;      // when
+  };
   struct PeerState {
     // Highest seq the peer is known to hold, by feed.
     absl::flat_hash_map<std::string, uint64_t> known;
-    // Highest seq already asked for with a Want, by feed.
-    absl::flat_hash_map<std::string, uint64_t> wanted;
+    // The Want in flight, by feed.
+    absl::flat_hash_map<std::string, Wanted> wanted;
   };
 
   void HandlePush(absl::string_view peer, const proto::Push& push);
@@ -161,8 +165,10 @@ class Engine {
                const std::string& serialized, absl::string_view except);
   void SendRejection(absl::string_view peer, absl::string_view envelope_id,
                      const absl::Status& status);
+  // Asks `peer` for what follows `have` in a feed, if it is known to hold
+  // more and no Want is already in flight.
   void MaybeWant(absl::string_view peer, absl::string_view feed_id,
-                 uint64_t have, bool force);
+                 uint64_t have);
   // Heads of the feeds whose audience includes `peer`, by feed id.
   std::vector<proto::FeedHead> SharedHeads(absl::string_view peer) const;
   static std::string DigestOf(const std::vector<proto::FeedHead>& heads);
