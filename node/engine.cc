@@ -17,6 +17,8 @@ namespace {
 constexpr proto::Precedence kControl = proto::PRECEDENCE_UNSPECIFIED;
 
 constexpr size_t kMaxReceiptEntries = 4096;
+// What we put in one receipt envelope: well under what receivers accept.
+constexpr size_t kReceiptEntriesPerEnvelope = 1024;
 constexpr size_t kMaxWantReplyBytes = 4 * 1024 * 1024;
 constexpr absl::Duration kWantTimeout = absl::Seconds(5);
 
@@ -114,6 +116,7 @@ Engine::Engine(const EngineOptions& options)
       clock_(*options.clock),
       sender_(*options.sender),
       counters_(*options.counters) {
+  SettleOwedReceipts();
   committer_ = std::thread([this] { CommitLoop(); });
 }
 
@@ -163,7 +166,7 @@ absl::StatusOr<SendResult> Engine::Send(const proto::SendRequest& request) {
   TIDINGS_ASSIGN_OR_RETURN(
       SendResult result,
       AppendOwn(request.kind(), precedence, std::move(audience),
-                std::move(plaintext), request.expires_unix_ms()));
+                std::move(plaintext), request.expires_unix_ms(), {}));
   counters_.Add("sent");
   return result;
 }
@@ -172,7 +175,8 @@ absl::StatusOr<SendResult> Engine::AppendOwn(proto::Kind kind,
                                              proto::Precedence precedence,
                                              std::vector<std::string> audience,
                                              std::string plaintext,
-                                             int64_t expires_unix_ms) {
+                                             int64_t expires_unix_ms,
+                                             std::vector<std::string> settles) {
   const std::string feed_id =
       FeedIdOf(roster_.network_id().view(), identity_.agency(), audience);
   ComposeInput input;
@@ -199,6 +203,7 @@ absl::StatusOr<SendResult> Engine::AppendOwn(proto::Kind kind,
         record.receipts,
         ReceiptUpdatesOf(identity_.agency(), composed.id, input.plaintext));
   }
+  record.settles = std::move(settles);
   // Durable before it leaves this node: a crash after this point cannot make
   // us sign a different envelope at the same position.
   TIDINGS_ASSIGN_OR_RETURN(std::vector<storage::AppendResult> results,
@@ -379,6 +384,9 @@ void Engine::CommitBatch(std::vector<Pending> batch) {
     const Verified& v = pending.verified;
     records.push_back(RecordOf(v.header, v.id, v.feed_id, v.serialized, now));
     records.back().receipts = std::move(pending.receipts);
+    if (OwesReceipt(v.header)) {
+      records.back().receipt = storage::ReceiptOwed::kYes;
+    }
   }
   absl::StatusOr<std::vector<storage::AppendResult>> results =
       log_.Append(records);
@@ -390,7 +398,7 @@ void Engine::CommitBatch(std::vector<Pending> batch) {
                   results.status().ToString());
     return;
   }
-  std::vector<const Verified*> stored;
+  std::vector<ReceiptDue> due;
   // (peer, feed) -> head after this batch, to keep pulling where behind.
   std::map<std::pair<std::string, std::string>, uint64_t> pulled;
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -400,7 +408,7 @@ void Engine::CommitBatch(std::vector<Pending> batch) {
     switch (result.outcome) {
       case storage::AppendOutcome::kStored:
         counters_.Add("accepted");
-        stored.push_back(&v);
+        if (OwesReceipt(v.header)) due.push_back({v.id, &v.header});
         pulled[{from, v.feed_id}] = result.head_seq;
         Forward(v.header, v.feed_id, v.serialized, from);
         break;
@@ -436,43 +444,81 @@ void Engine::CommitBatch(std::vector<Pending> batch) {
   for (const auto& [key, head] : pulled) {
     MaybeWant(key.first, key.second, head);
   }
-  EmitReceipts(stored);
+  EmitReceipts(due);
 }
 
-void Engine::EmitReceipts(const std::vector<const Verified*>& stored) {
+bool Engine::OwesReceipt(const proto::Header& header) const {
+  return header.kind() != proto::KIND_RECEIPT &&
+         header.origin() != identity_.agency();
+}
+
+void Engine::EmitReceipts(const std::vector<ReceiptDue>& due) {
   // One receipt envelope per audience per batch: under load a receipt covers
   // hundreds of envelopes.
   struct Group {
     std::vector<std::string> audience;
     proto::Precedence precedence = proto::PRECEDENCE_ROUTINE;
     proto::ReceiptBody body;
+    std::vector<std::string> settles;
   };
-  std::map<std::string, Group> groups;
+  std::vector<Group> groups;
+  std::map<std::string, size_t> open;  // audience -> index of a group not full
   const int64_t now_ms = ToUnixMs(clock_.Now());
-  for (const Verified* v : stored) {
-    if (v->header.kind() == proto::KIND_RECEIPT ||
-        v->header.origin() == identity_.agency()) {
-      continue;
+  for (const ReceiptDue& d : due) {
+    const std::string key = absl::StrJoin(d.header->audience(), ",");
+    auto it = open.find(key);
+    if (it == open.end() ||
+        groups[it->second].settles.size() >= kReceiptEntriesPerEnvelope) {
+      groups.emplace_back();
+      groups.back().audience = AudienceOf(*d.header);
+      it = open.insert_or_assign(key, groups.size() - 1).first;
     }
-    Group& group = groups[absl::StrJoin(v->header.audience(), ",")];
-    if (group.audience.empty()) group.audience = AudienceOf(v->header);
-    group.precedence = std::min(group.precedence, v->header.precedence());
+    Group& group = groups[it->second];
+    group.precedence = std::min(group.precedence, d.header->precedence());
     proto::ReceiptEntry* entry = group.body.add_entries();
-    entry->set_envelope_id(v->id);
+    entry->set_envelope_id(d.id);
     entry->set_status(proto::RECEIPT_DELIVERED);
     entry->set_at_unix_ms(now_ms);
+    group.settles.push_back(d.id);
   }
-  for (auto& [key, group] : groups) {
+  for (Group& group : groups) {
     absl::MutexLock lock(&send_mu_);
-    absl::StatusOr<SendResult> sent =
-        AppendOwn(proto::KIND_RECEIPT, group.precedence,
-                  std::move(group.audience), group.body.SerializeAsString(), 0);
+    absl::StatusOr<SendResult> sent = AppendOwn(
+        proto::KIND_RECEIPT, group.precedence, std::move(group.audience),
+        group.body.SerializeAsString(), 0, std::move(group.settles));
     if (!sent.ok()) {
+      // Still owed on disk: the next start settles it.
       spdlog::error("cannot emit receipt: {}", sent.status().ToString());
       continue;
     }
     counters_.Add("receipts_emitted");
   }
+}
+
+void Engine::SettleOwedReceipts() {
+  absl::StatusOr<std::vector<std::string>> owed = log_.ListOwedReceipts();
+  if (!owed.ok()) {
+    spdlog::error("cannot list owed receipts: {}", owed.status().ToString());
+    return;
+  }
+  if (owed->empty()) return;
+  std::vector<proto::Header> headers(owed->size());
+  std::vector<ReceiptDue> due;
+  for (size_t i = 0; i < owed->size(); ++i) {
+    absl::StatusOr<std::optional<std::string>> bytes =
+        log_.GetEnvelope((*owed)[i]);
+    proto::Envelope envelope;
+    if (!bytes.ok() || !bytes->has_value() ||
+        !envelope.ParseFromString(**bytes) ||
+        !headers[i].ParseFromString(envelope.header())) {
+      spdlog::error("owed receipt for {} has no readable envelope",
+                    Short((*owed)[i]));
+      continue;
+    }
+    due.push_back({(*owed)[i], &headers[i]});
+  }
+  spdlog::info("settling {} receipts owed from before a restart", due.size());
+  EmitReceipts(due);
 }
 
 void Engine::Forward(const proto::Header& header, absl::string_view feed_id,

@@ -155,9 +155,19 @@ class Engine {
                                        proto::Precedence precedence,
                                        std::vector<std::string> audience,
                                        std::string plaintext,
-                                       int64_t expires_unix_ms)
+                                       int64_t expires_unix_ms,
+                                       std::vector<std::string> settles)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
-  void EmitReceipts(const std::vector<const Verified*>& stored);
+  struct ReceiptDue {
+    std::string id;
+    const proto::Header* header;
+  };
+  // Whether storing this envelope obliges us to receipt it.
+  bool OwesReceipt(const proto::Header& header) const;
+  // Signs and stores receipts for `due`, settling what the log says is owed.
+  void EmitReceipts(const std::vector<ReceiptDue>& due);
+  // Receipts owed from before a crash (stored, never receipted).
+  void SettleOwedReceipts();
 
   // Sends `serialized` to every linked audience member that is not `except`
   // and not known to hold it.

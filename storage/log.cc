@@ -38,7 +38,7 @@ constexpr size_t kIdSize = 32;
 
 // Column family names, as stored in the database. Order matches `Cf`.
 constexpr const char* kCfNames[] = {"envelopes", "feeds",    "heads", "inbox",
-                                    "receipts",  "evidence", "meta"};
+                                    "receipts",  "evidence", "meta",  "owed"};
 enum Cf : size_t {
   kEnvelopes,
   kFeeds,
@@ -47,6 +47,7 @@ enum Cf : size_t {
   kReceipts,
   kEvidence,
   kMeta,
+  kOwed,
   kCfCount,
 };
 
@@ -164,6 +165,12 @@ absl::Status ValidateRecord(const EnvelopeRecord& record, size_t index) {
   if (record.seq == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("record ", index, ": seq is 0, feeds start at 1"));
+  }
+  for (const std::string& id : record.settles) {
+    if (id.size() != kIdSize) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "record ", index, ": settled id is ", id.size(), " bytes, want 32"));
+    }
   }
   for (const ReceiptUpdate& receipt : record.receipts) {
     if (receipt.envelope_id.size() != kIdSize) {
@@ -441,6 +448,13 @@ absl::StatusOr<std::vector<AppendResult>> Log::Append(
                 inbox.SerializeAsString());
     }
 
+    if (record.receipt == ReceiptOwed::kYes) {
+      batch.Put(impl.cf(kOwed), ToSlice(record.id), rocksdb::Slice());
+    }
+    for (const std::string& id : record.settles) {
+      batch.Delete(impl.cf(kOwed), ToSlice(id));
+    }
+
     for (const ReceiptUpdate& update : record.receipts) {
       const std::string key = ReceiptKey(update.envelope_id, update.recipient);
       std::optional<proto::ReceiptRecord> current;
@@ -590,6 +604,17 @@ Log::ListReceipts(absl::string_view envelope_id) const {
   }
   TIDINGS_RETURN_IF_ERROR(FromRocksDb(it->status(), "reading receipts"));
   return receipts;
+}
+
+absl::StatusOr<std::vector<std::string>> Log::ListOwedReceipts() const {
+  std::vector<std::string> owed;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kOwed)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    owed.emplace_back(ToView(it->key()));
+  }
+  TIDINGS_RETURN_IF_ERROR(FromRocksDb(it->status(), "reading owed receipts"));
+  return owed;
 }
 
 absl::StatusOr<std::vector<std::string>> Log::ListEvidence() const {

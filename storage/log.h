@@ -8,6 +8,7 @@
 //   receipts   envelope_id(32) || agency  -> proto::ReceiptRecord
 //   evidence   feed_id || seq || id       -> serialized proto::Envelope
 //   meta       name                       -> value
+//   owed       id(32)                     -> empty: a receipt is owed for it
 //
 // The log enforces feed structure (contiguous sequence numbers, each record
 // naming its predecessor's id) but no crypto policy: callers verify
@@ -53,6 +54,12 @@ struct LogOptions {
 
 enum class InboxEntry { kNo, kYes };
 
+// Whether storing a record also notes that a receipt is owed for it. The note
+// is written in the same batch as the envelope, so a crash between storing
+// and receipting cannot lose the receipt: the owner lists what is owed at
+// start and settles it.
+enum class ReceiptOwed { kNo, kYes };
+
 // A status for (envelope_id, recipient). Higher statuses replace lower ones,
 // never the reverse.
 struct ReceiptUpdate {
@@ -76,6 +83,9 @@ struct EnvelopeRecord {
   int64_t stored_unix_us = 0;
   // Applied in the same batch as the envelope, only if it is stored.
   std::vector<ReceiptUpdate> receipts;
+  ReceiptOwed receipt = ReceiptOwed::kNo;
+  // Ids whose owed receipt this record settles (deleted if it is stored).
+  std::vector<std::string> settles;
 };
 
 enum class AppendOutcome {
@@ -141,6 +151,9 @@ class Log {
   // envelope_id is not 32 bytes.
   absl::StatusOr<std::vector<std::pair<std::string, proto::ReceiptRecord>>>
   ListReceipts(absl::string_view envelope_id) const;
+
+  // Ids of stored envelopes whose receipt is still owed, by id.
+  absl::StatusOr<std::vector<std::string>> ListOwedReceipts() const;
 
   // Serialized envelopes kept as equivocation evidence.
   absl::StatusOr<std::vector<std::string>> ListEvidence() const;
