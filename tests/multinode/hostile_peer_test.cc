@@ -1,0 +1,390 @@
+// A hostile roster member: every bad envelope it pushes is refused with the
+// precise reason and never stored, the link survives, and a valid envelope on
+// the same link still gets in. Peers that fail the handshake are cut off
+// before anything they push is looked at.
+#include <sodium.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "crypto/hash.h"
+#include "crypto/identity.h"
+#include "crypto/sign.h"
+#include "crypto/types.h"
+#include "gtest/gtest.h"
+#include "node/envelope.h"
+#include "node/roster.h"
+#include "proto/client.pb.h"
+#include "proto/envelope.pb.h"
+#include "tests/testing/cluster.h"
+#include "tests/testing/fake_peer.h"
+
+namespace tidings::testing {
+namespace {
+
+constexpr char kA[] = "A.NCB";
+constexpr char kB[] = "B.NCB";
+constexpr char kXx[] = "XX.TEST";
+constexpr absl::Duration kTimeout = absl::Seconds(30);
+constexpr absl::Duration kAnswerTimeout = absl::Seconds(10);
+
+std::string RandomBytes(size_t n) {
+  crypto::EnsureSodium();
+  std::string out(n, '\0');
+  randombytes_buf(out.data(), out.size());
+  return out;
+}
+
+// A serialized envelope and its id (empty when it has none).
+struct Wire {
+  std::string bytes;
+  std::string id;
+};
+
+// `header` re-serialized and signed by `signer`.
+Wire SignedBy(const crypto::Identity& signer, const proto::Header& header) {
+  proto::Envelope envelope;
+  envelope.set_header(header.SerializeAsString());
+  envelope.set_signature(crypto::Sign(signer.signing_key(),
+                                      crypto::Domain::kEnvelope,
+                                      envelope.header())
+                             .str());
+  return Wire{envelope.SerializeAsString(),
+              crypto::Hash(envelope.header()).str()};
+}
+
+class HostilePeerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ClusterOptions options;
+    options.agencies = {kA, kB};
+    options.extra_members = {kXx};
+    options.links = {{kB, kA}};
+    TIDINGS_ASSERT_OK_AND_ASSIGN(cluster_, Cluster::Create(options));
+    TIDINGS_ASSERT_OK(cluster_->StartAll());
+    ASSERT_TRUE(cluster_->WaitAllLinksUp(kTimeout));
+    std::optional<crypto::VerifyKey> a_key = cluster_->roster().VerifyKeyOf(kA);
+    ASSERT_TRUE(a_key.has_value());
+    a_key_ = *a_key;
+  }
+
+  // Whatever a test threw at A, it must still exit cleanly.
+  void TearDown() override {
+    if (cluster_ != nullptr) TIDINGS_EXPECT_OK(cluster_->StopAll());
+  }
+
+  const crypto::Identity& xx() const { return cluster_->identity(kXx); }
+
+  // A valid envelope from `from` to `audience` (normalized here) at `seq`.
+  absl::StatusOr<node::Composed> ComposeAs(const crypto::Identity& from,
+                                           std::vector<std::string> audience,
+                                           uint64_t seq, std::string prev_id,
+                                           absl::string_view text) {
+    absl::StatusOr<std::vector<std::string>> normalized =
+        node::NormalizeAudience(cluster_->roster(), from.agency(),
+                                std::move(audience));
+    if (!normalized.ok()) return normalized.status();
+    proto::Body body;
+    body.set_title("From a hostile peer");
+    body.set_text(std::string(text));
+    node::ComposeInput input;
+    input.kind = proto::KIND_NOTICE;
+    input.precedence = proto::PRECEDENCE_ROUTINE;
+    input.audience = *std::move(normalized);
+    input.plaintext = body.SerializeAsString();
+    input.created_unix_ms = absl::ToUnixMillis(absl::Now());
+    input.seq = seq;
+    input.prev_id = std::move(prev_id);
+    std::unique_ptr<crypto::Keyring> keyring = KeyringOf(from);
+    return node::Compose(from, *keyring, cluster_->roster(), input);
+  }
+
+  // Connects to A and completes the handshake as XX.TEST.
+  std::unique_ptr<FakePeer> ConnectAsXx() {
+    absl::StatusOr<std::unique_ptr<FakePeer>> peer =
+        FakePeer::Connect(cluster_->listen_address(kA));
+    EXPECT_TRUE(peer.ok()) << peer.status();
+    if (!peer.ok()) return nullptr;
+    absl::Status handshake =
+        (*peer)->Handshake(xx(), cluster_->network_id(), a_key_);
+    EXPECT_TRUE(handshake.ok()) << handshake;
+    if (!handshake.ok()) return nullptr;
+    return *std::move(peer);
+  }
+
+  // Pushes `wire` and expects a Rejection "<reason>: ..." for it, the
+  // rejected.<reason> counter to go up, and nothing stored at A.
+  // `expect_id`: whether the Rejection must name the envelope's id.
+  enum class ExpectId { kExact, kAny };
+  void ExpectRejected(FakePeer& peer, const Wire& wire,
+                      absl::string_view reason, ExpectId expect_id) {
+    SCOPED_TRACE(absl::StrCat("expecting ", reason));
+    const std::string counter = absl::StrCat("rejected.", reason);
+    TIDINGS_ASSERT_OK_AND_ASSIGN(proto::StatsResponse before,
+                                 cluster_->Stats(kA));
+    const uint64_t rejected_before = before.counters().count(counter) != 0
+                                         ? before.counters().at(counter)
+                                         : 0;
+    TIDINGS_ASSERT_OK(peer.Push(wire.bytes));
+    TIDINGS_ASSERT_OK_AND_ASSIGN(proto::Rejection rejection,
+                                 peer.AwaitRejection(kAnswerTimeout));
+    EXPECT_TRUE(absl::StartsWith(rejection.reason(), absl::StrCat(reason, ":")))
+        << "reason: \"" << rejection.reason() << "\"";
+    if (expect_id == ExpectId::kExact) {
+      EXPECT_EQ(crypto::ToHex(rejection.envelope_id()), crypto::ToHex(wire.id));
+    }
+    EXPECT_TRUE(cluster_->WaitUntil(
+        [&] {
+          absl::StatusOr<uint64_t> now = cluster_->Counter(kA, counter);
+          return now.ok() && *now == rejected_before + 1;
+        },
+        kAnswerTimeout, absl::StrCat(counter, " counts it")));
+    TIDINGS_ASSERT_OK_AND_ASSIGN(proto::StatsResponse after,
+                                 cluster_->Stats(kA));
+    EXPECT_EQ(after.envelopes_stored(), before.envelopes_stored());
+    const auto accepted = [](const proto::StatsResponse& stats) -> uint64_t {
+      return stats.counters().count("accepted") != 0
+                 ? stats.counters().at("accepted")
+                 : 0;
+    };
+    EXPECT_EQ(accepted(after), accepted(before));
+    if (!wire.id.empty()) {
+      EXPECT_EQ(cluster_->Show(kA, wire.id).status().code(),
+                absl::StatusCode::kNotFound);
+    }
+  }
+
+  std::unique_ptr<Cluster> cluster_;
+  crypto::VerifyKey a_key_;
+};
+
+TEST_F(HostilePeerTest, EachBadEnvelopeIsRefusedAndAValidOneStillGetsIn) {
+  std::unique_ptr<FakePeer> peer = ConnectAsXx();
+  ASSERT_NE(peer, nullptr);
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      node::Composed good, ComposeAs(xx(), {kA}, 1, "", "a genuine notice"));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::Header good_header,
+                               ParseHeader(good.envelope));
+
+  {  // A signature byte flipped.
+    proto::Envelope forged = good.envelope;
+    std::string signature = forged.signature();
+    signature[7] = static_cast<char>(signature[7] ^ 0x01);
+    forged.set_signature(signature);
+    ASSERT_NO_FATAL_FAILURE(
+        ExpectRejected(*peer, Wire{forged.SerializeAsString(), good.id},
+                       "bad_signature", ExpectId::kExact));
+  }
+  {  // Ciphertext tampered with, signature left as it was.
+    proto::Header tampered = good_header;
+    std::string ciphertext = tampered.ciphertext();
+    ciphertext[0] = static_cast<char>(ciphertext[0] ^ 0x01);
+    tampered.set_ciphertext(ciphertext);
+    proto::Envelope envelope;
+    envelope.set_header(tampered.SerializeAsString());
+    envelope.set_signature(good.envelope.signature());
+    ASSERT_NO_FATAL_FAILURE(
+        ExpectRejected(*peer,
+                       Wire{envelope.SerializeAsString(),
+                            crypto::Hash(envelope.header()).str()},
+                       "bad_signature", ExpectId::kExact));
+  }
+  {  // Ciphertext tampered with and re-signed: the signature holds, the body
+     // does not open.
+    proto::Header tampered = good_header;
+    std::string ciphertext = tampered.ciphertext();
+    ciphertext[0] = static_cast<char>(ciphertext[0] ^ 0x01);
+    tampered.set_ciphertext(ciphertext);
+    ASSERT_NO_FATAL_FAILURE(ExpectRejected(*peer, SignedBy(xx(), tampered),
+                                           "undecryptable", ExpectId::kExact));
+  }
+  {  // An origin outside the roster.
+    crypto::Identity stranger = crypto::Identity::Generate("ZZ.FAKE");
+    proto::Header header = good_header;
+    header.set_origin("ZZ.FAKE");
+    ASSERT_NO_FATAL_FAILURE(ExpectRejected(*peer, SignedBy(stranger, header),
+                                           "unknown_origin", ExpectId::kExact));
+  }
+  {  // Another network's id.
+    proto::Header header = good_header;
+    std::string network = header.network_id();
+    network[0] = static_cast<char>(network[0] ^ 0x01);
+    header.set_network_id(network);
+    ASSERT_NO_FATAL_FAILURE(ExpectRejected(*peer, SignedBy(xx(), header),
+                                           "wrong_network", ExpectId::kExact));
+  }
+  {  // An audience without A.
+    TIDINGS_ASSERT_OK_AND_ASSIGN(
+        node::Composed elsewhere,
+        ComposeAs(xx(), {kB}, 1, "", "not for A's eyes"));
+    ASSERT_NO_FATAL_FAILURE(
+        ExpectRejected(*peer, Wire{elsewhere.serialized, elsewhere.id},
+                       "not_in_audience", ExpectId::kExact));
+  }
+  {  // B's genuine envelope to {A, B}, relayed by XX which is not in it.
+    TIDINGS_ASSERT_OK_AND_ASSIGN(
+        node::Composed relayed,
+        ComposeAs(cluster_->identity(kB), {kA}, 1, "", "B to A only"));
+    ASSERT_NO_FATAL_FAILURE(
+        ExpectRejected(*peer, Wire{relayed.serialized, relayed.id},
+                       "sender_not_in_audience", ExpectId::kExact));
+  }
+  {  // Seq 3 of a feed A has nothing of.
+    TIDINGS_ASSERT_OK_AND_ASSIGN(
+        node::Composed gap,
+        ComposeAs(xx(), {kA}, 3, RandomBytes(32), "from the future"));
+    ASSERT_NO_FATAL_FAILURE(ExpectRejected(*peer, Wire{gap.serialized, gap.id},
+                                           "gap", ExpectId::kExact));
+  }
+  {  // Over 256 KiB, well under the 8 MiB message cap, validly signed.
+    proto::Header big = good_header;
+    big.set_ciphertext(RandomBytes(node::kMaxEnvelopeBytes + 4096));
+    Wire wire = SignedBy(xx(), big);
+    ASSERT_GT(wire.bytes.size(), node::kMaxEnvelopeBytes);
+    ASSERT_NO_FATAL_FAILURE(
+        ExpectRejected(*peer, wire, "oversized", ExpectId::kAny));
+  }
+  // Garbage: bytes that are no Envelope (field number 0 is invalid), and an
+  // Envelope whose header bytes are no Header.
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectRejected(*peer, Wire{std::string("\x07\xff\xff garbage", 11), ""},
+                     "malformed", ExpectId::kAny));
+  {
+    proto::Envelope envelope;
+    envelope.set_header(std::string("\x07\xff\xff not a header", 16));
+    envelope.set_signature(RandomBytes(64));
+    ASSERT_NO_FATAL_FAILURE(
+        ExpectRejected(*peer, Wire{envelope.SerializeAsString(), ""},
+                       "malformed", ExpectId::kAny));
+  }
+
+  // The link is still up, and the genuine envelope gets in.
+  ASSERT_FALSE(peer->closed());
+  TIDINGS_ASSERT_OK(peer->Push(good.serialized));
+  ASSERT_TRUE(
+      cluster_->WaitUntil([&] { return cluster_->Show(kA, good.id).ok(); },
+                          kTimeout, "A holds XX.TEST's genuine notice"));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::ShowResponse shown,
+                               cluster_->Show(kA, good.id));
+  EXPECT_EQ(shown.body().text(), "a genuine notice");
+  EXPECT_EQ(shown.summary().origin(), kXx);
+  TIDINGS_ASSERT_OK_AND_ASSIGN(std::vector<proto::EnvelopeSummary> inbox,
+                               cluster_->Inbox(kA));
+  bool in_inbox = false;
+  for (const proto::EnvelopeSummary& summary : inbox) {
+    in_inbox = in_inbox || summary.envelope_id() == good.id;
+  }
+  EXPECT_TRUE(in_inbox);
+  for (const proto::Rejection& r : peer->PendingRejections()) {
+    ADD_FAILURE() << "unexpected rejection of "
+                  << crypto::ToHex(r.envelope_id()) << ": " << r.reason();
+  }
+
+  // One bad entry in a Push is refused alone: the valid one beside it is
+  // stored.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(node::Composed second,
+                               ComposeAs(xx(), {kA}, 2, good.id, "second"));
+  TIDINGS_ASSERT_OK(
+      peer->Push({std::string("\x07\xff\xff garbage", 11), second.serialized}));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::Rejection garbage_rejected,
+                               peer->AwaitRejection(kAnswerTimeout));
+  EXPECT_TRUE(absl::StartsWith(garbage_rejected.reason(), "malformed:"))
+      << garbage_rejected.reason();
+  ASSERT_TRUE(cluster_->WaitUntil(
+      [&] { return cluster_->Show(kA, second.id).ok(); }, kTimeout,
+      "A holds the valid envelope pushed beside garbage"));
+
+  // Feed position faults on a feed A now holds.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      node::Composed mismatch,
+      ComposeAs(xx(), {kA}, 3, RandomBytes(32), "wrong predecessor"));
+  ASSERT_NO_FATAL_FAILURE(ExpectRejected(*peer,
+                                         Wire{mismatch.serialized, mismatch.id},
+                                         "prev_mismatch", ExpectId::kExact));
+  // A second, different seq 1: equivocation. It may be kept as evidence, so
+  // only the answer is checked, and that the original stands.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      node::Composed twin, ComposeAs(xx(), {kA}, 1, "", "a different story"));
+  TIDINGS_ASSERT_OK(peer->Push(twin.serialized));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::Rejection equivocation,
+                               peer->AwaitRejection(kAnswerTimeout));
+  EXPECT_TRUE(absl::StartsWith(equivocation.reason(), "equivocation:"))
+      << equivocation.reason();
+  EXPECT_EQ(crypto::ToHex(equivocation.envelope_id()), crypto::ToHex(twin.id));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(shown, cluster_->Show(kA, good.id));
+  EXPECT_EQ(shown.body().text(), "a genuine notice");
+}
+
+TEST_F(HostilePeerTest, ProofWithTheWrongKeyIsCutOffBeforeItsPush) {
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      node::Composed genuine,
+      ComposeAs(xx(), {kA}, 1, "", "pushed by an impostor"));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::StatsResponse before,
+                               cluster_->Stats(kA));
+
+  // Claims XX.TEST but signs with another key, then pushes at once.
+  crypto::Identity impostor = crypto::Identity::Generate(kXx);
+  TIDINGS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FakePeer> peer,
+                               FakePeer::Connect(cluster_->listen_address(kA)));
+  TIDINGS_ASSERT_OK(peer->SendHello(cluster_->network_id(), kXx));
+  TIDINGS_ASSERT_OK(peer->AwaitHello(kAnswerTimeout).status());
+  TIDINGS_ASSERT_OK(
+      peer->SendProof(impostor.signing_key(), cluster_->network_id(), kXx));
+  // The stream may already be closed: either way nothing must come of it.
+  (void)peer->Push(genuine.serialized);
+  EXPECT_TRUE(peer->AwaitClosed(kTimeout))
+      << "A keeps a link whose Proof does not verify";
+  EXPECT_TRUE(peer->PendingRejections().empty());
+
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::StatsResponse after, cluster_->Stats(kA));
+  EXPECT_EQ(after.envelopes_stored(), before.envelopes_stored());
+  EXPECT_EQ(cluster_->Show(kA, genuine.id).status().code(),
+            absl::StatusCode::kNotFound);
+  for (const std::string& connected : after.connected_peers()) {
+    EXPECT_NE(connected, kXx);
+  }
+
+  // Control: the same envelope over an honest link is accepted, so it was the
+  // link that was refused, not the envelope.
+  std::unique_ptr<FakePeer> honest = ConnectAsXx();
+  ASSERT_NE(honest, nullptr);
+  TIDINGS_ASSERT_OK(honest->Push(genuine.serialized));
+  ASSERT_TRUE(cluster_->WaitUntil(
+      [&] { return cluster_->Show(kA, genuine.id).ok(); }, kTimeout,
+      "A holds the envelope pushed over the honest link"));
+}
+
+TEST_F(HostilePeerTest, HelloWithAnotherNetworkIdIsRefused) {
+  TIDINGS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FakePeer> peer,
+                               FakePeer::Connect(cluster_->listen_address(kA)));
+  std::string other_network = cluster_->network_id();
+  other_network[0] = static_cast<char>(other_network[0] ^ 0x01);
+  TIDINGS_ASSERT_OK(peer->SendHello(other_network, kXx));
+  EXPECT_TRUE(peer->AwaitClosed(kTimeout))
+      << "A keeps a link from another network";
+  for (const proto::PeerMessage& message : peer->received()) {
+    EXPECT_FALSE(message.has_proof())
+        << "A proved itself to a peer of another network";
+  }
+}
+
+TEST_F(HostilePeerTest, HelloFromANonMemberOrFromItselfIsRefused) {
+  for (const char* claimed : {"ZZ.FAKE", kA}) {
+    SCOPED_TRACE(claimed);
+    TIDINGS_ASSERT_OK_AND_ASSIGN(
+        std::unique_ptr<FakePeer> peer,
+        FakePeer::Connect(cluster_->listen_address(kA)));
+    TIDINGS_ASSERT_OK(peer->SendHello(cluster_->network_id(), claimed));
+    EXPECT_TRUE(peer->AwaitClosed(kTimeout));
+    for (const proto::PeerMessage& message : peer->received()) {
+      EXPECT_FALSE(message.has_proof());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tidings::testing
