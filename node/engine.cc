@@ -21,6 +21,11 @@ constexpr size_t kMaxReceiptEntries = 4096;
 constexpr size_t kReceiptEntriesPerEnvelope = 1024;
 constexpr size_t kMaxWantReplyBytes = 4 * 1024 * 1024;
 constexpr absl::Duration kWantTimeout = absl::Seconds(5);
+// A peer whose envelopes fail verification this often loses its link: an
+// honest node never sends forgeries, and verifying them costs us CPU.
+constexpr int kMaxStrikesPerMinute = 64;
+// Heads in one message; far more feeds than a real pair of agencies shares.
+constexpr size_t kMaxHeads = 1 << 16;
 
 class SystemClock final : public Clock {
  public:
@@ -253,12 +258,16 @@ absl::Status Engine::OnPeerMessage(absl::string_view peer,
                                    const proto::PeerMessage& message) {
   switch (message.msg_case()) {
     case proto::PeerMessage::kPush:
-      HandlePush(peer, message.push());
-      return absl::OkStatus();
+      return HandlePush(peer, message.push());
     case proto::PeerMessage::kHeadsDigest:
       HandleDigest(peer, message.heads_digest());
       return absl::OkStatus();
     case proto::PeerMessage::kHeads:
+      if (static_cast<size_t>(message.heads().heads_size()) > kMaxHeads) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("heads message with ", message.heads().heads_size(),
+                         " feeds; at most ", kMaxHeads));
+      }
       HandleHeads(peer, message.heads());
       return absl::OkStatus();
     case proto::PeerMessage::kWant:
@@ -280,7 +289,8 @@ absl::Status Engine::OnPeerMessage(absl::string_view peer,
   return absl::OkStatus();
 }
 
-void Engine::HandlePush(absl::string_view peer, const proto::Push& push) {
+absl::Status Engine::HandlePush(absl::string_view peer,
+                                const proto::Push& push) {
   const VerifyContext context{roster_, identity_.agency(), keyring_, peer};
   for (const std::string& bytes : push.envelopes()) {
     counters_.Add("received");
@@ -310,6 +320,7 @@ void Engine::HandlePush(absl::string_view peer, const proto::Push& push) {
     }
     if (!verified.ok()) {
       SendRejection(peer, id, verified.status());
+      TIDINGS_RETURN_IF_ERROR(Strike(peer));
       continue;
     }
     absl::MutexLock lock(&mu_);
@@ -327,6 +338,23 @@ void Engine::HandlePush(absl::string_view peer, const proto::Push& push) {
     queue_.push_back(std::move(pending));
     ++enqueued_;
   }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Strike(absl::string_view peer) {
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&mu_);
+  PeerState& state = peers_[peer];
+  if (now - state.strikes_since > absl::Minutes(1)) {
+    state.strikes_since = now;
+    state.strikes = 0;
+  }
+  if (++state.strikes > kMaxStrikesPerMinute) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(peer, " sent more than ", kMaxStrikesPerMinute,
+                     " refused envelopes within a minute"));
+  }
+  return absl::OkStatus();
 }
 
 void Engine::SendRejection(absl::string_view peer,

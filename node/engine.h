@@ -141,9 +141,15 @@ class Engine {
     absl::flat_hash_map<std::string, uint64_t> known;
     // The Want in flight, by feed.
     absl::flat_hash_map<std::string, Wanted> wanted;
+    // Envelopes refused since `strikes_since` (standing).
+    int strikes = 0;
+    absl::Time strikes_since;
   };
 
-  void HandlePush(absl::string_view peer, const proto::Push& push);
+  // An error closes the link (too many refused envelopes).
+  absl::Status HandlePush(absl::string_view peer, const proto::Push& push);
+  // Counts a refused envelope against `peer`'s standing.
+  absl::Status Strike(absl::string_view peer);
   void HandleDigest(absl::string_view peer, const proto::HeadsDigest& digest);
   void HandleHeads(absl::string_view peer, const proto::Heads& heads);
   absl::Status HandleWant(absl::string_view peer, const proto::Want& want);

@@ -365,5 +365,34 @@ TEST(EngineTest, RefusedEnvelopesAreAnsweredAndValidOnesStillLand) {
   EXPECT_TRUE(rejection_seen);
 }
 
+TEST(EngineTest, APeerSendingManyRefusedEnvelopesLosesItsLink) {
+  SimNetwork net({"A", "B"});
+  net.Link("A", "B");
+  net.RunUntilQuiet();
+  proto::PeerMessage push;
+  for (int i = 0; i < 64; ++i) {
+    push.mutable_push()->add_envelopes(absl::StrCat("forgery ", i));
+  }
+  EXPECT_TRUE(net.engine("B").OnPeerMessage("A", push).ok());
+  proto::PeerMessage one_more;
+  one_more.mutable_push()->add_envelopes("forgery 64");
+  absl::Status status = net.engine("B").OnPeerMessage("A", one_more);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_EQ(net.counter("B", "rejected.malformed"), 65u);
+}
+
+TEST(EngineTest, AnOversizedHeadsMessageEndsTheLink) {
+  SimNetwork net({"A", "B"});
+  net.Link("A", "B");
+  proto::PeerMessage heads;
+  for (int i = 0; i <= (1 << 16); ++i) {
+    proto::FeedPosition* position = heads.mutable_heads()->add_heads();
+    position->set_feed_id(std::string(32, 'f'));
+    position->set_seq(1);
+  }
+  EXPECT_EQ(net.engine("B").OnPeerMessage("A", heads).code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
 }  // namespace
 }  // namespace tidings::node
