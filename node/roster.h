@@ -33,7 +33,8 @@ class Roster {
   // agencies valid, unique and sorted, keys of the right size, 1 <= threshold
   // <= n and threshold > n/2, and a valid signature from every member.
   // kInvalidArgument / kUnauthenticated say exactly which check failed.
-  static absl::StatusOr<Roster> FromSigned(const proto::SignedRoster& signed_roster);
+  static absl::StatusOr<Roster> FromSigned(
+      const proto::SignedRoster& signed_roster);
 
   // Reads and verifies a roster file (a serialized proto::SignedRoster).
   static absl::StatusOr<Roster> LoadFile(const std::string& path);
@@ -44,7 +45,9 @@ class Roster {
 
   // The member entry, or nullptr.
   const proto::Member* Find(absl::string_view agency) const;
-  bool IsMember(absl::string_view agency) const { return Find(agency) != nullptr; }
+  bool IsMember(absl::string_view agency) const {
+    return Find(agency) != nullptr;
+  }
   std::optional<crypto::VerifyKey> VerifyKeyOf(absl::string_view agency) const;
   std::optional<crypto::BoxPublicKey> BoxKeyOf(absl::string_view agency) const;
   // Member agency ids, sorted.
@@ -59,9 +62,9 @@ class Roster {
 };
 
 // The public identity (key file `.pub`) of `identity`, with its endpoints.
-proto::PublicIdentity PublicIdentityOf(const crypto::Identity& identity,
-                                       absl::string_view name,
-                                       const std::vector<std::string>& endpoints);
+proto::PublicIdentity PublicIdentityOf(
+    const crypto::Identity& identity, absl::string_view name,
+    const std::vector<std::string>& endpoints);
 
 // An unsigned genesis roster of `members` (sorted here by agency).
 // kInvalidArgument if the threshold or a member is unacceptable.
