@@ -167,59 +167,22 @@ absl::StatusOr<SendResult> Engine::Send(const proto::SendRequest& request) {
       NormalizeAudience(roster_, identity_.agency(),
                         std::vector<std::string>(request.audience().begin(),
                                                  request.audience().end())));
-  absl::MutexLock lock(&send_mu_);
-  TIDINGS_ASSIGN_OR_RETURN(
-      SendResult result,
-      AppendOwn(request.kind(), precedence, std::move(audience),
-                std::move(plaintext), request.expires_unix_ms(), {}));
-  counters_.Add("sent");
-  return result;
-}
-
-absl::StatusOr<SendResult> Engine::AppendOwn(proto::Kind kind,
-                                             proto::Precedence precedence,
-                                             std::vector<std::string> audience,
-                                             std::string plaintext,
-                                             int64_t expires_unix_ms,
-                                             std::vector<std::string> settles) {
-  const std::string feed_id =
-      FeedIdOf(roster_.network_id().view(), identity_.agency(), audience);
-  ComposeInput input;
-  input.kind = kind;
-  input.precedence = precedence;
-  input.audience = std::move(audience);
-  input.plaintext = std::move(plaintext);
-  input.created_unix_ms = ToUnixMs(clock_.Now());
-  input.expires_unix_ms = expires_unix_ms;
-  if (std::optional<proto::FeedHead> head = log_.GetHead(feed_id)) {
-    input.seq = head->seq() + 1;
-    input.prev_id = head->head_id();
+  OwnRequest own;
+  own.kind = request.kind();
+  own.precedence = precedence;
+  own.audience = std::move(audience);
+  own.plaintext = std::move(plaintext);
+  own.expires_unix_ms = request.expires_unix_ms();
+  OwnRequest::Waiter waiter;
+  own.waiter = &waiter;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("the node is shutting down");
+    own_queue_.push_back(std::move(own));
   }
-  TIDINGS_ASSIGN_OR_RETURN(Composed composed,
-                           Compose(identity_, keyring_, roster_, input));
-  proto::Header header;
-  if (!header.ParseFromString(composed.envelope.header())) {
-    return absl::InternalError("own header does not parse");
-  }
-  storage::EnvelopeRecord record = RecordOf(
-      header, composed.id, composed.feed_id, composed.serialized, clock_.Now());
-  if (kind == proto::KIND_RECEIPT) {
-    TIDINGS_ASSIGN_OR_RETURN(
-        record.receipts,
-        ReceiptUpdatesOf(identity_.agency(), composed.id, input.plaintext));
-  }
-  record.settles = std::move(settles);
-  // Durable before it leaves this node: a crash after this point cannot make
-  // us sign a different envelope at the same position.
-  TIDINGS_ASSIGN_OR_RETURN(std::vector<storage::AppendResult> results,
-                           log_.Append({&record, 1}));
-  if (results[0].outcome != storage::AppendOutcome::kStored) {
-    return absl::InternalError(absl::StrCat(
-        "own envelope at seq ", input.seq,
-        " was not stored: ", storage::OutcomeName(results[0].outcome)));
-  }
-  Forward(header, composed.feed_id, composed.serialized, "");
-  return SendResult{composed.id, composed.feed_id, input.seq};
+  waiter.done.WaitForNotification();
+  if (waiter.result.ok()) counters_.Add("sent");
+  return std::move(waiter.result);
 }
 
 void Engine::OnLinkUp(absl::string_view peer) {
@@ -375,39 +338,88 @@ void Engine::SendRejection(absl::string_view peer,
 void Engine::CommitLoop() {
   while (true) {
     std::vector<Pending> batch;
+    std::vector<OwnRequest> own;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
           +[](Engine* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->mu_) {
-            return !e->queue_.empty() || e->stopping_;
+            return !e->queue_.empty() || !e->own_queue_.empty() || e->stopping_;
           },
           this));
-      if (queue_.empty()) return;  // stopping, and everything is committed
+      if (queue_.empty() && own_queue_.empty()) return;  // stopping, all done
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      while (!own_queue_.empty() && own.size() < options_.max_batch) {
+        own.push_back(std::move(own_queue_.front()));
+        own_queue_.pop_front();
+      }
+      committing_ = true;
     }
     const size_t n = batch.size();
-    CommitBatch(std::move(batch));
+    CommitBatch(std::move(batch), std::move(own));
     absl::MutexLock lock(&mu_);
     committed_ += n;
+    committing_ = false;
   }
 }
 
 void Engine::Flush() {
   absl::MutexLock lock(&mu_);
-  const uint64_t target = enqueued_;
-  auto done = [this, target]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return committed_ >= target;
-  };
-  mu_.Await(absl::Condition(&done));
+  mu_.Await(absl::Condition(
+      +[](Engine* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->mu_) {
+        return e->queue_.empty() && e->own_queue_.empty() && !e->committing_;
+      },
+      this));
 }
 
-void Engine::CommitBatch(std::vector<Pending> batch) {
+absl::StatusOr<Engine::OwnSlot> Engine::PrepareOwn(
+    OwnRequest request,
+    absl::flat_hash_map<std::string, std::pair<uint64_t, std::string>>& heads,
+    absl::Time now) {
+  OwnSlot slot;
+  const std::string feed_id = FeedIdOf(roster_.network_id().view(),
+                                       identity_.agency(), request.audience);
+  auto [head, inserted] = heads.try_emplace(feed_id);
+  if (inserted) {
+    if (std::optional<proto::FeedHead> stored = log_.GetHead(feed_id)) {
+      head->second = {stored->seq(), stored->head_id()};
+    }
+  }
+  ComposeInput input;
+  input.kind = request.kind;
+  input.precedence = request.precedence;
+  input.audience = request.audience;
+  input.plaintext = request.plaintext;
+  input.created_unix_ms = ToUnixMs(now);
+  input.expires_unix_ms = request.expires_unix_ms;
+  input.seq = head->second.first + 1;
+  input.prev_id = head->second.second;
+  absl::StatusOr<Composed> composed =
+      Compose(identity_, keyring_, roster_, input);
+  if (!composed.ok() ||
+      !slot.header.ParseFromString(composed->envelope.header())) {
+    absl::Status error = composed.ok()
+                             ? absl::InternalError("own header does not parse")
+                             : composed.status();
+    if (request.waiter != nullptr) {
+      request.waiter->result = error;
+      request.waiter->done.Notify();
+    }
+    return error;
+  }
+  head->second = {input.seq, composed->id};
+  slot.composed = *std::move(composed);
+  slot.request = std::move(request);
+  return slot;
+}
+
+void Engine::CommitBatch(std::vector<Pending> batch,
+                         std::vector<OwnRequest> own) {
   const absl::Time now = clock_.Now();
   std::vector<storage::EnvelopeRecord> records;
-  records.reserve(batch.size());
+  records.reserve(batch.size() + own.size());
   for (Pending& pending : batch) {
     const Verified& v = pending.verified;
     records.push_back(RecordOf(v.header, v.id, v.feed_id, v.serialized, now));
@@ -416,15 +428,66 @@ void Engine::CommitBatch(std::vector<Pending> batch) {
       records.back().receipt = storage::ReceiptOwed::kYes;
     }
   }
+  // Our own envelopes take the next positions of their feeds, counting
+  // those taken earlier in this batch. Only this thread writes our feeds, so
+  // nothing can take a position between reading the head and appending.
+  std::vector<OwnSlot> slots;
+  absl::flat_hash_map<std::string, std::pair<uint64_t, std::string>> heads;
+  for (OwnRequest& request : own) {
+    absl::StatusOr<OwnSlot> slot = PrepareOwn(std::move(request), heads, now);
+    if (slot.ok()) {
+      slot->record = records.size();
+      records.push_back(RecordOf(slot->header, slot->composed.id,
+                                 slot->composed.feed_id,
+                                 slot->composed.serialized, now));
+      records.back().settles = std::move(slot->request.settles);
+      if (slot->header.kind() == proto::KIND_RECEIPT) {
+        absl::StatusOr<std::vector<storage::ReceiptUpdate>> updates =
+            ReceiptUpdatesOf(identity_.agency(), slot->composed.id,
+                             slot->request.plaintext);
+        if (updates.ok()) records.back().receipts = *std::move(updates);
+      }
+      slots.push_back(*std::move(slot));
+    }
+  }
   absl::StatusOr<std::vector<storage::AppendResult>> results =
       log_.Append(records);
   if (!results.ok()) {
     // Nothing of the batch is stored and nothing was acknowledged: the
-    // senders still hold it and anti-entropy brings it again.
+    // senders still hold it and anti-entropy brings it again; receipts stay
+    // owed on disk.
     counters_.Add("commit_failures");
-    spdlog::error("cannot store {} envelopes: {}", batch.size(),
+    spdlog::error("cannot store {} envelopes: {}", records.size(),
                   results.status().ToString());
+    for (OwnSlot& slot : slots) {
+      if (slot.request.waiter != nullptr) {
+        slot.request.waiter->result = results.status();
+        slot.request.waiter->done.Notify();
+      }
+    }
     return;
+  }
+  for (OwnSlot& slot : slots) {
+    const storage::AppendResult& result = (*results)[slot.record];
+    absl::StatusOr<SendResult> outcome =
+        SendResult{slot.composed.id, slot.composed.feed_id, slot.header.seq()};
+    if (result.outcome == storage::AppendOutcome::kStored) {
+      // Durable before it leaves this node: a crash cannot make us sign a
+      // different envelope at this position.
+      Forward(slot.header, slot.composed.feed_id, slot.composed.serialized, "");
+      if (slot.header.kind() == proto::KIND_RECEIPT) {
+        counters_.Add("receipts_emitted");
+      }
+    } else {
+      outcome = absl::InternalError(absl::StrCat(
+          "own envelope at seq ", slot.header.seq(),
+          " was not stored: ", storage::OutcomeName(result.outcome)));
+      spdlog::error("{}", outcome.status().message());
+    }
+    if (slot.request.waiter != nullptr) {
+      slot.request.waiter->result = std::move(outcome);
+      slot.request.waiter->done.Notify();
+    }
   }
   std::vector<ReceiptDue> due;
   // (peer, feed) -> head after this batch, to keep pulling where behind.
@@ -509,17 +572,16 @@ void Engine::EmitReceipts(const std::vector<ReceiptDue>& due) {
     entry->set_at_unix_ms(now_ms);
     group.settles.push_back(d.id);
   }
+  absl::MutexLock lock(&mu_);
   for (Group& group : groups) {
-    absl::MutexLock lock(&send_mu_);
-    absl::StatusOr<SendResult> sent = AppendOwn(
-        proto::KIND_RECEIPT, group.precedence, std::move(group.audience),
-        group.body.SerializeAsString(), 0, std::move(group.settles));
-    if (!sent.ok()) {
-      // Still owed on disk: the next start settles it.
-      spdlog::error("cannot emit receipt: {}", sent.status().ToString());
-      continue;
-    }
-    counters_.Add("receipts_emitted");
+    // Stored with the next batch; until then they stay owed on disk.
+    OwnRequest request;
+    request.kind = proto::KIND_RECEIPT;
+    request.precedence = group.precedence;
+    request.audience = std::move(group.audience);
+    request.plaintext = group.body.SerializeAsString();
+    request.settles = std::move(group.settles);
+    own_queue_.push_back(std::move(request));
   }
 }
 

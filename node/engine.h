@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "crypto/identity.h"
 #include "crypto/seal.h"
@@ -121,7 +122,8 @@ class Engine {
   // Anti-entropy round: sends a heads digest to every linked peer.
   void Tick();
 
-  // Blocks until every envelope queued so far is committed (tests, shutdown).
+  // Blocks until nothing is queued or being committed, receipts included
+  // (tests).
   void Flush();
 
   std::vector<std::string> linked_peers() const;
@@ -154,23 +156,47 @@ class Engine {
   void HandleHeads(absl::string_view peer, const proto::Heads& heads);
   absl::Status HandleWant(absl::string_view peer, const proto::Want& want);
 
+  // An envelope of our own (a Send, or a receipt) waiting for the committer
+  // to give it a feed position, sign it and store it.
+  struct OwnRequest {
+    proto::Kind kind = proto::KIND_NOTICE;
+    proto::Precedence precedence = proto::PRECEDENCE_ROUTINE;
+    std::vector<std::string> audience;  // normalized
+    std::string plaintext;
+    int64_t expires_unix_ms = 0;
+    std::vector<std::string> settles;  // owed receipts this one settles
+    // Who waits for the outcome; null for receipts.
+    struct Waiter {
+      absl::Notification done;
+      absl::StatusOr<SendResult> result;
+    };
+    Waiter* waiter = nullptr;
+  };
+
+  struct OwnSlot {
+    OwnRequest request;
+    size_t record = 0;  // index in the batch
+    Composed composed;
+    proto::Header header;
+  };
+  // Gives `request` the next position of its feed (`heads` holds positions
+  // taken earlier in this batch) and signs it. On error, completes the
+  // request's waiter with it.
+  absl::StatusOr<OwnSlot> PrepareOwn(
+      OwnRequest request,
+      absl::flat_hash_map<std::string, std::pair<uint64_t, std::string>>& heads,
+      absl::Time now);
+
   void CommitLoop();
-  void CommitBatch(std::vector<Pending> batch);
-  // Appends an envelope of our own and pushes it. Requires send_mu_.
-  absl::StatusOr<SendResult> AppendOwn(proto::Kind kind,
-                                       proto::Precedence precedence,
-                                       std::vector<std::string> audience,
-                                       std::string plaintext,
-                                       int64_t expires_unix_ms,
-                                       std::vector<std::string> settles)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  // Stores received envelopes and our own new ones in one synced batch.
+  void CommitBatch(std::vector<Pending> batch, std::vector<OwnRequest> own);
   struct ReceiptDue {
     std::string id;
     const proto::Header* header;
   };
   // Whether storing this envelope obliges us to receipt it.
   bool OwesReceipt(const proto::Header& header) const;
-  // Signs and stores receipts for `due`, settling what the log says is owed.
+  // Queues receipts for `due`; each settles what the log says is owed.
   void EmitReceipts(const std::vector<ReceiptDue>& due);
   // Receipts owed from before a crash (stored, never receipted).
   void SettleOwedReceipts();
@@ -199,13 +225,12 @@ class Engine {
   PeerSender& sender_;
   Counters& counters_;
 
-  // Serialises the positions of our own feeds: read head, sign, append.
-  absl::Mutex send_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-
   mutable absl::Mutex mu_;
   // Guarded by mu_
   absl::flat_hash_map<std::string, PeerState> peers_ ABSL_GUARDED_BY(mu_);
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<OwnRequest> own_queue_ ABSL_GUARDED_BY(mu_);
+  bool committing_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t enqueued_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
