@@ -73,7 +73,10 @@ class ClientStreamIo final : public StreamIo {
   std::unique_ptr<ClientStream> stream_;
 };
 
-constexpr int kLanes = 5;  // control, FLASH, IMMEDIATE, PRIORITY, ROUTINE
+constexpr int kLanes = 5;
+// Pushes are merged up to this size (well under kMaxPeerMessageBytes).
+constexpr size_t kCoalesceBytes =
+    1024 * 1024;  // control, FLASH, IMMEDIATE, PRIORITY, ROUTINE
 
 int LaneOf(proto::Precedence precedence) {
   const int lane = static_cast<int>(precedence);
@@ -128,7 +131,21 @@ class Link {
       if (lane.empty()) continue;
       *out = std::move(lane.front());
       lane.pop_front();
-      queued_bytes_ -= std::min(queued_bytes_, out->ByteSizeLong());
+      size_t bytes = out->ByteSizeLong();
+      queued_bytes_ -= std::min(queued_bytes_, bytes);
+      // Pushes waiting in the same lane go out as one message: one gRPC
+      // write (and one wake-up at the peer) for many envelopes.
+      while (out->has_push() && !lane.empty() && lane.front().has_push() &&
+             bytes < kCoalesceBytes) {
+        const size_t more = lane.front().ByteSizeLong();
+        for (std::string& envelope :
+             *lane.front().mutable_push()->mutable_envelopes()) {
+          out->mutable_push()->add_envelopes(std::move(envelope));
+        }
+        lane.pop_front();
+        queued_bytes_ -= std::min(queued_bytes_, more);
+        bytes += more;
+      }
       return true;
     }
     return false;
