@@ -203,7 +203,9 @@ void Daemon::Shutdown() {
   p.stopped = true;
   p.stop_ticker.Notify();
   if (p.ticker.joinable()) p.ticker.join();
-  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  // gRPC waits for idle client connections until the deadline, so keep it
+  // short: by then links are cancelled and unary client calls have ended.
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(500);
   // Cancel links first: inbound link handlers hold server threads.
   std::thread transport_stop([&p] { p.transport->Shutdown(); });
   p.peer_server->Shutdown(absl::ToChronoTime(deadline));
