@@ -297,6 +297,15 @@ TEST_F(HostilePeerTest, EachBadEnvelopeIsRefusedAndAValidOneStillGetsIn) {
   ASSERT_TRUE(cluster_->WaitUntil(
       [&] { return cluster_->Show(kA, second.id).ok(); }, kTimeout,
       "A holds the valid envelope pushed beside garbage"));
+  // A's receipt for it is stored in A's next batch: let it land, so that the
+  // checks below see a log that nothing else is changing.
+  ASSERT_TRUE(cluster_->WaitUntil(
+      [&] {
+        absl::StatusOr<proto::ReceiptStatus> status =
+            cluster_->RecipientStatus(kA, second.id, kA);
+        return status.ok() && *status == proto::RECEIPT_DELIVERED;
+      },
+      kTimeout, "A has receipted the envelope pushed beside garbage"));
 
   // Feed position faults on a feed A now holds.
   TIDINGS_ASSERT_OK_AND_ASSIGN(
