@@ -129,6 +129,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   engine_options.clock = &RealClock();
   engine_options.sender = parts->transport.get();
   engine_options.counters = &parts->counters;
+  engine_options.anti_entropy_interval = config.anti_entropy_interval;
+  engine_options.max_anti_entropy_interval =
+      std::max(config.anti_entropy_interval, absl::Seconds(60));
   parts->engine = std::make_unique<Engine>(engine_options);
 
   grpc::ServerBuilder peer_builder;
@@ -174,15 +177,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   parts->transport->Start(parts->engine.get());
   Parts* raw = parts.get();
   parts->ticker = std::thread([raw] {
-    absl::Time next_tick = absl::Now() + raw->config.anti_entropy_interval;
+    // The engine decides which links are due; ticking often keeps rounds
+    // close to their schedule.
     const absl::Duration step =
-        std::min(absl::Seconds(1), raw->config.anti_entropy_interval);
+        std::min(absl::Seconds(1), raw->config.anti_entropy_interval / 2);
     while (!raw->stop_ticker.WaitForNotificationWithTimeout(step)) {
       raw->transport->ExpireHandshakes();
-      if (absl::Now() >= next_tick) {
-        raw->engine->Tick();
-        next_tick = absl::Now() + raw->config.anti_entropy_interval;
-      }
+      raw->engine->Tick();
     }
   });
   spdlog::info(

@@ -188,7 +188,9 @@ absl::StatusOr<SendResult> Engine::Send(const proto::SendRequest& request) {
 void Engine::OnLinkUp(absl::string_view peer) {
   {
     absl::MutexLock lock(&mu_);
-    peers_[peer] = PeerState();
+    PeerState& state = peers_[peer] = PeerState();
+    state.digest_interval = options_.anti_entropy_interval;
+    state.next_digest = clock_.Now() + options_.anti_entropy_interval;
   }
   counters_.Add("links_up");
   proto::PeerMessage message;
@@ -209,8 +211,27 @@ std::vector<std::string> Engine::linked_peers() const {
   return out;
 }
 
+void Engine::Hurry(PeerState& state) {
+  state.digest_interval = options_.anti_entropy_interval;
+  state.next_digest = std::min(state.next_digest,
+                               clock_.Now() + options_.anti_entropy_interval);
+}
+
 void Engine::Tick() {
-  for (const std::string& peer : linked_peers()) {
+  const absl::Time now = clock_.Now();
+  std::vector<std::string> due;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [peer, state] : peers_) {
+      // One side starting rounds is enough: the other answers a mismatch.
+      if (!(identity_.agency() < peer) || now < state.next_digest) continue;
+      state.next_digest = now + state.digest_interval;
+      state.digest_interval = std::min(state.digest_interval * 2,
+                                       options_.max_anti_entropy_interval);
+      due.push_back(peer);
+    }
+  }
+  for (const std::string& peer : due) {
     proto::PeerMessage message;
     message.mutable_heads_digest()->set_digest(DigestOf(SharedHeads(peer)));
     sender_.SendToPeer(peer, message, kControl);
@@ -288,6 +309,7 @@ absl::Status Engine::HandlePush(absl::string_view peer,
     }
     absl::MutexLock lock(&mu_);
     PeerState& state = peers_[peer];
+    Hurry(state);
     uint64_t& known = state.known[verified->feed_id];
     known = std::max(known, verified->header.seq());
     mu_.Await(absl::Condition(
@@ -627,6 +649,7 @@ void Engine::Forward(const proto::Header& header, absl::string_view feed_id,
       uint64_t& known = it->second.known[feed_id];
       if (known >= header.seq()) continue;
       known = header.seq();
+      Hurry(it->second);
     }
     if (!built) {
       message.mutable_push()->add_envelopes(serialized);
@@ -720,6 +743,7 @@ void Engine::HandleHeads(absl::string_view peer, const proto::Heads& heads) {
       if (it == peers_.end()) return;
       uint64_t& known = it->second.known[feed_id];
       known = std::max(known, seq);
+      Hurry(it->second);
     }
     // A feed we have never seen may not include us: the peer serves it only
     // if it does, and every envelope is verified anyway.

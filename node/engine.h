@@ -87,6 +87,12 @@ struct EngineOptions {
   size_t max_queued = 4096;
   // Envelopes per answer to a Want.
   uint32_t want_batch = 256;
+  // Anti-entropy: a digest round per link every `anti_entropy_interval`
+  // after any activity, doubling while the link stays idle and in sync, up
+  // to `max_anti_entropy_interval` (so an idle link costs a few bytes a
+  // minute). Only the side with the smaller agency id starts periodic rounds.
+  absl::Duration anti_entropy_interval = absl::Seconds(2);
+  absl::Duration max_anti_entropy_interval = absl::Seconds(60);
 };
 
 struct SendResult {
@@ -119,7 +125,8 @@ class Engine {
   absl::Status OnPeerMessage(absl::string_view peer,
                              const proto::PeerMessage& message);
 
-  // Anti-entropy round: sends a heads digest to every linked peer.
+  // Anti-entropy: sends a heads digest to every linked peer whose round is
+  // due (call it at least every anti_entropy_interval).
   void Tick();
 
   // Blocks until nothing is queued or being committed, receipts included
@@ -143,6 +150,9 @@ class Engine {
     absl::flat_hash_map<std::string, uint64_t> known;
     // The Want in flight, by feed.
     absl::flat_hash_map<std::string, Wanted> wanted;
+    // Periodic anti-entropy.
+    absl::Duration digest_interval;
+    absl::Time next_digest;
     // Envelopes refused since `strikes_since` (standing).
     int strikes = 0;
     absl::Time strikes_since;
@@ -150,6 +160,8 @@ class Engine {
 
   // An error closes the link (too many refused envelopes).
   absl::Status HandlePush(absl::string_view peer, const proto::Push& push);
+  // Brings `state`'s next anti-entropy round forward after activity.
+  void Hurry(PeerState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts a refused envelope against `peer`'s standing.
   absl::Status Strike(absl::string_view peer);
   void HandleDigest(absl::string_view peer, const proto::HeadsDigest& digest);

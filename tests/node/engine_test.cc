@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -28,9 +29,21 @@
 namespace tidings::node {
 namespace {
 
-class FixedClock final : public Clock {
+// Time moves only when a test says so.
+class ManualClock final : public Clock {
  public:
-  absl::Time Now() override { return absl::FromUnixSeconds(1800000000); }
+  absl::Time Now() override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1800000000);
 };
 
 // Set-up failures are bugs of the test itself.
@@ -106,6 +119,7 @@ class SimNetwork {
     return it == snapshot.end() ? 0 : it->second;
   }
   const Roster& roster() const { return *roster_; }
+  ManualClock& clock() { return clock_; }
 
   void Link(const std::string& a, const std::string& b) {
     {
@@ -205,7 +219,7 @@ class SimNetwork {
   };
 
   std::string dir_;
-  FixedClock clock_;
+  ManualClock clock_;
   std::unique_ptr<Roster> roster_;
   std::map<std::string, std::unique_ptr<Node>> nodes_;
   absl::Mutex mu_;
@@ -306,18 +320,36 @@ TEST(EngineTest, AntiEntropyBringsABacklogInOrderAfterALinkReturns) {
   EXPECT_EQ(net.counter("B", "duplicates"), 0u);
 }
 
-TEST(EngineTest, AnIdleLinkExchangesOnlyDigests) {
+TEST(EngineTest, AnIdleLinkExchangesOnlyDigestsAndEverFewerOfThem) {
   SimNetwork net({"A", "B"});
   net.Link("A", "B");
   ASSERT_TRUE(net.engine("A").Send(Notice({"B"}, "x")).ok());
   net.RunUntilQuiet();
-  const size_t before = net.DeliveredTo("B").size();
-  net.engine("A").Tick();
-  net.engine("B").Tick();
-  net.RunUntilQuiet();
-  std::vector<proto::PeerMessage> to_b = net.DeliveredTo("B");
-  ASSERT_EQ(to_b.size(), before + 1);
-  EXPECT_TRUE(to_b.back().has_heads_digest());
+  const size_t to_a = net.DeliveredTo("A").size();
+  const size_t to_b = net.DeliveredTo("B").size();
+  // Ten idle minutes, ticking every second.
+  std::vector<int> minute_of_digest;
+  for (int second = 1; second <= 600; ++second) {
+    net.clock().Advance(absl::Seconds(1));
+    net.engine("A").Tick();
+    net.engine("B").Tick();
+    const size_t before = net.DeliveredTo("B").size();
+    net.RunUntilQuiet();
+    if (net.DeliveredTo("B").size() > before) {
+      minute_of_digest.push_back((second - 1) / 60);
+    }
+  }
+  // Only A (the smaller id) starts rounds; every one matched, so B never
+  // answered and nothing but digests crossed.
+  EXPECT_EQ(net.DeliveredTo("A").size(), to_a);
+  std::vector<proto::PeerMessage> after = net.DeliveredTo("B");
+  for (size_t i = to_b; i < after.size(); ++i) {
+    EXPECT_TRUE(after[i].has_heads_digest());
+  }
+  // Rounds back off (2, 4, 8, ... s) to one a minute.
+  EXPECT_LE(minute_of_digest.size(), 16u);
+  EXPECT_GE(minute_of_digest.size(), 9u);
+  EXPECT_EQ(std::count(minute_of_digest.begin(), minute_of_digest.end(), 9), 1);
 }
 
 TEST(EngineTest, AGapIsRefusedAndPulledFromTheSender) {
