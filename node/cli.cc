@@ -7,10 +7,14 @@
 // give "one line, exit 2" nor run in-process in tests.
 #include "node/cli.h"
 
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <sodium.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -42,6 +46,7 @@
 #include "crypto/hash.h"
 #include "crypto/identity.h"
 #include "crypto/status_macros.h"
+#include "crypto/tls_cert.h"
 #include "crypto/types.h"
 #include "node/config.h"
 #include "node/envelope.h"
@@ -435,6 +440,10 @@ const FlagSpec kSocketFlag{"socket", "PATH",
                            "the node's client socket (or give --config)"};
 const FlagSpec kConfigFlag{"config", "FILE",
                            "the node's config file; its client_socket is used"};
+const FlagSpec kPassphraseCostFlag{
+    "passphrase-cost", "COST",
+    "what one passphrase try costs (Argon2id): interactive (64 MiB), "
+    "moderate (256 MiB, default) or sensitive (1 GiB)"};
 
 bool IsHelpArg(absl::string_view arg) {
   return arg == "--help" || arg == "-h" || arg == "-help";
@@ -581,7 +590,8 @@ JsonObject MemberJson(const proto::Member& member) {
       .Raw("endpoints", JsonStringArray({member.endpoints().begin(),
                                          member.endpoints().end()}))
       .String("sign_pk", crypto::ToHex(member.sign_pk()))
-      .String("box_pk", crypto::ToHex(member.box_pk()));
+      .String("box_pk", crypto::ToHex(member.box_pk()))
+      .String("tls_cert_sha256", crypto::ToHex(member.tls_cert_sha256()));
   return json;
 }
 
@@ -601,8 +611,92 @@ void PrintMember(const proto::Member& member, std::ostream& out,
   out << "    endpoints  "
       << (endpoints.empty() ? "-" : absl::StrJoin(endpoints, ", ")) << "\n"
       << "    sign key   " << crypto::ToHex(member.sign_pk()) << "\n"
-      << "    box key    " << crypto::ToHex(member.box_pk()) << "\n";
+      << "    box key    " << crypto::ToHex(member.box_pk()) << "\n"
+      << "    tls cert   "
+      << (member.tls_cert_sha256().empty()
+              ? "-"
+              : absl::StrCat("sha256 ",
+                             crypto::ToHex(member.tls_cert_sha256())))
+      << "\n";
 }
+
+// ---------------------------------------------------------------------------
+// Passphrases: from a file only, never from argv (which every user of the
+// machine can read through ps).
+
+absl::StatusOr<crypto::PassphraseCost> CostFlag(const Args& args) {
+  const std::string* cost = args.Find("passphrase-cost");
+  if (cost == nullptr || *cost == "moderate") {
+    return crypto::PassphraseCost::kModerate;
+  }
+  if (*cost == "interactive") return crypto::PassphraseCost::kInteractive;
+  if (*cost == "sensitive") return crypto::PassphraseCost::kSensitive;
+  return UsageError(
+      absl::StrCat("--passphrase-cost '", absl::CHexEscape(*cost),
+                   "' is not interactive, moderate or sensitive"));
+}
+
+std::string CostDescription(crypto::PassphraseCost cost) {
+  switch (cost) {
+    case crypto::PassphraseCost::kInteractive:
+      return "Argon2id, 64 MiB, 2 passes";
+    case crypto::PassphraseCost::kSensitive:
+      return "Argon2id, 1 GiB, 4 passes";
+    case crypto::PassphraseCost::kModerate:
+      break;
+  }
+  return "Argon2id, 256 MiB, 3 passes";
+}
+
+// The passphrase in --passphrase-file, or nullopt without the flag.
+absl::StatusOr<std::optional<crypto::Passphrase>> PassphraseFlag(
+    const Args& args) {
+  const std::string* path = args.Find("passphrase-file");
+  if (path == nullptr) return std::optional<crypto::Passphrase>();
+  TIDINGS_ASSIGN_OR_RETURN(crypto::Passphrase passphrase,
+                           crypto::ReadPassphraseFile(*path));
+  return std::optional<crypto::Passphrase>(std::move(passphrase));
+}
+
+// Loads a key file, sealed or not, with --passphrase-file if given.
+absl::StatusOr<crypto::Identity> LoadKeyFlag(const Args& args,
+                                             const std::string& key_path) {
+  TIDINGS_ASSIGN_OR_RETURN(std::optional<crypto::Passphrase> passphrase,
+                           PassphraseFlag(args));
+  absl::StatusOr<crypto::Identity> identity = crypto::Identity::LoadFile(
+      key_path, passphrase.has_value() ? &*passphrase : nullptr);
+  if (!identity.ok() && !passphrase.has_value() &&
+      identity.status().code() == absl::StatusCode::kFailedPrecondition) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(identity.status().message(), " (--passphrase-file FILE)"));
+  }
+  return identity;
+}
+
+// The host part of a validated "host:port" or "[v6]:port".
+std::string HostOf(absl::string_view endpoint) {
+  if (absl::ConsumePrefix(&endpoint, "[")) {
+    return std::string(endpoint.substr(0, endpoint.find(']')));
+  }
+  return std::string(endpoint.substr(0, endpoint.rfind(':')));
+}
+
+// Removes the files it was given unless dismissed: a half-made set of key
+// files is worse than none (and would block the retry).
+class RemoveOnFailure {
+ public:
+  RemoveOnFailure() = default;
+  RemoveOnFailure(const RemoveOnFailure&) = delete;
+  RemoveOnFailure& operator=(const RemoveOnFailure&) = delete;
+  ~RemoveOnFailure() {
+    for (const std::string& path : paths_) ::unlink(path.c_str());
+  }
+  void Add(std::string path) { paths_.push_back(std::move(path)); }
+  void Dismiss() { paths_.clear(); }
+
+ private:
+  std::vector<std::string> paths_;
+};
 
 // ---------------------------------------------------------------------------
 // keygen
@@ -615,17 +709,30 @@ absl::Status RunKeygen(const Args& args, std::ostream& out) {
   TIDINGS_RETURN_IF_ERROR(ValidateText("name", name, kMaxNameBytes));
   TIDINGS_ASSIGN_OR_RETURN(std::vector<std::string> endpoints,
                            ListFlag(args, "endpoint"));
+  std::vector<std::string> hosts;
   for (const std::string& endpoint : endpoints) {
     if (absl::Status s = address_internal::ValidateAddress(endpoint); !s.ok()) {
       return UsageError(absl::StrCat("--endpoint: ", s.message()));
     }
+    hosts.push_back(HostOf(endpoint));
   }
+  TIDINGS_ASSIGN_OR_RETURN(const crypto::PassphraseCost cost, CostFlag(args));
+  if (args.Has("passphrase-cost") && !args.Has("passphrase-file")) {
+    return UsageError("--passphrase-cost needs --passphrase-file");
+  }
+  TIDINGS_ASSIGN_OR_RETURN(std::optional<crypto::Passphrase> passphrase,
+                           PassphraseFlag(args));
 
   const std::filesystem::path base(dir);
   const std::string key_path = (base / absl::StrCat(agency, ".key")).string();
   const std::string pub_path = (base / absl::StrCat(agency, ".pub")).string();
-  // Check both before writing either: a half-made pair is worse than none.
-  for (const std::string& path : {key_path, pub_path}) {
+  const std::string tls_key_path =
+      (base / absl::StrCat(agency, ".tls.key")).string();
+  const std::string tls_cert_path =
+      (base / absl::StrCat(agency, ".tls.crt")).string();
+  // Check all before writing any: a half-made set is worse than none.
+  for (const std::string& path :
+       {key_path, pub_path, tls_key_path, tls_cert_path}) {
     if (PathExists(path)) {
       return absl::AlreadyExistsError(absl::StrCat(
           path,
@@ -633,6 +740,21 @@ absl::Status RunKeygen(const Args& args, std::ostream& out) {
           "replaced silently)"));
     }
   }
+  // Everything is made in memory first, so that a bad --endpoint host fails
+  // before any file exists.
+  absl::StatusOr<crypto::TlsCredentials> tls =
+      crypto::GenerateTlsCertificate(agency, hosts);
+  if (!tls.ok()) {
+    // The agency id is valid by now, so only a host can be wrong.
+    if (tls.status().code() == absl::StatusCode::kInvalidArgument) {
+      return UsageError(absl::StrCat("--endpoint: ", tls.status().message()));
+    }
+    return tls.status();
+  }
+  TIDINGS_ASSIGN_OR_RETURN(const crypto::Sha256 fingerprint,
+                           crypto::CertificateFingerprint(tls->cert_pem));
+  const crypto::Identity identity = crypto::Identity::Generate(agency);
+
   std::error_code error;
   if (!std::filesystem::is_directory(base, error)) {
     if (!std::filesystem::create_directories(base, error) || error) {
@@ -644,29 +766,140 @@ absl::Status RunKeygen(const Args& args, std::ostream& out) {
                                  std::filesystem::perm_options::replace, error);
   }
 
-  const crypto::Identity identity = crypto::Identity::Generate(agency);
-  TIDINGS_RETURN_IF_ERROR(identity.SaveFile(key_path));
+  RemoveOnFailure written;
   TIDINGS_RETURN_IF_ERROR(
-      WriteProtoFile(pub_path, PublicIdentityOf(identity, name, endpoints)));
+      passphrase.has_value()
+          ? identity.SaveFile(key_path, *passphrase, crypto::SealOptions{cost})
+          : identity.SaveFile(key_path));
+  written.Add(key_path);
+  TIDINGS_RETURN_IF_ERROR(
+      crypto::SaveTlsCredentials(*tls, tls_key_path, tls_cert_path));
+  written.Add(tls_key_path);
+  written.Add(tls_cert_path);
+  TIDINGS_RETURN_IF_ERROR(WriteProtoFile(
+      pub_path, PublicIdentityOf(identity, name, endpoints, fingerprint)));
+  written.Dismiss();
 
   const std::string sign_hex = crypto::ToHex(identity.verify_key().view());
   const std::string box_hex = crypto::ToHex(identity.box_public().view());
+  const std::string tls_hex = crypto::ToHex(fingerprint.view());
   if (args.Bool("json")) {
     out << JsonObject()
                .String("agency", agency)
                .String("key_file", key_path)
+               .Bool("sealed", passphrase.has_value())
                .String("pub_file", pub_path)
+               .String("tls_key_file", tls_key_path)
+               .String("tls_cert_file", tls_cert_path)
                .String("sign_pk", sign_hex)
                .String("box_pk", box_hex)
+               .String("tls_cert_sha256", tls_hex)
                .Build()
         << "\n";
     return absl::OkStatus();
   }
   out << "agency       " << agency << "\n"
-      << "secret key   " << key_path << " (mode 0600; never share it)\n"
+      << "secret key   " << key_path << " (mode 0600; "
+      << (passphrase.has_value() ? absl::StrCat("sealed with the passphrase, ",
+                                                CostDescription(cost), "; ")
+                                 : "")
+      << "never share it)\n"
+      << "TLS key      " << tls_key_path << " (mode 0600; never share it)\n"
+      << "TLS cert     " << tls_cert_path << "\n"
       << "public file  " << pub_path << "\n"
       << "sign key     " << sign_hex << "\n"
-      << "box key      " << box_hex << "\n";
+      << "box key      " << box_hex << "\n"
+      << "tls cert     sha256 " << tls_hex << "\n";
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// key seal / unseal
+
+// Replaces the key file at `path` with `identity` sealed under `passphrase`
+// (or plain if null): written next to it, then renamed over it, so that a
+// crash leaves the old file or the new one.
+absl::Status ReplaceKeyFile(const std::string& path,
+                            const crypto::Identity& identity,
+                            const crypto::Passphrase* passphrase,
+                            crypto::PassphraseCost cost) {
+  std::string suffix(8, '\0');
+  randombytes_buf(suffix.data(), suffix.size());
+  const std::string temp = absl::StrCat(path, ".tmp-", crypto::ToHex(suffix));
+  TIDINGS_RETURN_IF_ERROR(
+      passphrase != nullptr
+          ? identity.SaveFile(temp, *passphrase, crypto::SealOptions{cost})
+          : identity.SaveFile(temp));
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int error_number = errno;
+    ::unlink(temp.c_str());
+    return absl::ErrnoToStatus(
+        error_number, absl::StrCat("cannot rename ", temp, " to ", path));
+  }
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  if (const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunKeySeal(const Args& args, std::ostream& out) {
+  TIDINGS_ASSIGN_OR_RETURN(const std::string key_path, args.Required("key"));
+  TIDINGS_ASSIGN_OR_RETURN(const std::string passphrase_path,
+                           args.Required("passphrase-file"));
+  TIDINGS_ASSIGN_OR_RETURN(const crypto::PassphraseCost cost, CostFlag(args));
+  TIDINGS_ASSIGN_OR_RETURN(crypto::Passphrase passphrase,
+                           crypto::ReadPassphraseFile(passphrase_path));
+  absl::StatusOr<crypto::Identity> identity =
+      crypto::Identity::LoadFile(key_path);
+  if (!identity.ok()) {
+    if (identity.status().code() == absl::StatusCode::kFailedPrecondition) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "key file ", key_path,
+          " is already sealed; to change its passphrase, unseal it first"));
+    }
+    return identity.status();
+  }
+  TIDINGS_RETURN_IF_ERROR(
+      ReplaceKeyFile(key_path, *identity, &passphrase, cost));
+  if (args.Bool("json")) {
+    out << JsonObject()
+               .String("key_file", key_path)
+               .String("agency", identity->agency())
+               .Bool("sealed", true)
+               .Build()
+        << "\n";
+    return absl::OkStatus();
+  }
+  out << "sealed " << key_path << " (" << identity->agency() << ") with the "
+      << "passphrase in " << passphrase_path << " (" << CostDescription(cost)
+      << ")\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunKeyUnseal(const Args& args, std::ostream& out) {
+  TIDINGS_ASSIGN_OR_RETURN(const std::string key_path, args.Required("key"));
+  if (!args.Has("passphrase-file")) {
+    return UsageError("missing required flag --passphrase-file");
+  }
+  TIDINGS_ASSIGN_OR_RETURN(crypto::Identity identity,
+                           LoadKeyFlag(args, key_path));
+  TIDINGS_RETURN_IF_ERROR(ReplaceKeyFile(key_path, identity, nullptr,
+                                         crypto::PassphraseCost::kModerate));
+  if (args.Bool("json")) {
+    out << JsonObject()
+               .String("key_file", key_path)
+               .String("agency", identity.agency())
+               .Bool("sealed", false)
+               .Build()
+        << "\n";
+    return absl::OkStatus();
+  }
+  out << "unsealed " << key_path << " (" << identity.agency()
+      << "); it is now protected by its file mode alone\n";
   return absl::OkStatus();
 }
 
@@ -754,7 +987,7 @@ absl::Status RunRosterSign(const Args& args, std::ostream& out) {
   TIDINGS_ASSIGN_OR_RETURN(const std::string path, args.Required("roster"));
   TIDINGS_ASSIGN_OR_RETURN(const std::string key_path, args.Required("key"));
   TIDINGS_ASSIGN_OR_RETURN(crypto::Identity identity,
-                           crypto::Identity::LoadFile(key_path));
+                           LoadKeyFlag(args, key_path));
   proto::SignedRoster signed_roster;
   TIDINGS_RETURN_IF_ERROR(ReadProtoFile(path, signed_roster));
   if (absl::Status s = SignGenesis(signed_roster, identity); !s.ok()) {
@@ -1387,17 +1620,26 @@ absl::Status RunStats(const Args& args, std::ostream& out) {
 const std::vector<Command>& Commands() {
   static const auto* const kCommands = new std::vector<Command>{
       {"keygen",
-       "--agency ID --out DIR [--name NAME] [--endpoint HOST:PORT]... [--json]",
-       "create an agency's key pair and public identity file",
-       "Creates DIR/ID.key, the agency's secret key file (mode 0600), and\n"
-       "DIR/ID.pub, its public identity for `tidings roster init`. Never\n"
-       "overwrites an existing key or .pub file.",
+       "--agency ID --out DIR [--name NAME] [--endpoint HOST:PORT]... "
+       "[--passphrase-file FILE [--passphrase-cost COST]] [--json]",
+       "create an agency's keys, TLS certificate and public identity file",
+       "Creates in DIR: ID.key, the agency's secret key file (mode 0600,\n"
+       "sealed with a passphrase if --passphrase-file is given); ID.tls.key\n"
+       "(mode 0600) and ID.tls.crt, the node's TLS key and self-signed\n"
+       "certificate (for 127.0.0.1 and each --endpoint host); and ID.pub,\n"
+       "its public identity for `tidings roster init`, which pins the\n"
+       "certificate by its SHA-256. Never overwrites any of them.",
        {{"agency", "ID", "the agency id, e.g. MY.NCB (required)"},
         {"out", "DIR",
          "directory for the files; created 0700 if missing (required)"},
         {"name", "NAME", "human-readable agency name"},
         {"endpoint", "HOST:PORT",
          "where peers reach this node; repeatable or comma-separated", true},
+        {"passphrase-file", "FILE",
+         "seal the key file with the passphrase in FILE (mode 0600; one "
+         "trailing newline ignored); passphrases are never taken from the "
+         "command line"},
+        kPassphraseCostFlag,
         kJsonFlag},
        0,
        0,
@@ -1426,6 +1668,7 @@ const std::vector<Command>& Commands() {
        "founder whose keys match the roster, and rewrites FILE atomically.",
        {{"roster", "FILE", "the roster file (required)"},
         {"key", "FILE", "this agency's secret key file (required)"},
+        {"passphrase-file", "FILE", "the key file's passphrase, if sealed"},
         kJsonFlag},
        0,
        0,
@@ -1453,6 +1696,35 @@ const std::vector<Command>& Commands() {
        0,
        "",
        &RunRosterShow},
+      {"key seal",
+       "--key FILE --passphrase-file FILE [--passphrase-cost COST] [--json]",
+       "seal a plain secret key file with a passphrase",
+       "Replaces the key file with one sealed with the passphrase in the\n"
+       "passphrase file (Argon2id + XChaCha20-Poly1305). The node then needs\n"
+       "the passphrase at start: key_passphrase_file in its config, or\n"
+       "TIDINGS_KEY_PASSPHRASE in its environment. Atomic: a crash leaves the\n"
+       "old file or the new one.",
+       {{"key", "FILE", "the secret key file (required)"},
+        {"passphrase-file", "FILE",
+         "the passphrase (mode 0600; one trailing newline ignored; required)"},
+        kPassphraseCostFlag,
+        kJsonFlag},
+       0,
+       0,
+       "",
+       &RunKeySeal},
+      {"key unseal",
+       "--key FILE --passphrase-file FILE [--json]",
+       "remove the passphrase from a sealed secret key file",
+       "Replaces the sealed key file with a plain one (mode 0600), for\n"
+       "example before sealing it again under a new passphrase. Atomic.",
+       {{"key", "FILE", "the sealed secret key file (required)"},
+        {"passphrase-file", "FILE", "its passphrase (required)"},
+        kJsonFlag},
+       0,
+       0,
+       "",
+       &RunKeyUnseal},
       {"send",
        "--kind alert|notice --precedence flash|immediate|priority|routine "
        "--audience ID,... --text TEXT [--title TITLE] [--lat X --lon Y] "
@@ -1549,26 +1821,49 @@ void PrintGeneralHelp(std::ostream& out) {
   out << "\n`tidings <command> --help` explains a command.\n";
 }
 
-void PrintRosterHelp(std::ostream& out) {
-  out << "usage: tidings roster <init|sign|verify|show> [flags]\n\n";
+// Commands of two words: the first word and its subcommands.
+struct CommandGroup {
+  absl::string_view name;
+  absl::string_view subcommands;  // "init, sign, verify or show"
+  absl::string_view synopsis;     // "<init|sign|verify|show>"
+};
+constexpr CommandGroup kGroups[] = {
+    {"roster", "init, sign, verify or show", "<init|sign|verify|show>"},
+    {"key", "seal or unseal", "<seal|unseal>"},
+};
+
+const CommandGroup* FindGroup(absl::string_view name) {
+  for (const CommandGroup& group : kGroups) {
+    if (group.name == name) return &group;
+  }
+  return nullptr;
+}
+
+absl::Status GroupNeedsSubcommand(const CommandGroup& group) {
+  return UsageError(absl::StrCat("'", group.name,
+                                 "' needs a subcommand: ", group.subcommands));
+}
+
+void PrintGroupHelp(const CommandGroup& group, std::ostream& out) {
+  out << "usage: tidings " << group.name << " " << group.synopsis
+      << " [flags]\n\n";
   for (const Command& command : Commands()) {
-    if (absl::StartsWith(command.name, "roster ")) {
+    if (absl::StartsWith(command.name, absl::StrCat(group.name, " "))) {
       out << "  " << PadRight(command.name, 15) << command.summary << "\n";
     }
   }
-  out << "\n`tidings roster <subcommand> --help` explains one.\n";
+  out << "\n`tidings " << group.name << " <subcommand> --help` explains one.\n";
 }
 
 // Which command argv names, consuming its one or two words.
 absl::StatusOr<const Command*> SelectCommand(std::vector<std::string>& words) {
   std::string name = words.front();
   words.erase(words.begin());
-  if (name == "roster") {
+  if (const CommandGroup* group = FindGroup(name); group != nullptr) {
     if (words.empty() || absl::StartsWith(words.front(), "-")) {
-      return UsageError(
-          "'roster' needs a subcommand: init, sign, verify or show");
+      return GroupNeedsSubcommand(*group);
     }
-    name = absl::StrCat("roster ", words.front());
+    name = absl::StrCat(name, " ", words.front());
     words.erase(words.begin());
   }
   const Command* command = FindCommand(name);
@@ -1612,8 +1907,9 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     // `tidings help roster sign` as well as `tidings --help`.
     if (words.size() > 1) {
       std::vector<std::string> rest(words.begin() + 1, words.end());
-      if (rest.size() == 1 && rest.front() == "roster") {
-        PrintRosterHelp(out);
+      if (const CommandGroup* group = FindGroup(rest.front());
+          group != nullptr && rest.size() == 1) {
+        PrintGroupHelp(*group, out);
         return kCliOk;
       }
       absl::StatusOr<const Command*> command = SelectCommand(rest);
@@ -1624,14 +1920,14 @@ int RunCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     PrintGeneralHelp(out);
     return kCliOk;
   }
-  if (words.front() == "roster" && (words.size() == 1 || IsHelpArg(words[1]))) {
+  if (const CommandGroup* group = FindGroup(words.front());
+      group != nullptr && (words.size() == 1 || IsHelpArg(words[1]))) {
     if (words.size() > 1) {
-      PrintRosterHelp(out);
+      PrintGroupHelp(*group, out);
       return kCliOk;
     }
-    return Fail(
-        UsageError("'roster' needs a subcommand: init, sign, verify or show"),
-        err, "tidings roster --help");
+    return Fail(GroupNeedsSubcommand(*group), err,
+                absl::StrCat("tidings ", group->name, " --help"));
   }
 
   absl::StatusOr<const Command*> selected = SelectCommand(words);

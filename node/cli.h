@@ -1,8 +1,9 @@
 // The officer's and operator's command-line tool `tidings`, as a library so
 // that tests drive every command in-process.
 //
-// Commands: keygen; roster init|sign|verify|show (files only); send, inbox,
-// show, status, stats (gRPC to the node's client service on a unix socket).
+// Commands: keygen, key seal|unseal, roster init|sign|verify|show (files
+// only); send, inbox, show, status, stats (gRPC to the node's client service
+// on a unix socket). Passphrases come from files, never from argv.
 // `tidings --help` lists them, `tidings <command> --help` explains one.
 //
 // Thread-safety: RunCli keeps no global state (flags are parsed per call, not

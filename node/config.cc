@@ -43,6 +43,9 @@ std::string ResolvePath(absl::string_view base_dir, absl::string_view value) {
 enum class Key {
   kAgency,
   kKeyFile,
+  kKeyPassphraseFile,
+  kTlsKeyFile,
+  kTlsCertFile,
   kRoster,
   kDataDir,
   kListen,
@@ -54,11 +57,18 @@ enum class Key {
 
 std::optional<Key> KeyOf(absl::string_view name) {
   static const auto* const kKeys = new absl::flat_hash_map<std::string, Key>{
-      {"agency", Key::kAgency},      {"key_file", Key::kKeyFile},
-      {"roster", Key::kRoster},      {"data_dir", Key::kDataDir},
-      {"listen", Key::kListen},      {"client_socket", Key::kClientSocket},
-      {"peer", Key::kPeer},          {"anti_entropy_ms", Key::kAntiEntropyMs},
+      {"agency", Key::kAgency},
+      {"key_file", Key::kKeyFile},
+      {"roster", Key::kRoster},
+      {"data_dir", Key::kDataDir},
+      {"listen", Key::kListen},
+      {"client_socket", Key::kClientSocket},
+      {"peer", Key::kPeer},
+      {"anti_entropy_ms", Key::kAntiEntropyMs},
       {"log_level", Key::kLogLevel},
+      {"key_passphrase_file", Key::kKeyPassphraseFile},
+      {"tls_key_file", Key::kTlsKeyFile},
+      {"tls_cert_file", Key::kTlsCertFile},
   };
   auto it = kKeys->find(name);
   if (it == kKeys->end()) return std::nullopt;
@@ -125,6 +135,15 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text,
         break;
       case Key::kKeyFile:
         config.key_file = ResolvePath(base_dir, value);
+        break;
+      case Key::kKeyPassphraseFile:
+        config.key_passphrase_file = ResolvePath(base_dir, value);
+        break;
+      case Key::kTlsKeyFile:
+        config.tls_key_file = ResolvePath(base_dir, value);
+        break;
+      case Key::kTlsCertFile:
+        config.tls_cert_file = ResolvePath(base_dir, value);
         break;
       case Key::kRoster:
         config.roster_file = ResolvePath(base_dir, value);
@@ -212,6 +231,31 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text,
     return LineError(it->second, absl::StrCat("peer ", config.agency,
                                               " is this node's own agency"));
   }
+  // Where `tidings keygen` writes them: next to the key file.
+  const std::filesystem::path key_dir =
+      std::filesystem::path(config.key_file).parent_path();
+  if (config.tls_key_file.empty()) {
+    config.tls_key_file =
+        (key_dir / absl::StrCat(config.agency, ".tls.key")).string();
+  }
+  if (config.tls_cert_file.empty()) {
+    config.tls_cert_file =
+        (key_dir / absl::StrCat(config.agency, ".tls.crt")).string();
+  }
+  for (const auto& [path, name] :
+       {std::pair<const std::string&, absl::string_view>{config.tls_key_file,
+                                                         "tls_key_file"},
+        {config.tls_cert_file, "tls_cert_file"},
+        {config.key_passphrase_file, "key_passphrase_file"}}) {
+    if (!path.empty() && path == config.key_file) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " is the same file as key_file"));
+    }
+  }
+  if (config.tls_key_file == config.tls_cert_file) {
+    return absl::InvalidArgumentError(
+        "tls_key_file and tls_cert_file are the same file");
+  }
   return config;
 }
 
@@ -249,6 +293,18 @@ std::string FormatConfig(const Config& config) {
   std::string out;
   absl::StrAppend(&out, "agency = ", config.agency, "\n");
   absl::StrAppend(&out, "key_file = ", config.key_file, "\n");
+  if (!config.key_passphrase_file.empty()) {
+    absl::StrAppend(&out, "key_passphrase_file = ", config.key_passphrase_file,
+                    "\n");
+  }
+  // Empty only in a Config not made by ParseConfig; the parser then derives
+  // them again.
+  if (!config.tls_key_file.empty()) {
+    absl::StrAppend(&out, "tls_key_file = ", config.tls_key_file, "\n");
+  }
+  if (!config.tls_cert_file.empty()) {
+    absl::StrAppend(&out, "tls_cert_file = ", config.tls_cert_file, "\n");
+  }
   absl::StrAppend(&out, "roster = ", config.roster_file, "\n");
   absl::StrAppend(&out, "data_dir = ", config.data_dir, "\n");
   absl::StrAppend(&out, "listen = ", config.listen, "\n");

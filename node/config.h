@@ -3,6 +3,14 @@
 // One `key = value` per line, '#' starts a comment. Keys:
 //   agency          = MY.NCB                  (required)
 //   key_file        = keys/MY.NCB.key         (required; secret key file)
+//   key_passphrase_file = secret/passphrase   (optional; if key_file is
+//                     sealed; mode 0600 or 0400; one trailing newline is
+//                     not part of the passphrase. Without it, the
+//                     passphrase comes from $TIDINGS_KEY_PASSPHRASE.)
+//   tls_key_file    = keys/MY.NCB.tls.key     (optional; default
+//                     <key_file's dir>/<agency>.tls.key; mode 0600)
+//   tls_cert_file   = keys/MY.NCB.tls.crt     (optional; default
+//                     <key_file's dir>/<agency>.tls.crt)
 //   roster          = roster.bin              (required; signed roster file)
 //   data_dir        = data/MY.NCB             (required; RocksDB lives here)
 //   listen          = 127.0.0.1:7101          (required; peer service)
@@ -33,6 +41,11 @@ struct PeerAddress {
 struct Config {
   std::string agency;
   std::string key_file;
+  // Empty: none configured (node/keys.h then tries the environment).
+  std::string key_passphrase_file;
+  // Always set after ParseConfig (defaults next to key_file).
+  std::string tls_key_file;
+  std::string tls_cert_file;
   std::string roster_file;
   std::string data_dir;
   std::string listen;

@@ -72,6 +72,14 @@ absl::Status ValidateGenesisStructure(const proto::Roster& roster) {
           "member ", member.agency(), ": box_pk is ", member.box_pk().size(),
           " bytes, want ", crypto::BoxPublicKey::kSize));
     }
+    if (member.tls_cert_sha256().size() != crypto::Sha256::kSize) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "member ", member.agency(), ": tls_cert_sha256 is ",
+          member.tls_cert_sha256().size(), " bytes, want ",
+          crypto::Sha256::kSize,
+          " (the SHA-256 of its TLS certificate, which `tidings keygen` puts "
+          "in the .pub file)"));
+    }
   }
   // Two members sharing a key would share wrap keys, and one envelope would
   // then wrap its content key twice under one key and nonce.
@@ -81,6 +89,17 @@ absl::Status ValidateGenesisStructure(const proto::Roster& roster) {
         !keys.insert(member.box_pk()).second) {
       return absl::InvalidArgumentError(absl::StrCat(
           "member ", member.agency(), " reuses a key of another member"));
+    }
+  }
+  // One certificate pinned for two agencies would let either pass the TLS
+  // check as the other.
+  absl::flat_hash_set<std::string> fingerprints;
+  for (const proto::Member& member : roster.members()) {
+    if (!fingerprints.insert(member.tls_cert_sha256()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member ", member.agency(),
+                       " has the TLS certificate fingerprint of another "
+                       "member"));
     }
   }
   const uint32_t k = roster.threshold();
@@ -243,6 +262,13 @@ std::optional<crypto::BoxPublicKey> Roster::BoxKeyOf(
   return crypto::BoxPublicKey::FromBytes(member->box_pk());
 }
 
+std::optional<crypto::Sha256> Roster::TlsFingerprintOf(
+    absl::string_view agency) const {
+  const proto::Member* member = Find(agency);
+  if (member == nullptr) return std::nullopt;
+  return crypto::Sha256::FromBytes(member->tls_cert_sha256());
+}
+
 std::vector<std::string> Roster::agencies() const {
   std::vector<std::string> out;
   out.reserve(static_cast<size_t>(roster_.members_size()));
@@ -254,7 +280,8 @@ std::vector<std::string> Roster::agencies() const {
 
 proto::PublicIdentity PublicIdentityOf(
     const crypto::Identity& identity, absl::string_view name,
-    const std::vector<std::string>& endpoints) {
+    const std::vector<std::string>& endpoints,
+    const crypto::Sha256& tls_cert_sha256) {
   proto::PublicIdentity out;
   proto::Member* member = out.mutable_member();
   member->set_agency(identity.agency());
@@ -262,7 +289,23 @@ proto::PublicIdentity PublicIdentityOf(
   member->set_sign_pk(identity.verify_key().str());
   member->set_box_pk(identity.box_public().str());
   for (const std::string& endpoint : endpoints) member->add_endpoints(endpoint);
+  member->set_tls_cert_sha256(tls_cert_sha256.str());
   return out;
+}
+
+proto::PublicIdentity PublicIdentityOf(
+    const crypto::Identity& identity, absl::string_view name,
+    const std::vector<std::string>& endpoints) {
+  return PublicIdentityOf(identity, name, endpoints,
+                          PlaceholderTlsFingerprint(identity));
+}
+
+crypto::Sha256 PlaceholderTlsFingerprint(const crypto::Identity& identity) {
+  crypto::Hasher hasher;
+  hasher.UpdateField("tidings/v1/no-tls-cert");
+  hasher.UpdateField(identity.verify_key().view());
+  const crypto::Hash256 hash = hasher.Finish();
+  return *crypto::Sha256::FromBytes(hash.view());
 }
 
 absl::StatusOr<proto::SignedRoster> MakeGenesis(

@@ -30,8 +30,9 @@ absl::Status ValidateAgencyId(absl::string_view agency);
 class Roster {
  public:
   // Verifies a genesis roster: version 0, no prev_hash, at least one member,
-  // agencies valid, unique and sorted, keys of the right size, 1 <= threshold
-  // <= n and threshold > n/2, and a valid signature from every member.
+  // agencies valid, unique and sorted, keys and TLS certificate fingerprints
+  // of the right size and unique across members, 1 <= threshold <= n and
+  // threshold > n/2, and a valid signature from every member.
   // kInvalidArgument / kUnauthenticated say exactly which check failed.
   static absl::StatusOr<Roster> FromSigned(
       const proto::SignedRoster& signed_roster);
@@ -50,6 +51,10 @@ class Roster {
   }
   std::optional<crypto::VerifyKey> VerifyKeyOf(absl::string_view agency) const;
   std::optional<crypto::BoxPublicKey> BoxKeyOf(absl::string_view agency) const;
+  // The SHA-256 fingerprint of the member's TLS certificate
+  // (crypto::CertificateFingerprint), or nullopt if not a member.
+  std::optional<crypto::Sha256> TlsFingerprintOf(
+      absl::string_view agency) const;
   // Member agency ids, sorted.
   std::vector<std::string> agencies() const;
 
@@ -61,10 +66,24 @@ class Roster {
   crypto::Hash256 network_id_;
 };
 
-// The public identity (key file `.pub`) of `identity`, with its endpoints.
+// The public identity (key file `.pub`) of `identity`, with its endpoints
+// and the fingerprint of its TLS certificate.
+proto::PublicIdentity PublicIdentityOf(
+    const crypto::Identity& identity, absl::string_view name,
+    const std::vector<std::string>& endpoints,
+    const crypto::Sha256& tls_cert_sha256);
+
+// As above, for tests and tools that have no TLS certificate: the
+// fingerprint is PlaceholderTlsFingerprint(identity), so the roster is valid
+// but no certificate will ever match it, and TLS links to this member fail.
 proto::PublicIdentity PublicIdentityOf(
     const crypto::Identity& identity, absl::string_view name,
     const std::vector<std::string>& endpoints);
+
+// A fingerprint no certificate has (finding one would take a SHA-256
+// preimage): BLAKE2b-256 of "tidings/v1/no-tls-cert" and the sign key. Unique
+// per identity, so members built with it stay distinct.
+crypto::Sha256 PlaceholderTlsFingerprint(const crypto::Identity& identity);
 
 // An unsigned genesis roster of `members` (sorted here by agency).
 // kInvalidArgument if the threshold or a member is unacceptable.

@@ -2,12 +2,14 @@
 
 #include <sodium.h>
 
+#include <cstring>
 #include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 
 namespace tidings::crypto {
@@ -140,6 +142,50 @@ TEST(SecretBytesTest, DestructorWipes) {
   key->mutable_data()[31] = 0x77;
   key->~TestKey();
   EXPECT_EQ(sodium_is_zero(storage, sizeof(storage)), 1);
+}
+
+using TestSecret = SecretString<struct TestSecretTag>;
+
+TEST(SecretStringTest, HoldsACopyOfItsBytes) {
+  std::string source("pass\0word", 9);
+  TestSecret secret(source);
+  source[0] = 'X';
+  EXPECT_EQ(secret.view(), absl::string_view("pass\0word", 9));
+  EXPECT_EQ(secret.size(), 9u);
+  EXPECT_FALSE(secret.empty());
+  EXPECT_TRUE(TestSecret().empty());
+  EXPECT_TRUE(TestSecret("").empty());
+}
+
+TEST(SecretStringTest, MovesLeaveTheSourceEmpty) {
+  TestSecret a("correct horse");
+  const char* bytes = a.view().data();
+  TestSecret b(std::move(a));
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): the contract
+  EXPECT_EQ(b.view(), "correct horse");
+  EXPECT_EQ(b.view().data(), bytes) << "moved, not copied";
+
+  TestSecret c("other");
+  c = std::move(b);
+  EXPECT_TRUE(b.empty());  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(c.view(), "correct horse");
+  TestSecret& alias = c;
+  c = std::move(alias);
+  EXPECT_EQ(c.view(), "correct horse");
+}
+
+TEST(SecretStringTest, TruncateKeepsAPrefixAndWipesTheRest) {
+  TestSecret secret = TestSecret::OfSize(6);
+  EXPECT_EQ(secret.view(), absl::string_view("\0\0\0\0\0\0", 6));
+  std::memcpy(secret.mutable_data(), "abc\n\n\n", 6);
+  secret.Truncate(3);
+  EXPECT_EQ(secret.view(), "abc");
+  EXPECT_EQ(
+      sodium_is_zero(
+          reinterpret_cast<const unsigned char*>(secret.mutable_data() + 3), 3),
+      1);
+  secret.Truncate(10);  // never grows
+  EXPECT_EQ(secret.view(), "abc");
 }
 
 }  // namespace

@@ -18,14 +18,17 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "crypto/hash.h"
 #include "crypto/identity.h"
+#include "crypto/tls_cert.h"
 #include "crypto/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -115,8 +118,9 @@ TEST(CliTest, GeneralHelpListsCommands) {
     Result r = Tidings({flag});
     EXPECT_THAT(r, Succeeds()) << flag;
     for (const char* command :
-         {"keygen", "roster init", "roster sign", "roster verify",
-          "roster show", "send", "inbox", "show", "status", "stats"}) {
+         {"keygen", "key seal", "key unseal", "roster init", "roster sign",
+          "roster verify", "roster show", "send", "inbox", "show", "status",
+          "stats"}) {
       EXPECT_THAT(r.out, HasSubstr(command)) << flag;
     }
   }
@@ -124,11 +128,10 @@ TEST(CliTest, GeneralHelpListsCommands) {
 
 TEST(CliTest, EveryCommandHasHelp) {
   const std::vector<std::vector<std::string>> commands = {
-      {"keygen"},         {"roster", "init"},
-      {"roster", "sign"}, {"roster", "verify"},
-      {"roster", "show"}, {"send"},
-      {"inbox"},          {"show"},
-      {"status"},         {"stats"}};
+      {"keygen"},         {"key", "seal"},    {"key", "unseal"},
+      {"roster", "init"}, {"roster", "sign"}, {"roster", "verify"},
+      {"roster", "show"}, {"send"},           {"inbox"},
+      {"show"},           {"status"},         {"stats"}};
   for (const auto& command : commands) {
     const std::string name = absl::StrJoin(command, " ");
     for (const char* flag : {"--help", "-h"}) {
@@ -153,6 +156,9 @@ TEST(CliTest, EveryCommandHasHelp) {
   Result roster = Tidings({"roster", "--help"});
   EXPECT_THAT(roster, Succeeds());
   EXPECT_THAT(roster.out, HasSubstr("roster verify"));
+  Result key = Tidings({"help", "key"});
+  EXPECT_THAT(key, Succeeds());
+  EXPECT_THAT(key.out, AllOf(HasSubstr("key seal"), HasSubstr("key unseal")));
 }
 
 TEST(CliTest, UsageErrorsAreOneLineAndExitTwo) {
@@ -170,6 +176,18 @@ TEST(CliTest, UsageErrorsAreOneLineAndExitTwo) {
       {"keygen", "--agency", "MY.NCB", "--out", "/x", "--endpoint", "nope"},
       {"keygen", "--agency", "MY.NCB", "--out", "/x", "extra"},
       {"keygen", "--agency", "MY.NCB", "--out", "/x", "--json=maybe"},
+      // Never a passphrase on the command line.
+      {"keygen", "--agency", "MY.NCB", "--out", "/x", "--passphrase", "pw"},
+      {"keygen", "--agency", "MY.NCB", "--out", "/x", "--passphrase-cost",
+       "interactive"},
+      {"keygen", "--agency", "MY.NCB", "--out", "/x", "--passphrase-file",
+       "/nonexistent/p", "--passphrase-cost", "cheap"},
+      {"key"},
+      {"key", "frob"},
+      {"key", "seal", "--key", "/nonexistent/k"},
+      {"key", "unseal", "--key", "/nonexistent/k"},
+      {"key", "seal", "--passphrase-file", "/nonexistent/p"},
+      {"roster", "sign", "--roster", "r", "--key", "k", "--passphrase", "pw"},
       {"roster", "init", "--name", "n", "--threshold", "x", "--out", "r", "a"},
       {"roster", "init", "--name", "n", "--threshold", "2", "--out", "r"},
       {"roster", "sign", "--roster", "r"},
@@ -225,6 +243,23 @@ TEST(CliTest, KeygenWritesPrivateKeyAndPublicIdentity) {
   EXPECT_THAT(r.out, HasSubstr(crypto::ToHex(pub.member().box_pk())));
   EXPECT_THAT(r.out, HasSubstr("MY.NCB"));
 
+  // The TLS key and certificate, pinned by the .pub file.
+  const std::string tls_key = dir / "keys/MY.NCB.tls.key";
+  const std::string tls_cert = dir / "keys/MY.NCB.tls.crt";
+  ASSERT_EQ(stat(tls_key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat(tls_cert.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  absl::StatusOr<crypto::TlsCredentials> tls =
+      crypto::LoadTlsCredentials(tls_key, tls_cert);
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  absl::StatusOr<crypto::Sha256> fingerprint =
+      crypto::CertificateFingerprint(tls->cert_pem);
+  ASSERT_TRUE(fingerprint.ok());
+  EXPECT_EQ(pub.member().tls_cert_sha256(), fingerprint->str());
+  EXPECT_THAT(r.out, HasSubstr(crypto::ToHex(fingerprint->view())));
+  EXPECT_THAT(r.out, HasSubstr(tls_cert));
+
   // Never overwrites: neither the key nor the .pub file changes.
   const std::string key_before = ReadFile(key_path);
   const std::string pub_before = ReadFile(pub_path);
@@ -240,6 +275,187 @@ TEST(CliTest, KeygenWritesPrivateKeyAndPublicIdentity) {
   EXPECT_THAT(again, FailsWith(kCliFailure));
   EXPECT_THAT(again.err, HasSubstr("MY.NCB.pub already exists"));
   EXPECT_FALSE(std::filesystem::exists(key_path));
+
+  // So does a stray TLS key or certificate.
+  for (const char* stray : {"MY.NCB.tls.key", "MY.NCB.tls.crt"}) {
+    TempDir other;
+    std::ofstream(other / stray) << "stray";
+    Result blocked =
+        Tidings({"keygen", "--agency", "MY.NCB", "--out", other.path()});
+    EXPECT_THAT(blocked, FailsWith(kCliFailure)) << stray;
+    EXPECT_THAT(blocked.err, HasSubstr(absl::StrCat(stray, " already exists")));
+    EXPECT_FALSE(std::filesystem::exists(other / "MY.NCB.key")) << stray;
+    EXPECT_FALSE(std::filesystem::exists(other / "MY.NCB.pub")) << stray;
+    EXPECT_EQ(ReadFile(other / stray), "stray");
+  }
+}
+
+TEST(CliTest, KeygenPutsEndpointHostsInTheCertificate) {
+  TempDir dir;
+  ASSERT_THAT(Tidings({"keygen", "--agency", "MY.NCB", "--out", dir.path(),
+                       "--endpoint", "node.ncb.example:7100,[::1]:7101"}),
+              Succeeds());
+  const std::string pem = ReadFile(dir / "MY.NCB.tls.crt");
+  ASSERT_THAT(pem, StartsWith("-----BEGIN CERTIFICATE-----\n"));
+  // The subjectAltName entries are in the DER as they are: the DNS name as
+  // an IA5String, the addresses as 4 or 16 bytes (crypto/tls_cert_test checks
+  // them with OpenSSL).
+  std::string base64;
+  for (absl::string_view line : absl::StrSplit(pem, '\n')) {
+    if (!absl::StartsWith(line, "-----")) absl::StrAppend(&base64, line);
+  }
+  std::string der;
+  ASSERT_TRUE(absl::Base64Unescape(base64, &der));
+  EXPECT_THAT(der, HasSubstr("node.ncb.example"));
+  EXPECT_THAT(der, HasSubstr(std::string("\x7f\0\0\1", 4)));
+  EXPECT_THAT(der, HasSubstr(std::string(15, '\0') + "\1"));
+  EXPECT_THAT(der, HasSubstr("MY.NCB"));
+  absl::StatusOr<crypto::TlsCredentials> tls = crypto::LoadTlsCredentials(
+      dir / "MY.NCB.tls.key", dir / "MY.NCB.tls.crt");
+  ASSERT_TRUE(tls.ok()) << tls.status();
+
+  // A host that is neither an address nor a DNS name fails before any file
+  // is written.
+  TempDir other;
+  Result bad = Tidings({"keygen", "--agency", "MY.NCB", "--out", other.path(),
+                        "--endpoint", "bad_host:7100"});
+  EXPECT_THAT(bad, FailsWith(kCliUsage));
+  EXPECT_THAT(bad.err,
+              HasSubstr("--endpoint: TLS certificate host 'bad_host'"));
+  EXPECT_TRUE(std::filesystem::is_empty(other.path()));
+}
+
+TEST(CliTest, KeygenSealsWithAPassphraseFile) {
+  TempDir dir;
+  const std::string pass = dir / "pass";
+  std::ofstream(pass) << "correct horse\n";
+  ASSERT_EQ(chmod(pass.c_str(), 0600), 0);
+  Result r = Tidings({"keygen", "--agency", "MY.NCB", "--out", dir / "keys",
+                      "--passphrase-file", pass, "--passphrase-cost",
+                      "interactive", "--json"});
+  ASSERT_THAT(r, Succeeds());
+  EXPECT_TRUE(Json(r.out).fields().at("sealed").bool_value());
+  EXPECT_EQ(Json(r.out).fields().at("tls_cert_file").string_value(),
+            dir / "keys/MY.NCB.tls.crt");
+  EXPECT_EQ(Json(r.out).fields().at("tls_cert_sha256").string_value().size(),
+            64u);
+
+  const std::string key_path = dir / "keys/MY.NCB.key";
+  EXPECT_EQ(crypto::Identity::LoadFile(key_path).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  const crypto::Passphrase passphrase("correct horse");
+  absl::StatusOr<crypto::Identity> identity =
+      crypto::Identity::LoadFile(key_path, &passphrase);
+  ASSERT_TRUE(identity.ok()) << identity.status();
+  proto::PublicIdentity pub;
+  ASSERT_TRUE(ReadProtoFile(dir / "keys/MY.NCB.pub", pub).ok());
+  EXPECT_EQ(identity->verify_key().str(), pub.member().sign_pk());
+
+  // A passphrase file others can read is refused before anything is written.
+  const std::string open_pass = dir / "open_pass";
+  std::ofstream(open_pass) << "correct horse\n";
+  ASSERT_EQ(chmod(open_pass.c_str(), 0644), 0);
+  Result refused = Tidings({"keygen", "--agency", "PH.CG", "--out",
+                            dir / "other", "--passphrase-file", open_pass});
+  EXPECT_THAT(refused, FailsWith(kCliFailure));
+  EXPECT_THAT(refused.err, HasSubstr("is accessible by group or others"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "other/PH.CG.key"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "other/PH.CG.tls.key"));
+}
+
+TEST(CliTest, RosterSignWithASealedKey) {
+  TempDir dir;
+  const std::string pass = dir / "pass";
+  std::ofstream(pass) << "correct horse\n";
+  ASSERT_EQ(chmod(pass.c_str(), 0600), 0);
+  const std::string wrong = dir / "wrong";
+  std::ofstream(wrong) << "battery staple\n";
+  ASSERT_EQ(chmod(wrong.c_str(), 0600), 0);
+  ASSERT_THAT(
+      Tidings({"keygen", "--agency", "A.X", "--out", dir.path(),
+               "--passphrase-file", pass, "--passphrase-cost", "interactive"}),
+      Succeeds());
+  const std::string roster = dir / "r.bin";
+  ASSERT_THAT(Tidings({"roster", "init", "--name", "seas", "--threshold", "1",
+                       "--out", roster, dir / "A.X.pub"}),
+              Succeeds());
+
+  Result no_pass =
+      Tidings({"roster", "sign", "--roster", roster, "--key", dir / "A.X.key"});
+  EXPECT_THAT(no_pass, FailsWith(kCliFailure));
+  EXPECT_THAT(no_pass.err,
+              HasSubstr(absl::StrCat("key file ", dir / "A.X.key",
+                                     " is sealed; give its passphrase "
+                                     "(--passphrase-file FILE)")));
+  Result wrong_pass = Tidings({"roster", "sign", "--roster", roster, "--key",
+                               dir / "A.X.key", "--passphrase-file", wrong});
+  EXPECT_THAT(wrong_pass, FailsWith(kCliFailure));
+  EXPECT_THAT(wrong_pass.err, HasSubstr("wrong passphrase for key file"));
+  EXPECT_THAT(Tidings({"roster", "verify", "--roster", roster}),
+              FailsWith(kCliFailure));
+
+  EXPECT_THAT(Tidings({"roster", "sign", "--roster", roster, "--key",
+                       dir / "A.X.key", "--passphrase-file", pass}),
+              Succeeds());
+  EXPECT_THAT(Tidings({"roster", "verify", "--roster", roster}), Succeeds());
+}
+
+TEST(CliTest, KeySealAndUnseal) {
+  TempDir dir;
+  const std::string pass = dir / "pass";
+  std::ofstream(pass) << "correct horse\n";
+  ASSERT_EQ(chmod(pass.c_str(), 0600), 0);
+  const std::string wrong = dir / "wrong";
+  std::ofstream(wrong) << "battery staple\n";
+  ASSERT_EQ(chmod(wrong.c_str(), 0600), 0);
+  ASSERT_THAT(Tidings({"keygen", "--agency", "A.X", "--out", dir / "keys"}),
+              Succeeds());
+  const std::string key = dir / "keys/A.X.key";
+  absl::StatusOr<crypto::Identity> original = crypto::Identity::LoadFile(key);
+  ASSERT_TRUE(original.ok());
+
+  Result sealed = Tidings({"key", "seal", "--key", key, "--passphrase-file",
+                           pass, "--passphrase-cost", "interactive"});
+  ASSERT_THAT(sealed, Succeeds());
+  EXPECT_THAT(sealed.out, HasSubstr("sealed"));
+  EXPECT_EQ(crypto::Identity::LoadFile(key).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  const crypto::Passphrase passphrase("correct horse");
+  absl::StatusOr<crypto::Identity> opened =
+      crypto::Identity::LoadFile(key, &passphrase);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->verify_key(), original->verify_key());
+  struct stat st {};
+  ASSERT_EQ(stat(key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // Sealing twice is refused; so is unsealing with the wrong passphrase.
+  // Either way the file is left as it was.
+  const std::string before = ReadFile(key);
+  Result twice =
+      Tidings({"key", "seal", "--key", key, "--passphrase-file", pass});
+  EXPECT_THAT(twice, FailsWith(kCliFailure));
+  EXPECT_THAT(twice.err, HasSubstr("is already sealed"));
+  Result bad =
+      Tidings({"key", "unseal", "--key", key, "--passphrase-file", wrong});
+  EXPECT_THAT(bad, FailsWith(kCliFailure));
+  EXPECT_THAT(bad.err, HasSubstr("wrong passphrase"));
+  EXPECT_EQ(ReadFile(key), before);
+
+  ASSERT_THAT(
+      Tidings({"key", "unseal", "--key", key, "--passphrase-file", pass}),
+      Succeeds());
+  absl::StatusOr<crypto::Identity> plain = crypto::Identity::LoadFile(key);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->verify_key(), original->verify_key());
+  // No temporary file is left behind.
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "keys")) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_THAT(names,
+              ElementsAre("A.X.key", "A.X.pub", "A.X.tls.crt", "A.X.tls.key"));
 }
 
 TEST(CliTest, KeygenJson) {
@@ -321,6 +537,31 @@ TEST(CliTest, RosterInitSignVerifyWithFourFounders) {
   Result show = Tidings({"roster", "show", "--roster", roster, "--json"});
   ASSERT_THAT(show, Succeeds());
   EXPECT_TRUE(Json(show.out).fields().at("verified").bool_value());
+
+  // Each member's pinned TLS certificate, as text and JSON.
+  Result text = Tidings({"roster", "show", "--roster", roster});
+  ASSERT_THAT(text, Succeeds());
+  const google::protobuf::Struct shown = Json(show.out);
+  for (const std::string& agency : agencies) {
+    absl::StatusOr<crypto::TlsCredentials> tls = crypto::LoadTlsCredentials(
+        dir / (agency + ".tls.key"), dir / (agency + ".tls.crt"));
+    ASSERT_TRUE(tls.ok()) << tls.status();
+    const std::string hex =
+        crypto::ToHex(crypto::CertificateFingerprint(tls->cert_pem)->view());
+    EXPECT_THAT(text.out, HasSubstr(absl::StrCat("tls cert   sha256 ", hex)));
+    bool found = false;
+    for (const auto& member :
+         shown.fields().at("members").list_value().values()) {
+      if (member.struct_value().fields().at("agency").string_value() ==
+          agency) {
+        EXPECT_EQ(
+            member.struct_value().fields().at("tls_cert_sha256").string_value(),
+            hex);
+        found = true;
+      }
+    }
+    EXPECT_TRUE(found) << agency;
+  }
 
   // Signing twice, or with an outsider's key, is refused.
   Result twice = Tidings(

@@ -30,6 +30,9 @@ constexpr char kMinimal[] =
 void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.agency, b.agency);
   EXPECT_EQ(a.key_file, b.key_file);
+  EXPECT_EQ(a.key_passphrase_file, b.key_passphrase_file);
+  EXPECT_EQ(a.tls_key_file, b.tls_key_file);
+  EXPECT_EQ(a.tls_cert_file, b.tls_cert_file);
   EXPECT_EQ(a.roster_file, b.roster_file);
   EXPECT_EQ(a.data_dir, b.data_dir);
   EXPECT_EQ(a.listen, b.listen);
@@ -53,6 +56,9 @@ TEST(ConfigTest, ParsesEveryKeyAndResolvesRelativePaths) {
       "\n"
       "agency = MY.NCB\n"
       "key_file = keys/MY.NCB.key   # secret\n"
+      "key_passphrase_file = /etc/tidings/passphrase\n"
+      "tls_key_file = tls/node.key\n"
+      "tls_cert_file = /etc/tidings/tls/../tls/node.crt\n"
       "roster = ../shared/roster.bin\n"
       "data_dir = /var/lib/tidings\n"
       "  listen=0.0.0.0:7101  \n"
@@ -65,6 +71,9 @@ TEST(ConfigTest, ParsesEveryKeyAndResolvesRelativePaths) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->agency, "MY.NCB");
   EXPECT_EQ(config->key_file, "/etc/tidings/keys/MY.NCB.key");
+  EXPECT_EQ(config->key_passphrase_file, "/etc/tidings/passphrase");
+  EXPECT_EQ(config->tls_key_file, "/etc/tidings/tls/node.key");
+  EXPECT_EQ(config->tls_cert_file, "/etc/tidings/tls/node.crt");
   EXPECT_EQ(config->roster_file, "/etc/shared/roster.bin");
   EXPECT_EQ(config->data_dir, "/var/lib/tidings");
   EXPECT_EQ(config->listen, "0.0.0.0:7101");
@@ -84,6 +93,46 @@ TEST(ConfigTest, DefaultsForOptionalKeys) {
   EXPECT_TRUE(config->peers.empty());
   EXPECT_EQ(config->anti_entropy_interval, absl::Milliseconds(2000));
   EXPECT_EQ(config->log_level, "info");
+  // No passphrase file: the key is plain, or the passphrase comes from the
+  // environment. The TLS files sit next to the key file.
+  EXPECT_EQ(config->key_passphrase_file, "");
+  EXPECT_EQ(config->tls_key_file, "/srv/keys/MY.NCB.tls.key");
+  EXPECT_EQ(config->tls_cert_file, "/srv/keys/MY.NCB.tls.crt");
+
+  absl::StatusOr<Config> bare = ParseConfig(
+      "agency = PH.CG\nkey_file = PH.CG.key\nroster = r\ndata_dir = d\n"
+      "listen = 127.0.0.1:7101\nclient_socket = s\n",
+      "/opt/node");
+  ASSERT_TRUE(bare.ok()) << bare.status();
+  EXPECT_EQ(bare->tls_key_file, "/opt/node/PH.CG.tls.key");
+  EXPECT_EQ(bare->tls_cert_file, "/opt/node/PH.CG.tls.crt");
+}
+
+TEST(ConfigTest, KeyFilesMustBeDistinct) {
+  struct Case {
+    const char* line;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"tls_key_file = keys/MY.NCB.key",
+       "tls_key_file is the same file as "
+       "key_file"},
+      {"tls_cert_file = ./keys/MY.NCB.key", "tls_cert_file is the same file"},
+      {"key_passphrase_file = keys/x/../MY.NCB.key",
+       "key_passphrase_file is the same file"},
+      {"tls_cert_file = keys/MY.NCB.tls.key",
+       "tls_key_file and tls_cert_file are the same file"},
+  };
+  for (const Case& c : cases) {
+    absl::Status status = ParseError(absl::StrCat(kMinimal, c.line, "\n"));
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.line;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(c.error)) << c.line;
+  }
+  EXPECT_EQ(ParseError(absl::StrCat(kMinimal,
+                                    "key_passphrase_file = a\n"
+                                    "key_passphrase_file = b\n"))
+                .message(),
+            "line 8: 'key_passphrase_file' is already set on line 7");
 }
 
 TEST(ConfigTest, UnknownKey) {
@@ -134,6 +183,10 @@ TEST(ConfigTest, MalformedLines) {
       {"anti_entropy_ms = 99999999999999999999", "is not a number"},
       {"log_level = loud", "log_level 'loud' is not one of"},
       {"agency = PH.CG", "'agency' is already set on line 1"},
+      {"key_passphrase_file =", "missing value for 'key_passphrase_file'"},
+      {"tls_key_file =", "missing value for 'tls_key_file'"},
+      {"tls_cert_file =  # later", "missing value for 'tls_cert_file'"},
+      {"key_passphrase = hunter2", "unknown key 'key_passphrase'"},
   };
   for (const Case& c : cases) {
     absl::Status status = ParseError(absl::StrCat(kMinimal, c.line, "\n"));
@@ -181,6 +234,9 @@ TEST(ConfigTest, FormatRoundTrips) {
   Config config;
   config.agency = "MY.NCB";
   config.key_file = "/etc/tidings/keys/MY.NCB.key";
+  config.key_passphrase_file = "/etc/tidings/passphrase";
+  config.tls_key_file = "/etc/tidings/tls/MY.NCB.key";
+  config.tls_cert_file = "/etc/tidings/tls/MY.NCB.crt";
   config.roster_file = "/etc/tidings/roster.bin";
   config.data_dir = "/var/lib/tidings/MY.NCB";
   config.listen = "[::1]:7101";

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -542,6 +543,90 @@ TEST(PublicIdentityTest, CarriesKeysAndEndpoints) {
   EXPECT_EQ(pub.member().box_pk(), id.box_public().str());
   EXPECT_THAT(pub.member().endpoints(),
               ElementsAre("127.0.0.1:7101", "[::1]:7101"));
+}
+
+TEST(PublicIdentityTest, CarriesTheTlsFingerprint) {
+  const crypto::Identity id = crypto::Identity::Generate("MY.NCB");
+  const crypto::Sha256 fingerprint =
+      *crypto::Sha256::FromBytes(std::string(32, '\xf1'));
+  EXPECT_EQ(
+      PublicIdentityOf(id, "n", {}, fingerprint).member().tls_cert_sha256(),
+      fingerprint.str());
+
+  // Without a certificate: a placeholder, fixed per identity, distinct
+  // between identities, and never a zero or a constant value.
+  const std::string placeholder =
+      PublicIdentityOf(id, "n", {}).member().tls_cert_sha256();
+  EXPECT_EQ(placeholder.size(), 32u);
+  EXPECT_EQ(placeholder, PlaceholderTlsFingerprint(id).str());
+  EXPECT_EQ(PublicIdentityOf(id, "other", {}).member().tls_cert_sha256(),
+            placeholder);
+  const crypto::Identity other = crypto::Identity::Generate("MY.NCB");
+  EXPECT_NE(PublicIdentityOf(other, "n", {}).member().tls_cert_sha256(),
+            placeholder);
+}
+
+TEST(RosterTest, EveryMemberPinsOneTlsCertificate) {
+  const std::vector<crypto::Identity> ids = Founders();
+  absl::StatusOr<Roster> roster = Roster::FromSigned(SignedBy(ids, 3));
+  ASSERT_TRUE(roster.ok()) << roster.status();
+  for (const crypto::Identity& id : ids) {
+    EXPECT_EQ(roster->TlsFingerprintOf(id.agency()),
+              PlaceholderTlsFingerprint(id));
+  }
+  EXPECT_FALSE(roster->TlsFingerprintOf("XX.NCB").has_value());
+
+  for (size_t size : {0, 1, 31, 33, 64}) {
+    std::vector<proto::Member> members = MembersOf(ids);
+    members[1].set_tls_cert_sha256(std::string(size, 'f'));
+    const std::string agency = members[1].agency();
+    absl::StatusOr<proto::SignedRoster> genesis =
+        MakeGenesis("seas", 3, members, kCreated);
+    EXPECT_EQ(genesis.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(
+        std::string(genesis.status().message()),
+        HasSubstr(absl::StrCat("member ", agency, ": tls_cert_sha256 is ", size,
+                               " bytes, want 32")));
+
+    // FromSigned checks it too, whatever the signatures.
+    proto::Roster raw = RawRoster(ids, 3);
+    std::sort(raw.mutable_members()->begin(), raw.mutable_members()->end(),
+              [](const proto::Member& a, const proto::Member& b) {
+                return a.agency() < b.agency();
+              });
+    raw.mutable_members(2)->set_tls_cert_sha256(std::string(size, 'f'));
+    absl::StatusOr<Roster> from_signed = Roster::FromSigned(SignRaw(raw, ids));
+    EXPECT_EQ(from_signed.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(from_signed.status().message()),
+                HasSubstr("tls_cert_sha256 is"));
+  }
+}
+
+TEST(RosterTest, TwoMembersCannotPinTheSameCertificate) {
+  const std::vector<crypto::Identity> ids = Founders();
+  std::vector<proto::Member> members = MembersOf(ids);
+  members[3].set_tls_cert_sha256(members[0].tls_cert_sha256());
+  absl::StatusOr<proto::SignedRoster> genesis =
+      MakeGenesis("seas", 3, members, kCreated);
+  EXPECT_EQ(genesis.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      std::string(genesis.status().message()),
+      HasSubstr("has the TLS certificate fingerprint of another member"));
+
+  proto::Roster raw = RawRoster(ids, 3);
+  std::sort(raw.mutable_members()->begin(), raw.mutable_members()->end(),
+            [](const proto::Member& a, const proto::Member& b) {
+              return a.agency() < b.agency();
+            });
+  raw.mutable_members(0)->set_tls_cert_sha256(raw.members(1).tls_cert_sha256());
+  EXPECT_EQ(Roster::FromSigned(SignRaw(raw, ids)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Distinct fingerprints, even if they look alike, are fine.
+  for (int i = 0; i < raw.members_size(); ++i) {
+    raw.mutable_members(i)->set_tls_cert_sha256(std::string(31, '\0') +
+                                                static_cast<char>(i));
+  }
+  EXPECT_TRUE(Roster::FromSigned(SignRaw(raw, ids)).ok());
 }
 
 }  // namespace
