@@ -18,6 +18,7 @@
 #include "node/client_service.h"
 #include "node/engine.h"
 #include "node/internal/logging.h"
+#include "node/keys.h"
 #include "node/link.h"
 #include "node/peer_transport.h"
 #include "node/roster.h"
@@ -29,6 +30,7 @@ struct Daemon::Parts {
   Config config;
   std::optional<crypto::Identity> identity;
   std::optional<Roster> roster;
+  std::optional<crypto::TlsCredentials> tls;
   std::unique_ptr<crypto::Keyring> keyring;
   std::unique_ptr<storage::Log> log;
   Counters counters;
@@ -92,17 +94,13 @@ absl::Status ClearStaleSocket(const std::string& path) {
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   auto parts = std::make_unique<Parts>();
   parts->config = config;
-  TIDINGS_ASSIGN_OR_RETURN(crypto::Identity identity,
-                           crypto::Identity::LoadFile(config.key_file));
-  if (identity.agency() != config.agency) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("key file ", config.key_file, " is for ",
-                     identity.agency(), ", not ", config.agency));
-  }
+  TIDINGS_ASSIGN_OR_RETURN(crypto::Identity identity, LoadNodeIdentity(config));
   parts->identity.emplace(std::move(identity));
   TIDINGS_ASSIGN_OR_RETURN(Roster roster, Roster::LoadFile(config.roster_file));
   parts->roster.emplace(std::move(roster));
   TIDINGS_RETURN_IF_ERROR(CheckRosterEntry(*parts->roster, *parts->identity));
+  TIDINGS_ASSIGN_OR_RETURN(parts->tls,
+                           LoadNodeTlsCredentials(config, *parts->roster));
 
   std::optional<crypto::BoxSecretKey> box =
       crypto::BoxSecretKey::FromBytes(absl::string_view(
@@ -118,6 +116,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   transport_options.roster = &*parts->roster;
   transport_options.identity = &*parts->identity;
   transport_options.counters = &parts->counters;
+  transport_options.tls = &*parts->tls;
   transport_options.peers = config.peers;
   parts->transport = std::make_unique<PeerTransport>(transport_options);
 
@@ -137,7 +136,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   grpc::ServerBuilder peer_builder;
   int port = 0;
   peer_builder.AddListeningPort(config.listen,
-                                grpc::InsecureServerCredentials(), &port);
+                                parts->transport->ServerCredentials(), &port);
   peer_builder.SetMaxReceiveMessageSize(kMaxPeerMessageBytes);
   peer_builder.SetMaxSendMessageSize(kMaxPeerMessageBytes);
   peer_builder.RegisterService(parts->transport->service());

@@ -11,6 +11,10 @@
 #include "absl/strings/str_cat.h"
 #include "crypto/sign.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_certificate_verifier.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "node/internal/grpc_status.h"
 #include "node/internal/logging.h"
 #include "node/link.h"
@@ -26,7 +30,22 @@ class StreamIo {
   virtual bool Write(const proto::PeerMessage& message) = 0;
   // Unblocks Read and Write on other threads; safe to call more than once.
   virtual void Cancel() = 0;
+  // The peer's TLS certificate (PEM), once the call is established; empty
+  // if none.
+  virtual std::string PeerCertificate() = 0;
 };
+
+namespace {
+
+std::string CertificateOf(const grpc::AuthContext* auth) {
+  if (auth == nullptr) return "";
+  std::vector<grpc::string_ref> values =
+      auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (values.empty()) return "";
+  return std::string(values[0].data(), values[0].size());
+}
+
+}  // namespace
 
 namespace {
 
@@ -46,6 +65,9 @@ class ServerStreamIo final : public StreamIo {
     return stream_->Write(message);
   }
   void Cancel() override { context_->TryCancel(); }
+  std::string PeerCertificate() override {
+    return CertificateOf(context_->auth_context().get());
+  }
 
  private:
   grpc::ServerContext* context_;
@@ -67,6 +89,9 @@ class ClientStreamIo final : public StreamIo {
     return stream_->Write(message);
   }
   void Cancel() override { context_.TryCancel(); }
+  std::string PeerCertificate() override {
+    return CertificateOf(context_.auth_context().get());
+  }
 
  private:
   grpc::ClientContext context_;
@@ -176,6 +201,56 @@ class Link {
 
 namespace {
 
+// Accepts a TLS peer only if its certificate is pinned by a roster entry.
+// Runs inside gRPC's TLS handshake, before any message is parsed.
+class RosterPinVerifier final
+    : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  RosterPinVerifier(const Roster* roster, Counters* counters)
+      : roster_(roster), counters_(counters) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)>,
+              grpc::Status* sync_status) override {
+    const grpc::string_ref pem = request->peer_cert();
+    absl::StatusOr<crypto::Sha256> fingerprint = crypto::CertificateFingerprint(
+        absl::string_view(pem.data(), pem.size()));
+    if (fingerprint.ok()) {
+      for (const std::string& agency : roster_->agencies()) {
+        if (roster_->TlsFingerprintOf(agency) == *fingerprint) {
+          *sync_status = grpc::Status::OK;
+          return true;
+        }
+      }
+    }
+    counters_->Add("links_refused.tls");
+    spdlog::warn(
+        "refused a TLS peer: {}",
+        fingerprint.ok()
+            ? absl::StrCat("certificate ", crypto::ToHex(fingerprint->view()),
+                           " is not pinned in the roster")
+            : absl::StrCat("no usable certificate (",
+                           fingerprint.status().message(), ")"));
+    *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                "certificate not pinned in the roster");
+    return true;
+  }
+
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {
+  }
+
+ private:
+  const Roster* roster_;
+  Counters* counters_;
+};
+
+std::shared_ptr<grpc::experimental::CertificateProviderInterface>
+IdentityProvider(const crypto::TlsCredentials& tls) {
+  return std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+      std::vector<grpc::experimental::IdentityKeyCertPair>{
+          {std::string(tls.key_pem.view()), tls.cert_pem}});
+}
+
 class PeerService final : public proto::Peer::Service {
  public:
   explicit PeerService(PeerTransport& transport) : transport_(transport) {}
@@ -232,6 +307,15 @@ absl::StatusOr<std::string> Handshake(Link& link, const Roster& roster,
     return absl::PermissionDeniedError(absl::StrCat(
         "dialled ", link.expected_agency(), " but the peer claims ", agency));
   }
+  // The TLS verifier let in any pinned certificate; it must be this agency's.
+  absl::StatusOr<crypto::Sha256> certificate =
+      crypto::CertificateFingerprint(link.io().PeerCertificate());
+  std::optional<crypto::Sha256> pinned = roster.TlsFingerprintOf(agency);
+  if (!certificate.ok() || !pinned.has_value() || !(*certificate == *pinned)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("peer claims ", agency, " but its TLS certificate is not ",
+                     agency, "'s"));
+  }
   if (their_hello.nonce().size() != kLinkNonceBytes) {
     return absl::InvalidArgumentError("hello nonce is not 32 bytes");
   }
@@ -279,7 +363,31 @@ grpc::ChannelArguments PeerChannelArguments() {
 }  // namespace
 
 PeerTransport::PeerTransport(const PeerTransportOptions& options)
-    : options_(options), service_(std::make_unique<PeerService>(*this)) {}
+    : options_(options), service_(std::make_unique<PeerService>(*this)) {
+  grpc::experimental::TlsChannelCredentialsOptions tls;
+  tls.set_certificate_provider(IdentityProvider(*options_.tls));
+  tls.watch_identity_key_cert_pairs();
+  // No CA: the verifier pins the certificate to the roster instead.
+  tls.set_verify_server_certs(false);
+  tls.set_check_call_host(false);
+  tls.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<
+          RosterPinVerifier>(options_.roster, options_.counters));
+  channel_credentials_ = grpc::experimental::TlsCredentials(tls);
+}
+
+std::shared_ptr<grpc::ServerCredentials> PeerTransport::ServerCredentials()
+    const {
+  grpc::experimental::TlsServerCredentialsOptions tls(
+      IdentityProvider(*options_.tls));
+  tls.watch_identity_key_cert_pairs();
+  tls.set_cert_request_type(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
+  tls.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<
+          RosterPinVerifier>(options_.roster, options_.counters));
+  return grpc::experimental::TlsServerCredentials(tls);
+}
 
 PeerTransport::~PeerTransport() { Shutdown(); }
 
@@ -314,7 +422,7 @@ void PeerTransport::Shutdown() {
 
 void PeerTransport::DialLoop(PeerAddress peer) {
   std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
-      peer.address, grpc::InsecureChannelCredentials(), PeerChannelArguments());
+      peer.address, channel_credentials_, PeerChannelArguments());
   std::unique_ptr<proto::Peer::Stub> stub = proto::Peer::NewStub(channel);
   absl::Duration backoff = options_.min_backoff;
   while (!shutdown_.HasBeenNotified()) {

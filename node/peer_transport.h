@@ -7,6 +7,11 @@
 // with backoff; it also accepts links from any roster member. A peer may have
 // more than one live link (both sides dialled); messages go on the newest.
 //
+// Links run over mutual TLS: each side presents its node certificate, and a
+// verifier accepts only certificates whose SHA-256 fingerprint a roster entry
+// pins; the handshake then checks that the certificate is the claimed
+// agency's, and that the peer holds that agency's identity key.
+//
 // Thread-safety: all public methods may be called from any thread.
 #ifndef TIDINGS_NODE_PEER_TRANSPORT_H_
 #define TIDINGS_NODE_PEER_TRANSPORT_H_
@@ -22,11 +27,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "crypto/identity.h"
+#include "crypto/tls_cert.h"
 #include "node/config.h"
 #include "node/engine.h"
 #include "node/roster.h"
 
 namespace grpc {
+class ChannelCredentials;
+class ServerCredentials;
 class Service;
 }  // namespace grpc
 
@@ -39,6 +47,9 @@ struct PeerTransportOptions {
   const Roster* roster = nullptr;
   const crypto::Identity* identity = nullptr;
   Counters* counters = nullptr;
+  // This node's TLS key and certificate, presented on every link; a peer's
+  // certificate must be the one its roster entry pins.
+  const crypto::TlsCredentials* tls = nullptr;
   // Peers to dial.
   std::vector<PeerAddress> peers;
   // Outgoing bytes queued per link before envelope pushes are dropped
@@ -57,6 +68,9 @@ class PeerTransport final : public PeerSender {
 
   // The gRPC service to register on the peer server. Owned by the transport.
   grpc::Service* service();
+  // Mutual TLS for the peer server: requires a client certificate and
+  // accepts only certificates pinned in the roster.
+  std::shared_ptr<grpc::ServerCredentials> ServerCredentials() const;
 
   // Starts dialling; `engine` receives link events and messages.
   void Start(Engine* engine);
@@ -83,6 +97,7 @@ class PeerTransport final : public PeerSender {
   // Constant after construction
   const PeerTransportOptions options_;
   std::unique_ptr<grpc::Service> service_;
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials_;
 
   absl::Notification shutdown_;
   absl::Mutex mu_;

@@ -78,6 +78,12 @@ class HostilePeerTest : public ::testing::Test {
   }
 
   const crypto::Identity& xx() const { return cluster_->identity(kXx); }
+  // Connects with XX.TEST's pinned TLS certificate.
+  FakePeerOptions XxCertificate() const {
+    FakePeerOptions options;
+    options.tls = &cluster_->tls(kXx);
+    return options;
+  }
 
   // A valid envelope from `from` to `audience` (normalized here) at `seq`.
   absl::StatusOr<node::Composed> ComposeAs(const crypto::Identity& from,
@@ -106,7 +112,7 @@ class HostilePeerTest : public ::testing::Test {
   // Connects to A and completes the handshake as XX.TEST.
   std::unique_ptr<FakePeer> ConnectAsXx() {
     absl::StatusOr<std::unique_ptr<FakePeer>> peer =
-        FakePeer::Connect(cluster_->listen_address(kA));
+        FakePeer::Connect(cluster_->listen_address(kA), XxCertificate());
     EXPECT_TRUE(peer.ok()) << peer.status();
     if (!peer.ok()) return nullptr;
     absl::Status handshake =
@@ -337,8 +343,9 @@ TEST_F(HostilePeerTest, ProofWithTheWrongKeyIsCutOffBeforeItsPush) {
 
   // Claims XX.TEST but signs with another key, then pushes at once.
   crypto::Identity impostor = crypto::Identity::Generate(kXx);
-  TIDINGS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FakePeer> peer,
-                               FakePeer::Connect(cluster_->listen_address(kA)));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<FakePeer> peer,
+      FakePeer::Connect(cluster_->listen_address(kA), XxCertificate()));
   TIDINGS_ASSERT_OK(peer->SendHello(cluster_->network_id(), kXx));
   TIDINGS_ASSERT_OK(peer->AwaitHello(kAnswerTimeout).status());
   TIDINGS_ASSERT_OK(
@@ -368,8 +375,9 @@ TEST_F(HostilePeerTest, ProofWithTheWrongKeyIsCutOffBeforeItsPush) {
 }
 
 TEST_F(HostilePeerTest, HelloWithAnotherNetworkIdIsRefused) {
-  TIDINGS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FakePeer> peer,
-                               FakePeer::Connect(cluster_->listen_address(kA)));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<FakePeer> peer,
+      FakePeer::Connect(cluster_->listen_address(kA), XxCertificate()));
   std::string other_network = cluster_->network_id();
   other_network[0] = static_cast<char>(other_network[0] ^ 0x01);
   TIDINGS_ASSERT_OK(peer->SendHello(other_network, kXx));
@@ -386,12 +394,64 @@ TEST_F(HostilePeerTest, HelloFromANonMemberOrFromItselfIsRefused) {
     SCOPED_TRACE(claimed);
     TIDINGS_ASSERT_OK_AND_ASSIGN(
         std::unique_ptr<FakePeer> peer,
-        FakePeer::Connect(cluster_->listen_address(kA)));
+        FakePeer::Connect(cluster_->listen_address(kA), XxCertificate()));
     TIDINGS_ASSERT_OK(peer->SendHello(cluster_->network_id(), claimed));
     EXPECT_TRUE(peer->AwaitClosed(kTimeout));
     for (const proto::PeerMessage& message : peer->received()) {
       EXPECT_FALSE(message.has_proof());
     }
+  }
+}
+
+// Peer links are mutual TLS pinned to the roster: anything else is refused in
+// the TLS handshake, before a single peer message is parsed.
+TEST_F(HostilePeerTest, OnlyRosterPinnedCertificatesGetATlsLink) {
+  FakePeerOptions options;
+  options.connect_timeout = absl::Seconds(3);
+  TIDINGS_ASSERT_OK_AND_ASSIGN(uint64_t refused_before,
+                               cluster_->Counter(kA, "links_refused.tls"));
+
+  // No client certificate at all.
+  options.tls = nullptr;
+  EXPECT_EQ(
+      FakePeer::Connect(cluster_->listen_address(kA), options).status().code(),
+      absl::StatusCode::kUnavailable);
+
+  // A well-formed certificate for XX.TEST that the roster does not pin.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(crypto::TlsCredentials unpinned,
+                               crypto::GenerateTlsCertificate(kXx, {}));
+  options.tls = &unpinned;
+  EXPECT_EQ(
+      FakePeer::Connect(cluster_->listen_address(kA), options).status().code(),
+      absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(cluster_->WaitUntil(
+      [&] {
+        absl::StatusOr<uint64_t> refused =
+            cluster_->Counter(kA, "links_refused.tls");
+        return refused.ok() && *refused > refused_before;
+      },
+      kTimeout, "A counts the refused TLS peers"));
+
+  // The pinned one connects and completes the handshake.
+  std::unique_ptr<FakePeer> honest = ConnectAsXx();
+  EXPECT_NE(honest, nullptr);
+}
+
+TEST_F(HostilePeerTest, APinnedCertificateCannotSpeakForAnotherAgency) {
+  // XX.TEST's own certificate, but a Hello (and a valid Proof) claiming B:
+  // even holding B's identity key would not do without B's certificate.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<FakePeer> peer,
+      FakePeer::Connect(cluster_->listen_address(kA), XxCertificate()));
+  TIDINGS_ASSERT_OK(peer->SendHello(cluster_->network_id(), kB));
+  TIDINGS_ASSERT_OK(peer->AwaitHello(kAnswerTimeout).status());
+  // The stream may already be closed: A checks the certificate on Hello.
+  (void)peer->SendProof(cluster_->identity(kB).signing_key(),
+                        cluster_->network_id(), kB);
+  EXPECT_TRUE(peer->AwaitClosed(kTimeout))
+      << "A keeps a link whose certificate is not the claimed agency's";
+  for (const proto::PeerMessage& message : peer->received()) {
+    EXPECT_FALSE(message.has_proof());
   }
 }
 

@@ -233,6 +233,16 @@ absl::Status Cluster::Init() {
         identity->SaveFile(absl::StrCat(dir_, "/keys/", agency, ".key"));
     if (!saved.ok()) return saved;
     identities_.emplace(agency, std::move(identity));
+    absl::StatusOr<crypto::TlsCredentials> tls =
+        crypto::GenerateTlsCertificate(agency, {});
+    if (!tls.ok()) return tls.status();
+    // Where the daemon looks by default: next to the key file.
+    absl::Status tls_saved = crypto::SaveTlsCredentials(
+        *tls, absl::StrCat(dir_, "/keys/", agency, ".tls.key"),
+        absl::StrCat(dir_, "/keys/", agency, ".tls.crt"));
+    if (!tls_saved.ok()) return tls_saved;
+    tls_.emplace(agency,
+                 std::make_unique<crypto::TlsCredentials>(*std::move(tls)));
   }
 
   PortReservation ports;
@@ -270,9 +280,13 @@ absl::Status Cluster::Init() {
     if (const NodeState* node = FindNode(agency); node != nullptr) {
       endpoints.push_back(absl::StrCat("127.0.0.1:", node->port));
     }
-    roster_members.push_back(
-        node::PublicIdentityOf(*identities_.at(agency), agency, endpoints)
-            .member());
+    absl::StatusOr<crypto::Sha256> fingerprint =
+        crypto::CertificateFingerprint(tls_.at(agency)->cert_pem);
+    if (!fingerprint.ok()) return fingerprint.status();
+    roster_members.push_back(node::PublicIdentityOf(*identities_.at(agency),
+                                                    agency, endpoints,
+                                                    *fingerprint)
+                                 .member());
   }
   const uint32_t threshold = static_cast<uint32_t>(members.size() / 2 + 1);
   absl::StatusOr<proto::SignedRoster> genesis =
@@ -844,6 +858,12 @@ absl::StatusOr<std::vector<proto::Envelope>> Cluster::FeedEnvelopes(
     next = last->seq() + 1;
   }
   return envelopes;
+}
+
+const crypto::TlsCredentials& Cluster::tls(absl::string_view agency) const {
+  auto it = tls_.find(agency);
+  TIDINGS_TESTING_CHECK(it != tls_.end());
+  return *it->second;
 }
 
 const crypto::Identity& Cluster::identity(absl::string_view agency) const {

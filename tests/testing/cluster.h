@@ -34,6 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "crypto/identity.h"
+#include "crypto/tls_cert.h"
 #include "gtest/gtest.h"
 #include "node/roster.h"
 #include "proto/client.grpc.pb.h"
@@ -189,6 +190,9 @@ class Cluster {
   const std::string& dir() const { return dir_; }
   const node::Roster& roster() const { return *roster_; }
   std::string network_id() const { return roster_->network_id().str(); }
+  // TLS key and pinned certificate of any roster member (running or extra).
+  // CHECK-fails otherwise.
+  const crypto::TlsCredentials& tls(absl::string_view agency) const;
   // Identity of any roster member (running or extra). CHECK-fails otherwise.
   const crypto::Identity& identity(absl::string_view agency) const;
   std::string data_dir(absl::string_view agency) const;
@@ -232,6 +236,8 @@ class Cluster {
   std::string dir_;
   std::map<std::string, std::unique_ptr<crypto::Identity>, std::less<>>
       identities_;
+  std::map<std::string, std::unique_ptr<crypto::TlsCredentials>, std::less<>>
+      tls_;
   std::unique_ptr<node::Roster> roster_;
   std::vector<NodeState> nodes_;
 

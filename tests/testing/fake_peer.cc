@@ -7,6 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "crypto/sign.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_certificate_verifier.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "node/link.h"
 
 namespace tidings::testing {
@@ -22,20 +26,34 @@ std::string RandomBytes(size_t n) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FakePeer>> FakePeer::Connect(
-    const std::string& address, absl::Duration lifetime) {
+    const std::string& address, const FakePeerOptions& options) {
   std::unique_ptr<FakePeer> peer(new FakePeer());
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxSendMessageSize(node::kMaxPeerMessageBytes);
   args.SetMaxReceiveMessageSize(node::kMaxPeerMessageBytes);
+  grpc::experimental::TlsChannelCredentialsOptions tls;
+  if (options.tls != nullptr) {
+    tls.set_certificate_provider(
+        std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+            std::vector<grpc::experimental::IdentityKeyCertPair>{
+                {std::string(options.tls->key_pem.view()),
+                 options.tls->cert_pem}}));
+    tls.watch_identity_key_cert_pairs();
+  }
+  tls.set_verify_server_certs(false);
+  tls.set_check_call_host(false);
+  tls.set_certificate_verifier(
+      std::make_shared<grpc::experimental::NoOpCertificateVerifier>());
   peer->channel_ = grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), args);
+      address, grpc::experimental::TlsCredentials(tls), args);
   if (!peer->channel_->WaitForConnected(
-          absl::ToChronoTime(absl::Now() + absl::Seconds(10)))) {
+          absl::ToChronoTime(absl::Now() + options.connect_timeout))) {
     return absl::UnavailableError(absl::StrCat("cannot connect to ", address));
   }
   peer->stub_ = proto::Peer::NewStub(peer->channel_);
-  peer->context_.set_deadline(absl::ToChronoTime(absl::Now() + lifetime));
+  peer->context_.set_deadline(
+      absl::ToChronoTime(absl::Now() + options.lifetime));
   peer->stream_ = peer->stub_->Link(&peer->context_);
   if (peer->stream_ == nullptr) {
     return absl::UnavailableError("Link did not start");

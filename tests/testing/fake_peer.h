@@ -24,18 +24,32 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "crypto/identity.h"
+#include "crypto/tls_cert.h"
 #include "crypto/types.h"
 #include "proto/peer.grpc.pb.h"
 #include "proto/peer.pb.h"
 
 namespace tidings::testing {
 
+struct FakePeerOptions {
+  // The client certificate presented in the TLS handshake; null presents
+  // none. Borrowed.
+  const crypto::TlsCredentials* tls = nullptr;
+  // How long to wait for the TLS connection (a refused one never comes).
+  absl::Duration connect_timeout = absl::Seconds(10);
+  // The whole call is cancelled after this.
+  absl::Duration lifetime = absl::Seconds(120);
+};
+
 class FakePeer {
  public:
-  // Opens a Link stream to the peer service at `address` ("host:port").
-  // The whole call is cancelled after `lifetime`.
+  // Opens a Link stream over TLS to the peer service at `address`
+  // ("host:port"). The node's certificate is not checked here (a test
+  // checks the node's Proof instead). kUnavailable if no TLS connection
+  // comes up within the connect timeout, e.g. because the node refused the
+  // certificate.
   static absl::StatusOr<std::unique_ptr<FakePeer>> Connect(
-      const std::string& address, absl::Duration lifetime = absl::Seconds(120));
+      const std::string& address, const FakePeerOptions& options);
 
   // Cancels the call and joins the reader.
   ~FakePeer();
