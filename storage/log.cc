@@ -27,6 +27,7 @@
 #include "rocksdb/status.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "rocksdb/write_buffer_manager.h"
 
 namespace tidings::storage {
 namespace {
@@ -35,6 +36,10 @@ namespace {
 // `envelope_id || agency` keys can be scanned by prefix without one feed's
 // keys running into another's.
 constexpr size_t kIdSize = 32;
+
+// Memory for memtables, all column families together, and per memtable.
+constexpr size_t kMemtableBudget = 32 << 20;
+constexpr size_t kMemtableBytes = 8 << 20;
 
 // Column family names, as stored in the database. Order matches `Cf`.
 constexpr const char* kCfNames[] = {"envelopes", "feeds",    "heads", "inbox",
@@ -288,11 +293,17 @@ absl::StatusOr<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
   // A crash can tear the last WAL record; that write was never acknowledged,
   // so recover up to it instead of refusing to open.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // RocksDB's defaults give each of 9 column families two 64 MiB memtables;
+  // a node must fit in ~100 MB. One budget for all memtables, shared.
+  db_options.write_buffer_manager =
+      std::make_shared<rocksdb::WriteBufferManager>(kMemtableBudget);
 
   rocksdb::ColumnFamilyOptions plain;
+  plain.write_buffer_size = kMemtableBytes;
+  plain.max_write_buffer_number = 2;
   // Every arrival is first checked against envelopes; most new ids are
   // absent, which a Bloom filter answers without reading a block.
-  rocksdb::ColumnFamilyOptions envelopes_options;
+  rocksdb::ColumnFamilyOptions envelopes_options = plain;
   rocksdb::BlockBasedTableOptions table_options;
   table_options.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   envelopes_options.table_factory.reset(
