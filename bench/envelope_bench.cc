@@ -62,6 +62,7 @@
 #include "crypto/seal.h"
 #include "crypto/sign.h"
 #include "crypto/types.h"
+#include "node/engine.h"
 #include "node/envelope.h"
 #include "node/roster.h"
 #include "proto/envelope.pb.h"
@@ -289,21 +290,11 @@ std::unique_ptr<storage::Log> OpenLogOrDie(const TempDir& dir, Sync sync) {
   return *std::move(log);
 }
 
-// The record the engine stores for a verified envelope. Mirrors RecordOf in
-// node/engine.cc, which is private to it.
+// The record the engine stores for a verified envelope.
 storage::EnvelopeRecord RecordOf(node::Verified verified, int64_t now_us) {
-  storage::EnvelopeRecord record;
-  record.id = std::move(verified.id);
-  record.feed_id = std::move(verified.feed_id);
-  record.seq = verified.header.seq();
-  record.prev_id = verified.header.prev_id();
-  record.origin = verified.header.origin();
-  record.audience.assign(verified.header.audience().begin(),
-                         verified.header.audience().end());
-  record.envelope = std::move(verified.serialized);
-  record.inbox = storage::InboxEntry::kYes;
-  record.stored_unix_us = now_us;
-  return record;
+  return node::RecordOf(
+      verified.header, std::move(verified.id), std::move(verified.feed_id),
+      std::move(verified.serialized), absl::FromUnixMicros(now_us));
 }
 
 // Records for the storage benchmarks: a correctly chained feed of `count`

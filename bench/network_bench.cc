@@ -55,6 +55,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "crypto/status_macros.h"
+#include "node/envelope.h"
 #include "proto/client.pb.h"
 #include "proto/envelope.pb.h"
 #include "tests/testing/cluster.h"
@@ -539,27 +540,23 @@ struct Params {
 
 absl::StatusOr<std::vector<std::pair<proto::Precedence, double>>> ParseMix(
     absl::string_view text) {
-  const std::map<std::string, proto::Precedence> names = {
-      {"flash", proto::PRECEDENCE_FLASH},
-      {"immediate", proto::PRECEDENCE_IMMEDIATE},
-      {"priority", proto::PRECEDENCE_PRIORITY},
-      {"routine", proto::PRECEDENCE_ROUTINE}};
   std::vector<std::pair<proto::Precedence, double>> mix;
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
     std::vector<absl::string_view> kv =
         absl::StrSplit(part, absl::ByAnyChar(":="));
     double weight = 0;
-    auto it = kv.size() == 2 ? names.find(absl::AsciiStrToLower(
-                                   absl::StripAsciiWhitespace(kv[0])))
-                             : names.end();
-    if (it == names.end() ||
+    std::optional<proto::Precedence> precedence =
+        kv.size() == 2 ? node::PrecedenceFromName(absl::AsciiStrToLower(
+                             absl::StripAsciiWhitespace(kv[0])))
+                       : std::nullopt;
+    if (!precedence.has_value() ||
         !absl::SimpleAtod(absl::StripAsciiWhitespace(kv[1]), &weight) ||
         weight < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("--precedence_mix: '", part,
                        "' is not <flash|immediate|priority|routine>:<weight>"));
     }
-    if (weight > 0) mix.emplace_back(it->second, weight);
+    if (weight > 0) mix.emplace_back(*precedence, weight);
   }
   if (mix.empty()) {
     return absl::InvalidArgumentError(
@@ -1046,21 +1043,6 @@ bool AllDelivered(Network& net, const std::vector<SentEnvelope>& sent,
 // ---------------------------------------------------------------------------
 // The run.
 
-std::string PrecedenceName(proto::Precedence p) {
-  switch (p) {
-    case proto::PRECEDENCE_FLASH:
-      return "flash";
-    case proto::PRECEDENCE_IMMEDIATE:
-      return "immediate";
-    case proto::PRECEDENCE_PRIORITY:
-      return "priority";
-    case proto::PRECEDENCE_ROUTINE:
-      return "routine";
-    default:
-      return "unspecified";
-  }
-}
-
 double Mb(int64_t kb) { return static_cast<double>(kb) / 1024.0; }
 
 double Ratio(double a, double b) { return b > 0 ? a / b : NAN; }
@@ -1489,7 +1471,7 @@ JsonObject ResultJson(const Setup& setup, const Source& source,
   JsonObject by_precedence;
   for (const auto& [precedence, values] :
        t.delivery.time_to_all_by_precedence) {
-    by_precedence.Obj(PrecedenceName(precedence),
+    by_precedence.Obj(node::PrecedenceName(precedence),
                       Distribution(values).ToJson(false));
   }
   std::vector<std::string> links;

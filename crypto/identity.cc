@@ -353,16 +353,20 @@ absl::StatusOr<Identity> Identity::LoadFile(const std::string& path,
                      std::move(secrets->box));
 }
 
-absl::Status Identity::SaveFile(const std::string& path) const {
-  EnsureSodium();
-  proto::SecretKeyFile file;
-  WipeKeyFileOnExit wipe_file(file);
+void Identity::FillSecrets(proto::SecretKeyFile& file) const {
   file.set_version(kKeyFileVersion);
   file.set_agency(agency_);
   SigningSeed seed = SeedOf(signing_key_);
   file.set_sign_seed(reinterpret_cast<const char*>(seed.data()), seed.size());
   file.set_box_sk(reinterpret_cast<const char*>(box_secret_.data()),
                   box_secret_.size());
+}
+
+absl::Status Identity::SaveFile(const std::string& path) const {
+  EnsureSodium();
+  proto::SecretKeyFile file;
+  WipeKeyFileOnExit wipe_file(file);
+  FillSecrets(file);
   absl::StatusOr<FileBytes> bytes = SerializeSecret(file, path);
   if (!bytes.ok()) return bytes.status();
   return secret_file_internal::WriteNewFile(path, kKeyFile, bytes->view(),
@@ -381,12 +385,7 @@ absl::Status Identity::SaveFile(const std::string& path,
   }
   proto::SecretKeyFile file;
   WipeKeyFileOnExit wipe_file(file);
-  file.set_version(kKeyFileVersion);
-  file.set_agency(agency_);
-  SigningSeed seed = SeedOf(signing_key_);
-  file.set_sign_seed(reinterpret_cast<const char*>(seed.data()), seed.size());
-  file.set_box_sk(reinterpret_cast<const char*>(box_secret_.data()),
-                  box_secret_.size());
+  FillSecrets(file);
   absl::StatusOr<FileBytes> plain = SerializeSecret(file, path);
   if (!plain.ok()) return plain.status();
 

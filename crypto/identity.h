@@ -20,6 +20,7 @@
 #include "crypto/seal.h"
 #include "crypto/sign.h"
 #include "crypto/types.h"
+#include "proto/keyfile.pb.h"
 
 namespace tidings::crypto {
 
@@ -99,6 +100,8 @@ class Identity {
 
  private:
   Identity() = default;
+  // The secrets as a key file holds them (the caller wipes `file`).
+  void FillSecrets(proto::SecretKeyFile& file) const;
   static Identity FromSecrets(std::string agency, const SigningSeed& seed,
                               BoxSecretKey box);
 

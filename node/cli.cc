@@ -288,51 +288,6 @@ class JsonObject {
   std::vector<std::string> fields_;
 };
 
-// ---------------------------------------------------------------------------
-// Names of protocol enums, as typed and shown.
-
-std::optional<proto::Kind> KindFromName(absl::string_view name) {
-  if (name == "alert") return proto::KIND_ALERT;
-  if (name == "notice") return proto::KIND_NOTICE;
-  return std::nullopt;
-}
-
-std::string KindName(proto::Kind kind) {
-  switch (kind) {
-    case proto::KIND_NOTICE:
-      return "notice";
-    case proto::KIND_ALERT:
-      return "alert";
-    case proto::KIND_RECEIPT:
-      return "receipt";
-    default:
-      return absl::StrCat("kind-", static_cast<int>(kind));
-  }
-}
-
-std::optional<proto::Precedence> PrecedenceFromName(absl::string_view name) {
-  if (name == "flash") return proto::PRECEDENCE_FLASH;
-  if (name == "immediate") return proto::PRECEDENCE_IMMEDIATE;
-  if (name == "priority") return proto::PRECEDENCE_PRIORITY;
-  if (name == "routine") return proto::PRECEDENCE_ROUTINE;
-  return std::nullopt;
-}
-
-std::string PrecedenceName(proto::Precedence precedence) {
-  switch (precedence) {
-    case proto::PRECEDENCE_FLASH:
-      return "flash";
-    case proto::PRECEDENCE_IMMEDIATE:
-      return "immediate";
-    case proto::PRECEDENCE_PRIORITY:
-      return "priority";
-    case proto::PRECEDENCE_ROUTINE:
-      return "routine";
-    default:
-      return absl::StrCat("precedence-", static_cast<int>(precedence));
-  }
-}
-
 std::string ReceiptStatusName(proto::ReceiptStatus status) {
   switch (status) {
     case proto::RECEIPT_STATUS_UNSPECIFIED:

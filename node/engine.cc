@@ -77,6 +77,8 @@ absl::StatusOr<std::vector<storage::ReceiptUpdate>> ReceiptUpdatesOf(
   return updates;
 }
 
+}  // namespace
+
 storage::EnvelopeRecord RecordOf(const proto::Header& header, std::string id,
                                  std::string feed_id, std::string serialized,
                                  absl::Time now) {
@@ -94,8 +96,6 @@ storage::EnvelopeRecord RecordOf(const proto::Header& header, std::string id,
   record.stored_unix_us = absl::ToUnixMicros(now);
   return record;
 }
-
-}  // namespace
 
 Clock& RealClock() {
   static SystemClock* clock = new SystemClock();

@@ -49,6 +49,12 @@ class Clock {
 // The system clock.
 Clock& RealClock();
 
+// The log record for an envelope with this header, stored `now`. Receipts
+// stay out of the inbox. Receipt updates and owed notes are the caller's.
+storage::EnvelopeRecord RecordOf(const proto::Header& header, std::string id,
+                                 std::string feed_id, std::string serialized,
+                                 absl::Time now);
+
 // How the engine reaches its peers. Implementations queue and return at once.
 class PeerSender {
  public:

@@ -28,6 +28,14 @@ inline constexpr size_t kMaxEnvelopeBytes = 256 * 1024;
 inline constexpr size_t kMaxBodyBytes = 132 * 1024;
 inline constexpr size_t kMaxAudience = 64;
 
+// Names of kinds and precedences as officers type and see them ("alert",
+// "flash"). The *FromName functions accept only kinds and precedences an
+// officer may choose (not "receipt"); the *Name functions name any value.
+std::optional<proto::Kind> KindFromName(absl::string_view name);
+std::string KindName(proto::Kind kind);
+std::optional<proto::Precedence> PrecedenceFromName(absl::string_view name);
+std::string PrecedenceName(proto::Precedence precedence);
+
 // Why a received envelope was refused. The name is the metrics counter suffix
 // and the first word of the log line.
 enum class RejectReason {

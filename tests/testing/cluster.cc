@@ -741,6 +741,21 @@ std::shared_ptr<proto::Client::Stub> Cluster::StubFor(
   return stubs_.find(agency)->second;
 }
 
+template <typename Request, typename Response>
+absl::StatusOr<Response> Cluster::Call(
+    absl::string_view agency,
+    grpc::Status (proto::Client::Stub::*method)(grpc::ClientContext*,
+                                                const Request&, Response*),
+    const Request& request) {
+  grpc::ClientContext context;
+  SetDeadline(context, kRpcTimeout);
+  Response response;
+  absl::Status status =
+      FromGrpc((StubFor(agency).get()->*method)(&context, request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
 absl::StatusOr<proto::SendResponse> Cluster::Send(
     absl::string_view agency, proto::Kind kind,
     const std::vector<std::string>& audience, absl::string_view title,
@@ -751,12 +766,8 @@ absl::StatusOr<proto::SendResponse> Cluster::Send(
   for (const std::string& member : audience) request.add_audience(member);
   request.mutable_body()->set_title(std::string(title));
   request.mutable_body()->set_text(std::string(text));
-  grpc::ClientContext context;
-  SetDeadline(context, kRpcTimeout);
-  proto::SendResponse response;
-  absl::Status status =
-      FromGrpc(StubFor(agency)->Send(&context, request, &response));
-  if (!status.ok()) return status;
+  absl::StatusOr<proto::SendResponse> response =
+      Call(agency, &proto::Client::Stub::Send, request);
   return response;
 }
 
@@ -765,26 +776,19 @@ absl::StatusOr<std::vector<proto::EnvelopeSummary>> Cluster::Inbox(
   proto::InboxRequest request;
   request.set_limit(limit);
   request.set_include_receipts(include_receipts);
-  grpc::ClientContext context;
-  SetDeadline(context, kRpcTimeout);
-  proto::InboxResponse response;
-  absl::Status status =
-      FromGrpc(StubFor(agency)->Inbox(&context, request, &response));
-  if (!status.ok()) return status;
-  return std::vector<proto::EnvelopeSummary>(response.envelopes().begin(),
-                                             response.envelopes().end());
+  absl::StatusOr<proto::InboxResponse> response =
+      Call(agency, &proto::Client::Stub::Inbox, request);
+  if (!response.ok()) return response.status();
+  return std::vector<proto::EnvelopeSummary>(response->envelopes().begin(),
+                                             response->envelopes().end());
 }
 
 absl::StatusOr<proto::ShowResponse> Cluster::Show(
     absl::string_view agency, absl::string_view envelope_id) {
   proto::ShowRequest request;
   request.set_envelope_id(std::string(envelope_id));
-  grpc::ClientContext context;
-  SetDeadline(context, kRpcTimeout);
-  proto::ShowResponse response;
-  absl::Status status =
-      FromGrpc(StubFor(agency)->Show(&context, request, &response));
-  if (!status.ok()) return status;
+  absl::StatusOr<proto::ShowResponse> response =
+      Call(agency, &proto::Client::Stub::Show, request);
   return response;
 }
 
@@ -792,23 +796,15 @@ absl::StatusOr<proto::StatusResponse> Cluster::Status(
     absl::string_view agency, absl::string_view envelope_id) {
   proto::StatusRequest request;
   request.set_envelope_id(std::string(envelope_id));
-  grpc::ClientContext context;
-  SetDeadline(context, kRpcTimeout);
-  proto::StatusResponse response;
-  absl::Status status =
-      FromGrpc(StubFor(agency)->Status(&context, request, &response));
-  if (!status.ok()) return status;
+  absl::StatusOr<proto::StatusResponse> response =
+      Call(agency, &proto::Client::Stub::Status, request);
   return response;
 }
 
 absl::StatusOr<proto::StatsResponse> Cluster::Stats(absl::string_view agency) {
   proto::StatsRequest request;
-  grpc::ClientContext context;
-  SetDeadline(context, kRpcTimeout);
-  proto::StatsResponse response;
-  absl::Status status =
-      FromGrpc(StubFor(agency)->Stats(&context, request, &response));
-  if (!status.ok()) return status;
+  absl::StatusOr<proto::StatsResponse> response =
+      Call(agency, &proto::Client::Stub::Stats, request);
   return response;
 }
 
@@ -840,15 +836,12 @@ absl::StatusOr<std::vector<proto::Envelope>> Cluster::FeedEnvelopes(
     request.set_feed_id(std::string(feed_id));
     request.set_from_seq(next);
     request.set_limit(100);
-    grpc::ClientContext context;
-    SetDeadline(context, kRpcTimeout);
-    proto::FeedResponse response;
-    absl::Status status =
-        FromGrpc(StubFor(agency)->Feed(&context, request, &response));
-    if (!status.ok()) return status;
-    if (response.envelopes().empty()) break;
-    envelopes.insert(envelopes.end(), response.envelopes().begin(),
-                     response.envelopes().end());
+    absl::StatusOr<proto::FeedResponse> response =
+        Call(agency, &proto::Client::Stub::Feed, request);
+    if (!response.ok()) return response.status();
+    if (response->envelopes().empty()) break;
+    envelopes.insert(envelopes.end(), response->envelopes().begin(),
+                     response->envelopes().end());
     absl::StatusOr<proto::Header> last = ParseHeader(envelopes.back());
     if (!last.ok()) return last.status();
     if (last->seq() < next) {

@@ -229,6 +229,13 @@ class Cluster {
   // Appends a harness note to the node's log, between its own lines.
   void AppendToLog(const NodeState& node, absl::string_view line);
   std::shared_ptr<proto::Client::Stub> StubFor(absl::string_view agency);
+  // One client-service call with the harness's deadline.
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Call(
+      absl::string_view agency,
+      grpc::Status (proto::Client::Stub::*method)(grpc::ClientContext*,
+                                                  const Request&, Response*),
+      const Request& request);
   void ResetStub(const NodeState& node);
 
   // Constant after Init
