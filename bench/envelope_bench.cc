@@ -116,6 +116,7 @@ class Network {
   Network& operator=(const Network&) = delete;
 
   const node::Roster& roster() const { return *roster_; }
+  const node::RosterChain& chain() const { return *chain_; }
   const crypto::Identity& identity(int i) const {
     return identities_[static_cast<size_t>(i)];
   }
@@ -150,6 +151,8 @@ class Network {
     absl::StatusOr<node::Roster> roster = node::Roster::FromSigned(*genesis);
     CheckOk(roster.status(), "Roster::FromSigned");
     roster_.emplace(*std::move(roster));
+    chain_.emplace(std::vector<std::shared_ptr<const node::Roster>>{
+        std::make_shared<const node::Roster>(*roster_)});
 
     for (const crypto::Identity& id : identities_) {
       const crypto::BoxSecretKey& secret = id.box_secret();
@@ -174,6 +177,7 @@ class Network {
   std::vector<crypto::Identity> identities_;
   std::vector<std::unique_ptr<crypto::Keyring>> keyrings_;
   std::optional<node::Roster> roster_;
+  std::optional<node::RosterChain> chain_;
   std::string body_;
 };
 
@@ -510,7 +514,7 @@ void BM_VerifyEnvelope(benchmark::State& state) {
   chain.Reserve(ToSize(state.max_iterations));
   const std::string self = AgencyOf(1);
   const std::string sender = AgencyOf(0);
-  const node::VerifyContext context{network.roster(), self, network.keyring(1),
+  const node::VerifyContext context{network.chain(), self, network.keyring(1),
                                     sender};
   // Derives and caches the receiver's wrap key with the origin, as a running
   // node has.
@@ -630,7 +634,7 @@ void BM_AcceptPath(benchmark::State& state) {
   chain.Reserve(ToSize(state.max_iterations) * batch);
   const std::string self = AgencyOf(1);
   const std::string sender = AgencyOf(0);
-  const node::VerifyContext context{network.roster(), self, network.keyring(1),
+  const node::VerifyContext context{network.chain(), self, network.keyring(1),
                                     sender};
   CheckOk(node::Verify(context, chain.at(0)).status(), "Verify");
   TempDir dir;

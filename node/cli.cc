@@ -19,10 +19,12 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -33,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -938,7 +941,13 @@ absl::Status RunRosterInit(const Args& args, std::ostream& out) {
   return absl::OkStatus();
 }
 
+absl::Status RunRosterSignProposal(const Args& args, std::ostream& out);
+absl::Status RunRosterShowNode(const Args& args, std::ostream& out);
+
 absl::Status RunRosterSign(const Args& args, std::ostream& out) {
+  if (args.Find("proposal") != nullptr) {
+    return RunRosterSignProposal(args, out);
+  }
   TIDINGS_ASSIGN_OR_RETURN(const std::string path, args.Required("roster"));
   TIDINGS_ASSIGN_OR_RETURN(const std::string key_path, args.Required("key"));
   TIDINGS_ASSIGN_OR_RETURN(crypto::Identity identity,
@@ -1034,6 +1043,7 @@ absl::Status RunRosterVerify(const Args& args, std::ostream& out) {
 }
 
 absl::Status RunRosterShow(const Args& args, std::ostream& out) {
+  if (args.Find("roster") == nullptr) return RunRosterShowNode(args, out);
   TIDINGS_ASSIGN_OR_RETURN(const std::string path, args.Required("roster"));
   proto::SignedRoster signed_roster;
   TIDINGS_RETURN_IF_ERROR(ReadProtoFile(path, signed_roster));
@@ -1249,6 +1259,249 @@ absl::StatusOr<std::string> ResolveId(NodeClient& client,
                      " envelopes; give more digits"));
   }
   return matches.front();
+}
+
+// ---------------------------------------------------------------------------
+// Roster changes through the node: propose, sign, show the chain.
+
+absl::StatusOr<proto::Member> ReadMemberFile(const std::string& path) {
+  proto::PublicIdentity pub;
+  TIDINGS_RETURN_IF_ERROR(ReadProtoFile(path, pub));
+  if (!pub.has_member()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " holds no member; is it a .pub file?"));
+  }
+  return pub.member();
+}
+
+absl::Status PrintProposal(const Args& args,
+                           const proto::RosterProposalStatus& status,
+                           std::ostream& out) {
+  const std::vector<std::string> signers(status.signers().begin(),
+                                         status.signers().end());
+  if (args.Bool("json")) {
+    out << JsonObject()
+               .String("hash", crypto::ToHex(status.hash()))
+               .Int("version", status.version())
+               .String("change", status.change())
+               .Raw("signers", JsonStringArray(signers))
+               .Int("needed", status.needed())
+               .Bool("applied", status.applied())
+               .Build()
+        << "\n";
+    return absl::OkStatus();
+  }
+  out << "proposal  " << crypto::ToHex(status.hash()) << "\n"
+      << "version   " << status.version() << "\n"
+      << "change    " << Printable(status.change(), Lines::kEscape) << "\n"
+      << "signed    " << signers.size() << " of " << status.needed()
+      << " needed (" << absl::StrJoin(signers, ", ") << ")\n"
+      << "state     "
+      << (status.applied() ? "applied"
+                           : "pending: other members sign it with\n"
+                             "          tidings roster sign --proposal " +
+                                 crypto::ToHex(status.hash()))
+      << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunRosterPropose(const Args& args, std::ostream& out) {
+  TIDINGS_ASSIGN_OR_RETURN(NodeClient client, NodeClient::Connect(args));
+  proto::RosterProposeRequest request;
+  const std::string& op = args.positional().front();
+  request.set_op(op);
+  if (const std::string* agency = args.Find("agency")) {
+    TIDINGS_RETURN_IF_ERROR(ValidateAgencyId(*agency));
+    request.set_agency(*agency);
+  }
+  if (const std::string* pub = args.Find("pub")) {
+    TIDINGS_ASSIGN_OR_RETURN(*request.mutable_member(), ReadMemberFile(*pub));
+  }
+  TIDINGS_ASSIGN_OR_RETURN(std::optional<uint32_t> threshold,
+                           args.Get<uint32_t>("threshold", "a count"));
+  if (threshold.has_value()) request.set_threshold(*threshold);
+  for (const std::string& endpoints : args.All("endpoint")) {
+    for (absl::string_view e : absl::StrSplit(endpoints, ',')) {
+      if (!e.empty()) request.add_endpoints(std::string(e));
+    }
+  }
+  if (const std::string* cert = args.Find("tls-cert")) {
+    std::ifstream in(*cert);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (!in) {
+      return absl::NotFoundError(absl::StrCat("cannot read ", *cert));
+    }
+    absl::StatusOr<crypto::Sha256> fingerprint =
+        crypto::CertificateFingerprint(pem.str());
+    if (!fingerprint.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(*cert, ": not a PEM certificate (",
+                       fingerprint.status().message(), ")"));
+    }
+    request.set_tls_cert_sha256(fingerprint->str());
+  }
+  auto needs = [&](bool ok, absl::string_view what) -> absl::Status {
+    return ok ? absl::OkStatus()
+              : UsageError(
+                    absl::StrCat("'roster propose ", op, "' needs ", what));
+  };
+  if (op == "admit") {
+    TIDINGS_RETURN_IF_ERROR(needs(request.has_member(), "--pub NEW.pub"));
+  } else if (op == "remove") {
+    TIDINGS_RETURN_IF_ERROR(needs(!request.agency().empty(), "--agency ID"));
+  } else if (op == "rotate" || op == "revoke") {
+    TIDINGS_RETURN_IF_ERROR(
+        needs(!request.agency().empty() && request.has_member(),
+              "--agency ID and --pub NEW.pub"));
+  } else if (op == "threshold") {
+    TIDINGS_RETURN_IF_ERROR(needs(threshold.has_value(), "--threshold K"));
+  } else if (op == "endpoints") {
+    TIDINGS_RETURN_IF_ERROR(needs(
+        request.endpoints_size() > 0 || !request.tls_cert_sha256().empty(),
+        "--endpoint HOST:PORT or --tls-cert FILE"));
+  } else {
+    return UsageError(absl::StrCat(
+        "unknown change '", absl::CHexEscape(op),
+        "'; one of admit, remove, rotate, revoke, threshold, endpoints"));
+  }
+  proto::RosterProposalStatus status;
+  TIDINGS_RETURN_IF_ERROR(client.Call(
+      "ProposeRoster", &proto::Client::Stub::ProposeRoster, request, status));
+  return PrintProposal(args, status, out);
+}
+
+absl::Status RunRosterSignProposal(const Args& args, std::ostream& out) {
+  TIDINGS_ASSIGN_OR_RETURN(NodeClient client, NodeClient::Connect(args));
+  const std::string& hex = *args.Find("proposal");
+  std::optional<std::string> hash = crypto::FromHex(hex);
+  if (hex.size() != 64 || !hash.has_value()) {
+    return UsageError(
+        "--proposal needs the 64 hex digits of a proposal hash (see "
+        "`tidings roster show --pending`)");
+  }
+  proto::RosterSignRequest request;
+  request.set_hash(*hash);
+  proto::RosterProposalStatus status;
+  TIDINGS_RETURN_IF_ERROR(client.Call(
+      "SignRoster", &proto::Client::Stub::SignRoster, request, status));
+  return PrintProposal(args, status, out);
+}
+
+absl::Status RunRosterShowNode(const Args& args, std::ostream& out) {
+  TIDINGS_ASSIGN_OR_RETURN(NodeClient client, NodeClient::Connect(args));
+  proto::RosterInfoResponse info;
+  TIDINGS_RETURN_IF_ERROR(client.Call("RosterInfo",
+                                      &proto::Client::Stub::RosterInfo,
+                                      proto::RosterInfoRequest(), info));
+  std::vector<proto::Roster> versions;
+  std::vector<proto::SignedRoster> signed_versions;
+  for (const std::string& bytes : info.versions()) {
+    proto::SignedRoster signed_roster;
+    proto::Roster roster;
+    if (!signed_roster.ParseFromString(bytes) ||
+        !roster.ParseFromString(signed_roster.roster())) {
+      return absl::DataLossError("the node sent a roster that does not parse");
+    }
+    versions.push_back(std::move(roster));
+    signed_versions.push_back(std::move(signed_roster));
+  }
+  if (versions.empty()) return absl::DataLossError("the node sent no roster");
+  const bool history = args.Bool("history");
+  const size_t first = history ? 0 : versions.size() - 1;
+  auto signers_of = [&](size_t i) {
+    std::vector<std::string> signers;
+    for (const auto& sig : signed_versions[i].signatures()) {
+      signers.push_back(sig.agency());
+    }
+    return signers;
+  };
+  if (args.Bool("json")) {
+    std::vector<std::string> rosters;
+    for (size_t i = first; i < versions.size(); ++i) {
+      std::vector<std::string> members;
+      for (const proto::Member& m : versions[i].members()) {
+        members.push_back(MemberJson(m).Build());
+      }
+      std::vector<std::string> revocations;
+      for (const proto::Revocation& r : versions[i].revocations()) {
+        revocations.push_back(JsonObject()
+                                  .String("agency", r.agency())
+                                  .Int("at_version", r.at_version())
+                                  .Bool("removed", r.removed())
+                                  .Int("cuts", r.cuts_size())
+                                  .Build());
+      }
+      rosters.push_back(
+          JsonObject()
+              .Int("version", versions[i].version())
+              .String("hash",
+                      crypto::ToHex(
+                          crypto::Hash(signed_versions[i].roster()).view()))
+              .String("change", versions[i].change())
+              .Int("threshold", versions[i].threshold())
+              .Raw("signed_by", JsonStringArray(signers_of(i)))
+              .Raw("members", JsonArray(members))
+              .Raw("revocations", JsonArray(revocations))
+              .Build());
+    }
+    std::vector<std::string> pending;
+    for (const auto& p : info.pending()) {
+      pending.push_back(
+          JsonObject()
+              .String("hash", crypto::ToHex(p.hash()))
+              .Int("version", p.version())
+              .String("change", p.change())
+              .Raw("signers", JsonStringArray(std::vector<std::string>(
+                                  p.signers().begin(), p.signers().end())))
+              .Int("needed", p.needed())
+              .Build());
+    }
+    std::vector<std::string> forks;
+    for (const auto& f : info.forks()) {
+      forks.push_back(JsonObject()
+                          .Int("version", f.version())
+                          .String("applied", crypto::ToHex(f.applied_hash()))
+                          .String("other", crypto::ToHex(f.other_hash()))
+                          .Build());
+    }
+    out << JsonObject()
+               .Int("version", versions.back().version())
+               .Raw("rosters", JsonArray(rosters))
+               .Raw("pending", JsonArray(pending))
+               .Raw("forks", JsonArray(forks))
+               .Build()
+        << "\n";
+    return absl::OkStatus();
+  }
+  for (size_t i = first; i < versions.size(); ++i) {
+    const proto::Roster& r = versions[i];
+    out << "v" << r.version() << "  "
+        << (r.version() == 0 ? std::string("genesis")
+                             : Printable(r.change(), Lines::kEscape))
+        << "  (" << IsoTime(r.created_unix_ms()) << "; signed by "
+        << absl::StrJoin(signers_of(i), ", ") << ")\n";
+  }
+  const proto::Roster& now = versions.back();
+  out << "\ncurrent     v" << now.version() << ", threshold " << now.threshold()
+      << " of " << now.members_size() << "\nmembers\n";
+  for (const proto::Member& m : now.members()) PrintMember(m, out, "");
+  for (const proto::Revocation& r : now.revocations()) {
+    out << "revoked     " << r.agency() << " at v" << r.at_version()
+        << (r.removed() ? " (removed)" : " (key compromised)") << ", "
+        << r.cuts_size() << " feed cut(s)\n";
+  }
+  for (const auto& p : info.pending()) {
+    out << "pending     " << crypto::ToHex(p.hash()) << " v" << p.version()
+        << " " << Printable(p.change(), Lines::kEscape) << ": "
+        << p.signers_size() << " of " << p.needed() << " signatures\n";
+  }
+  for (const auto& f : info.forks()) {
+    out << "EQUIVOCATION at v" << f.version() << ": applied "
+        << crypto::ToHex(f.applied_hash()) << ", conflicting "
+        << crypto::ToHex(f.other_hash()) << " also has a quorum\n";
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RunSend(const Args& args, std::ostream& out) {
@@ -1616,19 +1869,59 @@ const std::vector<Command>& Commands() {
        "the founders' .pub files",
        &RunRosterInit},
       {"roster sign",
-       "--roster FILE --key ID.key [--json]",
-       "add this agency's signature to a genesis roster",
-       "Signs the roster in FILE with the key file's identity, which must be "
-       "a\n"
-       "founder whose keys match the roster, and rewrites FILE atomically.",
-       {{"roster", "FILE", "the roster file (required)"},
-        {"key", "FILE", "this agency's secret key file (required)"},
+       "(--roster FILE --key ID.key | --proposal HASH (--socket PATH | "
+       "--config FILE)) [--json]",
+       "sign a genesis roster file, or a pending proposal on the node",
+       "With --roster: signs the genesis roster in FILE with the key file's\n"
+       "identity, which must be a founder whose keys match the roster, and\n"
+       "rewrites FILE atomically.\n"
+       "With --proposal: the node signs the pending roster proposal HASH with\n"
+       "its own key and gossips it; it applies once it has enough signatures.\n"
+       "A node signs at most one proposal per roster version.",
+       {{"roster", "FILE", "the genesis roster file"},
+        {"key", "FILE", "this agency's secret key file (with --roster)"},
         {"passphrase-file", "FILE", "the key file's passphrase, if sealed"},
+        {"proposal", "HASH", "a pending proposal's hash (64 hex digits)"},
+        kSocketFlag,
+        kConfigFlag,
         kJsonFlag},
        0,
        0,
        "",
        &RunRosterSign},
+      {"roster propose",
+       "<admit|remove|rotate|revoke|threshold|endpoints> [--pub NEW.pub] "
+       "[--agency ID] [--threshold K] [--endpoint HOST:PORT] [--tls-cert "
+       "FILE] (--socket PATH | --config FILE) [--json]",
+       "propose a membership change; this node signs it and gossips it",
+       "Proposes the successor of the node's current roster and signs it with\n"
+       "the node's key. It takes effect once K members of the current roster\n"
+       "have signed (`tidings roster sign --proposal HASH` on their nodes); "
+       "the\n"
+       "proposal travels between nodes by gossip. Changes:\n"
+       "  admit --pub NEW.pub           admit the agency of NEW.pub\n"
+       "  remove --agency ID            remove ID; its feeds end where this\n"
+       "                                node holds them\n"
+       "  rotate --agency ID --pub P    give ID the new keys of P\n"
+       "  revoke --agency ID --pub P    as rotate, for a compromised key:\n"
+       "                                what the old key signed past this\n"
+       "                                node's view of its feeds is refused\n"
+       "  threshold --threshold K       change K (a majority)\n"
+       "  endpoints [--endpoint E] [--tls-cert FILE]\n"
+       "                                this agency's own endpoints or TLS\n"
+       "                                certificate: needs only its signature",
+       {{"pub", "FILE", "the new member's or new keys' .pub file"},
+        {"agency", "ID", "the agency removed, rotated or revoked"},
+        {"threshold", "K", "the new threshold"},
+        {"endpoint", "HOST:PORT", "new endpoints; repeatable", true},
+        {"tls-cert", "FILE", "this node's new TLS certificate (PEM)"},
+        kSocketFlag,
+        kConfigFlag,
+        kJsonFlag},
+       1,
+       1,
+       "a change: admit, remove, rotate, revoke, threshold or endpoints",
+       &RunRosterPropose},
       {"roster verify",
        "--roster FILE [--json]",
        "check a roster completely; exit 1 unless it is valid",
@@ -1641,12 +1934,21 @@ const std::vector<Command>& Commands() {
        "",
        &RunRosterVerify},
       {"roster show",
-       "--roster FILE [--json]",
-       "print a roster, signed or not, with its signature state",
-       "Prints the roster's members, keys, endpoints, threshold, which\n"
-       "founders have signed and whether it verifies. Exit 0 whenever the\n"
-       "file can be read.",
-       {{"roster", "FILE", "the roster file (required)"}, kJsonFlag},
+       "(--roster FILE | (--socket PATH | --config FILE) [--history]) "
+       "[--json]",
+       "print a roster file, or the node's roster chain",
+       "With --roster: prints the roster's members, keys, endpoints,\n"
+       "threshold, which founders have signed and whether it verifies. Exit 0\n"
+       "whenever the file can be read.\n"
+       "With --socket or --config: prints the node's current roster, its\n"
+       "revocations, pending proposals and any equivocation (two conflicting\n"
+       "updates with a quorum each); --history lists every version from the\n"
+       "genesis, with who signed it.",
+       {{"roster", "FILE", "a roster file"},
+        {"history", "", "every version, not only the current one"},
+        kSocketFlag,
+        kConfigFlag,
+        kJsonFlag},
        0,
        0,
        "",
@@ -1783,7 +2085,8 @@ struct CommandGroup {
   absl::string_view synopsis;     // "<init|sign|verify|show>"
 };
 constexpr CommandGroup kGroups[] = {
-    {"roster", "init, sign, verify or show", "<init|sign|verify|show>"},
+    {"roster", "init, sign, propose, verify or show",
+     "<init|sign|propose|verify|show>"},
     {"key", "seal or unseal", "<seal|unseal>"},
 };
 

@@ -5,6 +5,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "crypto/hash.h"
+#include "crypto/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "node/envelope.h"
 #include "node/internal/grpc_status.h"
@@ -56,8 +60,9 @@ class ClientService final : public proto::Client::Service {
                     proto::ShowResponse* response) override {
     absl::StatusOr<Held> held = Load(request->envelope_id());
     if (!held.ok()) return ToGrpc(held.status());
-    absl::StatusOr<std::string> plaintext = OpenBody(
-        *deps_.roster, deps_.identity->agency(), *deps_.keyring, held->header);
+    absl::StatusOr<std::string> plaintext =
+        OpenBody(*deps_.membership->chain(), deps_.identity->agency(),
+                 *deps_.keyring, held->header);
     if (!plaintext.ok()) return ToGrpc(plaintext.status());
     if (held->header.kind() == proto::KIND_RECEIPT) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -122,7 +127,174 @@ class ClientService final : public proto::Client::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status ProposeRoster(grpc::ServerContext*,
+                             const proto::RosterProposeRequest* request,
+                             proto::RosterProposalStatus* response) override {
+    const std::shared_ptr<const RosterChain> chain = deps_.membership->chain();
+    absl::StatusOr<proto::Roster> next = NextRoster(chain->current(), *request);
+    if (!next.ok()) return ToGrpc(next.status());
+    absl::StatusOr<proto::SignedRoster> proposal =
+        deps_.membership->Propose(*std::move(next), *deps_.identity);
+    if (!proposal.ok()) return ToGrpc(proposal.status());
+    return Answer(*proposal, response);
+  }
+
+  grpc::Status SignRoster(grpc::ServerContext*,
+                          const proto::RosterSignRequest* request,
+                          proto::RosterProposalStatus* response) override {
+    absl::StatusOr<proto::SignedRoster> proposal =
+        deps_.membership->Sign(request->hash(), *deps_.identity);
+    if (!proposal.ok()) return ToGrpc(proposal.status());
+    return Answer(*proposal, response);
+  }
+
+  grpc::Status RosterInfo(grpc::ServerContext*, const proto::RosterInfoRequest*,
+                          proto::RosterInfoResponse* response) override {
+    const std::shared_ptr<const RosterChain> chain = deps_.membership->chain();
+    for (uint32_t v = 0; v <= chain->version(); ++v) {
+      response->add_versions(chain->at(v)->signed_roster().SerializeAsString());
+    }
+    for (const proto::SignedRoster& pending : deps_.membership->Pending()) {
+      absl::StatusOr<UpdateCheck> check =
+          CheckUpdate(chain->current(), pending);
+      if (!check.ok()) continue;  // the chain moved on meanwhile
+      Describe(pending, *check, false, response->add_pending());
+    }
+    for (const RosterFork& fork : deps_.membership->Forks()) {
+      proto::RosterForkInfo* info = response->add_forks();
+      info->set_version(fork.version);
+      info->set_applied_hash(fork.applied_hash);
+      info->set_other_hash(fork.other_hash);
+    }
+    return grpc::Status::OK;
+  }
+
  private:
+  static void Describe(const proto::SignedRoster& update,
+                       const UpdateCheck& check, bool applied,
+                       proto::RosterProposalStatus* out) {
+    proto::Roster roster;
+    roster.ParseFromString(update.roster());
+    out->set_hash(check.hash.str());
+    out->set_version(check.version);
+    out->set_change(roster.change());
+    for (const std::string& signer : check.signers) out->add_signers(signer);
+    out->set_needed(check.needed);
+    out->set_applied(applied);
+  }
+
+  // Gossips `proposal` and describes it (applied if the chain reached it).
+  grpc::Status Answer(const proto::SignedRoster& proposal,
+                      proto::RosterProposalStatus* response) {
+    const std::shared_ptr<const RosterChain> chain = deps_.membership->chain();
+    proto::Roster roster;
+    roster.ParseFromString(proposal.roster());
+    const Roster* applied = chain->at(roster.version());
+    const Roster* prev = chain->at(roster.version() - 1);
+    if (prev == nullptr) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "proposal lost");
+    }
+    absl::StatusOr<UpdateCheck> check = CheckUpdate(*prev, proposal);
+    if (!check.ok()) return ToGrpc(check.status());
+    const bool is_applied =
+        applied != nullptr &&
+        applied->signed_roster().roster() == proposal.roster();
+    if (!is_applied) deps_.engine->Announce(proposal);
+    Describe(proposal, *check, is_applied, response);
+    return grpc::Status::OK;
+  }
+
+  // The roster `request` asks for, as the successor of `current`.
+  absl::StatusOr<proto::Roster> NextRoster(
+      const Roster& current, const proto::RosterProposeRequest& request) {
+    proto::Roster next = current.roster();
+    next.clear_version();
+    next.clear_prev_hash();
+    next.set_created_unix_ms(absl::ToUnixMillis(absl::Now()));
+    const std::string& op = request.op();
+    auto find = [&](absl::string_view agency) -> proto::Member* {
+      for (proto::Member& m : *next.mutable_members()) {
+        if (m.agency() == agency) return &m;
+      }
+      return nullptr;
+    };
+    auto revoke = [&](const proto::Member& old, bool removed) {
+      proto::Revocation* r = next.add_revocations();
+      r->set_agency(old.agency());
+      r->set_sign_pk(old.sign_pk());
+      r->set_at_version(current.version() + 1);
+      r->set_removed(removed);
+      for (proto::FeedCut& cut : CutsFor(*deps_.log, old.agency())) {
+        *r->add_cuts() = std::move(cut);
+      }
+    };
+    if (op == "admit") {
+      TIDINGS_RETURN_IF_ERROR(ValidateAgencyId(request.member().agency()));
+      if (find(request.member().agency()) != nullptr) {
+        return absl::AlreadyExistsError(
+            absl::StrCat(request.member().agency(), " is already a member"));
+      }
+      *next.add_members() = request.member();
+      next.set_change(absl::StrCat("admit ", request.member().agency()));
+    } else if (op == "remove") {
+      proto::Member* member = find(request.agency());
+      if (member == nullptr) {
+        return absl::NotFoundError(
+            absl::StrCat(request.agency(), " is not a member"));
+      }
+      revoke(*member, true);
+      auto* members = next.mutable_members();
+      members->erase(members->begin() + (member - &*members->begin()));
+      next.set_change(absl::StrCat("remove ", request.agency()));
+    } else if (op == "rotate" || op == "revoke") {
+      proto::Member* member = find(request.agency());
+      if (member == nullptr) {
+        return absl::NotFoundError(
+            absl::StrCat(request.agency(), " is not a member"));
+      }
+      if (request.member().agency() != request.agency()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("the new key file is for ", request.member().agency(),
+                         ", not ", request.agency()));
+      }
+      if (op == "revoke") revoke(*member, false);
+      *member = request.member();
+      next.set_change(absl::StrCat(op == "revoke"
+                                       ? "revoke the compromised key of "
+                                       : "rotate the keys of ",
+                                   request.agency()));
+    } else if (op == "threshold") {
+      next.set_threshold(request.threshold());
+      next.set_change(absl::StrCat("threshold ", request.threshold()));
+    } else if (op == "endpoints") {
+      proto::Member* member = find(deps_.identity->agency());
+      if (member == nullptr) {
+        return absl::FailedPreconditionError("this agency is not a member");
+      }
+      if (request.endpoints_size() > 0) {
+        *member->mutable_endpoints() = request.endpoints();
+      }
+      if (!request.tls_cert_sha256().empty()) {
+        member->set_tls_cert_sha256(request.tls_cert_sha256());
+      }
+      next.set_change(absl::StrCat("endpoints of ", deps_.identity->agency()));
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown roster change '", op.substr(0, 32),
+          "'; one of admit, remove, rotate, revoke, threshold, endpoints"));
+    }
+    if (op == "admit" || op == "remove") {
+      // Keep k unless the new member count makes it invalid; then the
+      // smallest majority.
+      const auto n = static_cast<uint32_t>(next.members_size());
+      uint32_t k =
+          request.threshold() != 0 ? request.threshold() : next.threshold();
+      if (request.threshold() == 0 && (k > n || 2 * k <= n)) k = n / 2 + 1;
+      next.set_threshold(k);
+    }
+    return next;
+  }
+
   struct Held {
     std::string id;
     proto::Header header;
@@ -149,8 +321,9 @@ class ClientService final : public proto::Client::Service {
 
   std::string TitleOf(const proto::Header& header) {
     if (header.kind() == proto::KIND_RECEIPT) return "(receipt)";
-    absl::StatusOr<std::string> plaintext = OpenBody(
-        *deps_.roster, deps_.identity->agency(), *deps_.keyring, header);
+    absl::StatusOr<std::string> plaintext =
+        OpenBody(*deps_.membership->chain(), deps_.identity->agency(),
+                 *deps_.keyring, header);
     proto::Body body;
     if (!plaintext.ok() || !body.ParseFromString(*plaintext)) {
       return "(cannot decrypt)";

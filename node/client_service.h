@@ -11,6 +11,7 @@
 #include "crypto/identity.h"
 #include "crypto/seal.h"
 #include "node/engine.h"
+#include "node/membership.h"
 #include "node/roster.h"
 #include "storage/log.h"
 
@@ -24,7 +25,7 @@ struct ClientServiceDeps {
   // All borrowed; must outlive the service.
   Engine* engine = nullptr;
   storage::Log* log = nullptr;
-  const Roster* roster = nullptr;
+  Membership* membership = nullptr;
   const crypto::Identity* identity = nullptr;
   crypto::Keyring* keyring = nullptr;
   Counters* counters = nullptr;

@@ -29,7 +29,7 @@ namespace tidings::node {
 struct Daemon::Parts {
   Config config;
   std::optional<crypto::Identity> identity;
-  std::optional<Roster> roster;
+  std::unique_ptr<Membership> membership;
   std::optional<crypto::TlsCredentials> tls;
   std::unique_ptr<crypto::Keyring> keyring;
   std::unique_ptr<storage::Log> log;
@@ -50,15 +50,20 @@ absl::Status CheckRosterEntry(const Roster& roster,
                               const crypto::Identity& identity) {
   const proto::Member* member = roster.Find(identity.agency());
   if (member == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "agency ", identity.agency(), " is not a member of the roster"));
+    // A node may start before the update admitting its agency reaches it:
+    // it links to members that know it and learns the update from them.
+    spdlog::warn(
+        "agency {} is not a member of roster v{}; waiting for an update that "
+        "admits it",
+        identity.agency(), roster.version());
+    return absl::OkStatus();
   }
   if (member->sign_pk() != identity.verify_key().view() ||
       member->box_pk() != identity.box_public().view()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("the key file's public keys are not the roster's entry "
-                     "for ",
-                     identity.agency()));
+        absl::StrCat("the key file's public keys are not the entry for ",
+                     identity.agency(), " in roster v", roster.version(),
+                     " (after a key rotation, point key_file at the new key)"));
   }
   return absl::OkStatus();
 }
@@ -96,11 +101,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   parts->config = config;
   TIDINGS_ASSIGN_OR_RETURN(crypto::Identity identity, LoadNodeIdentity(config));
   parts->identity.emplace(std::move(identity));
-  TIDINGS_ASSIGN_OR_RETURN(Roster roster, Roster::LoadFile(config.roster_file));
-  parts->roster.emplace(std::move(roster));
-  TIDINGS_RETURN_IF_ERROR(CheckRosterEntry(*parts->roster, *parts->identity));
-  TIDINGS_ASSIGN_OR_RETURN(parts->tls,
-                           LoadNodeTlsCredentials(config, *parts->roster));
+  TIDINGS_ASSIGN_OR_RETURN(Roster genesis,
+                           Roster::LoadFile(config.roster_file));
 
   std::optional<crypto::BoxSecretKey> box =
       crypto::BoxSecretKey::FromBytes(absl::string_view(
@@ -111,9 +113,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   TIDINGS_RETURN_IF_ERROR(MakePrivateDir(config.data_dir));
   TIDINGS_ASSIGN_OR_RETURN(
       parts->log, storage::Log::Open({.path = config.data_dir + "/log"}));
+  // The genesis, then the updates this node applied before.
+  TIDINGS_ASSIGN_OR_RETURN(
+      parts->membership,
+      Membership::Open(std::move(genesis), parts->log.get()));
+  const std::shared_ptr<const RosterChain> chain = parts->membership->chain();
+  TIDINGS_RETURN_IF_ERROR(CheckRosterEntry(chain->current(), *parts->identity));
+  TIDINGS_ASSIGN_OR_RETURN(parts->tls,
+                           LoadNodeTlsCredentials(config, chain->current()));
 
   PeerTransportOptions transport_options;
-  transport_options.roster = &*parts->roster;
+  transport_options.membership = parts->membership.get();
   transport_options.identity = &*parts->identity;
   transport_options.counters = &parts->counters;
   transport_options.tls = &*parts->tls;
@@ -121,7 +131,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   parts->transport = std::make_unique<PeerTransport>(transport_options);
 
   EngineOptions engine_options;
-  engine_options.roster = &*parts->roster;
+  engine_options.membership = parts->membership.get();
   engine_options.identity = &*parts->identity;
   engine_options.keyring = parts->keyring.get();
   engine_options.log = parts->log.get();
@@ -153,7 +163,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   ClientServiceDeps deps;
   deps.engine = parts->engine.get();
   deps.log = parts->log.get();
-  deps.roster = &*parts->roster;
+  deps.membership = parts->membership.get();
   deps.identity = &*parts->identity;
   deps.keyring = parts->keyring.get();
   deps.counters = &parts->counters;
@@ -173,8 +183,12 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
         absl::StrCat("cannot chmod 600 ", config.client_socket));
   }
 
-  parts->transport->Start(parts->engine.get());
   Parts* raw = parts.get();
+  parts->membership->AddListener([raw](const RosterChain& applied) {
+    raw->transport->OnRosterApplied(applied);
+    raw->engine->OnRosterApplied(applied);
+  });
+  parts->transport->Start(parts->engine.get());
   parts->ticker = std::thread([raw] {
     // The engine decides which links are due; ticking often keeps rounds
     // close to their schedule.
@@ -189,7 +203,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
       "{} up: peers on {}, client on {}, {} envelopes held, network {}",
       config.agency, config.listen, config.client_socket,
       parts->log->envelope_count(),
-      crypto::ToHex(parts->roster->network_id().view()));
+      crypto::ToHex(parts->membership->network_id().view()));
   return std::unique_ptr<Daemon>(new Daemon(std::move(parts)));
 }
 

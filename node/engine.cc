@@ -114,7 +114,7 @@ std::map<std::string, uint64_t> Counters::Snapshot() const {
 
 Engine::Engine(const EngineOptions& options)
     : options_(options),
-      roster_(*options.roster),
+      membership_(*options.membership),
       identity_(*options.identity),
       keyring_(*options.keyring),
       log_(*options.log),
@@ -164,7 +164,7 @@ absl::StatusOr<SendResult> Engine::Send(const proto::SendRequest& request) {
   }
   TIDINGS_ASSIGN_OR_RETURN(
       std::vector<std::string> audience,
-      NormalizeAudience(roster_, identity_.agency(),
+      NormalizeAudience(membership_.chain()->current(), identity_.agency(),
                         std::vector<std::string>(request.audience().begin(),
                                                  request.audience().end())));
   OwnRequest own;
@@ -193,9 +193,104 @@ void Engine::OnLinkUp(absl::string_view peer) {
     state.next_digest = clock_.Now() + options_.anti_entropy_interval;
   }
   counters_.Add("links_up");
+  for (const proto::SignedRoster& pending : membership_.Pending()) {
+    proto::PeerMessage proposal;
+    proposal.mutable_roster_proposal()->set_proposal(
+        pending.SerializeAsString());
+    sender_.SendToPeer(peer, proposal, kControl);
+  }
   proto::PeerMessage message;
   message.mutable_heads_digest()->set_digest(DigestOf(SharedHeads(peer)));
   sender_.SendToPeer(peer, message, kControl);
+}
+
+void Engine::Broadcast(const proto::PeerMessage& message,
+                       absl::string_view except) {
+  for (const std::string& peer : linked_peers()) {
+    if (peer != except) sender_.SendToPeer(peer, message, kControl);
+  }
+}
+
+void Engine::Announce(const proto::SignedRoster& proposal) {
+  proto::PeerMessage message;
+  message.mutable_roster_proposal()->set_proposal(proposal.SerializeAsString());
+  Broadcast(message, "");
+}
+
+void Engine::OnRosterApplied(const RosterChain& chain) {
+  counters_.Add("roster.applied");
+  {
+    absl::MutexLock lock(&mu_);
+    absl::erase_if(peers_, [&](const auto& entry) {
+      return !chain.current().IsMember(entry.first);
+    });
+  }
+  proto::PeerMessage message;
+  message.mutable_roster_updates()->add_updates(
+      chain.current().signed_roster().SerializeAsString());
+  Broadcast(message, "");
+}
+
+absl::Status Engine::HandleRosterUpdates(absl::string_view peer,
+                                         const proto::RosterUpdates& updates) {
+  for (const std::string& bytes : updates.updates()) {
+    proto::SignedRoster update;
+    if (!update.ParseFromString(bytes)) {
+      counters_.Add("rejected.roster");
+      spdlog::warn("refused a roster update from {}: does not parse", peer);
+      TIDINGS_RETURN_IF_ERROR(Strike(peer));
+      continue;
+    }
+    absl::StatusOr<Offered> offered = membership_.Offer(update);
+    if (offered.ok()) {
+      counters_.Add(absl::StrCat("roster.", OfferedName(*offered)));
+      continue;
+    }
+    counters_.Add("rejected.roster");
+    spdlog::warn("refused a roster update from {}: {}", peer,
+                 offered.status().message());
+    // Behind or forked is not the peer's fault; a bad update is.
+    if (offered.status().code() != absl::StatusCode::kFailedPrecondition) {
+      TIDINGS_RETURN_IF_ERROR(Strike(peer));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::HandleRosterProposal(
+    absl::string_view peer, const proto::RosterProposal& proposal) {
+  proto::SignedRoster update;
+  absl::StatusOr<Offered> offered =
+      update.ParseFromString(proposal.proposal())
+          ? membership_.Offer(update)
+          : absl::InvalidArgumentError("does not parse");
+  if (!offered.ok()) {
+    counters_.Add("rejected.roster_proposal");
+    spdlog::warn("refused a roster proposal from {}: {}", peer,
+                 offered.status().message());
+    if (offered.status().code() != absl::StatusCode::kFailedPrecondition) {
+      return Strike(peer);
+    }
+    return absl::OkStatus();
+  }
+  counters_.Add(absl::StrCat("roster_proposal.", OfferedName(*offered)));
+  if (*offered == Offered::kPending) {
+    // New to us: pass on what we now hold (with our merged signatures).
+    for (const proto::SignedRoster& pending : membership_.Pending()) {
+      if (pending.roster() != update.roster()) continue;
+      proto::PeerMessage message;
+      message.mutable_roster_proposal()->set_proposal(
+          pending.SerializeAsString());
+      Broadcast(message, "");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::HandleEpochKeys(absl::string_view,
+                                     const proto::EpochKeys&) {
+  counters_.Add("epoch_keys_ignored");
+  return absl::OkStatus();
 }
 
 void Engine::OnLinkDown(absl::string_view peer) {
@@ -262,6 +357,12 @@ absl::Status Engine::OnPeerMessage(absl::string_view peer,
                    Short(message.rejection().envelope_id()),
                    message.rejection().reason().substr(0, 200));
       return absl::OkStatus();
+    case proto::PeerMessage::kRosterUpdates:
+      return HandleRosterUpdates(peer, message.roster_updates());
+    case proto::PeerMessage::kRosterProposal:
+      return HandleRosterProposal(peer, message.roster_proposal());
+    case proto::PeerMessage::kEpochKeys:
+      return HandleEpochKeys(peer, message.epoch_keys());
     case proto::PeerMessage::kHello:
     case proto::PeerMessage::kProof:
       return absl::FailedPreconditionError("handshake message on a live link");
@@ -275,7 +376,8 @@ absl::Status Engine::OnPeerMessage(absl::string_view peer,
 
 absl::Status Engine::HandlePush(absl::string_view peer,
                                 const proto::Push& push) {
-  const VerifyContext context{roster_, identity_.agency(), keyring_, peer};
+  const std::shared_ptr<const RosterChain> chain = membership_.chain();
+  const VerifyContext context{*chain, identity_.agency(), keyring_, peer};
   for (const std::string& bytes : push.envelopes()) {
     counters_.Add("received");
     counters_.Add("received_bytes", bytes.size());
@@ -304,7 +406,11 @@ absl::Status Engine::HandlePush(absl::string_view peer,
     }
     if (!verified.ok()) {
       SendRejection(peer, id, verified.status());
-      TIDINGS_RETURN_IF_ERROR(Strike(peer));
+      // Signed under a roster this node has not applied yet: the peer's
+      // updates are on their way; anti-entropy brings the envelope again.
+      if (RejectReasonOf(verified.status()) != RejectReason::kRosterAhead) {
+        TIDINGS_RETURN_IF_ERROR(Strike(peer));
+      }
       continue;
     }
     absl::MutexLock lock(&mu_);
@@ -401,7 +507,16 @@ absl::StatusOr<Engine::OwnSlot> Engine::PrepareOwn(
     absl::flat_hash_map<std::string, std::pair<uint64_t, std::string>>& heads,
     absl::Time now) {
   OwnSlot slot;
-  const std::string feed_id = FeedIdOf(roster_.network_id().view(),
+  const std::shared_ptr<const RosterChain> chain = membership_.chain();
+  const Roster& roster = chain->current();
+  if (request.kind == proto::KIND_RECEIPT) {
+    // Receipts go to the envelope's audience as it is now: members removed
+    // since then get nothing new.
+    std::erase_if(request.audience, [&](const std::string& member) {
+      return !roster.IsMember(member);
+    });
+  }
+  const std::string feed_id = FeedIdOf(roster.network_id().view(),
                                        identity_.agency(), request.audience);
   auto [head, inserted] = heads.try_emplace(feed_id);
   if (inserted) {
@@ -419,7 +534,7 @@ absl::StatusOr<Engine::OwnSlot> Engine::PrepareOwn(
   input.seq = head->second.first + 1;
   input.prev_id = head->second.second;
   absl::StatusOr<Composed> composed =
-      Compose(identity_, keyring_, roster_, input);
+      Compose(identity_, keyring_, roster, input);
   if (!composed.ok() ||
       !slot.header.ParseFromString(composed->envelope.header())) {
     absl::Status error = composed.ok()

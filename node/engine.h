@@ -33,6 +33,7 @@
 #include "crypto/identity.h"
 #include "crypto/seal.h"
 #include "node/envelope.h"
+#include "node/membership.h"
 #include "node/roster.h"
 #include "proto/client.pb.h"
 #include "proto/peer.pb.h"
@@ -80,7 +81,7 @@ class Counters {
 
 struct EngineOptions {
   // All borrowed; must outlive the engine.
-  const Roster* roster = nullptr;
+  Membership* membership = nullptr;
   const crypto::Identity* identity = nullptr;
   crypto::Keyring* keyring = nullptr;
   storage::Log* log = nullptr;
@@ -131,6 +132,14 @@ class Engine {
   absl::Status OnPeerMessage(absl::string_view peer,
                              const proto::PeerMessage& message);
 
+  // Gossips a roster proposal (new, or with a new signature) to every
+  // linked peer.
+  void Announce(const proto::SignedRoster& proposal);
+
+  // After the membership applied an update: passes it to every linked peer
+  // and forgets peers that are no longer members.
+  void OnRosterApplied(const RosterChain& chain);
+
   // Anti-entropy: sends a heads digest to every linked peer whose round is
   // due (call it at least every anti_entropy_interval).
   void Tick();
@@ -173,6 +182,15 @@ class Engine {
   void HandleDigest(absl::string_view peer, const proto::HeadsDigest& digest);
   void HandleHeads(absl::string_view peer, const proto::Heads& heads);
   absl::Status HandleWant(absl::string_view peer, const proto::Want& want);
+  // Roster updates and proposals from a peer. An error closes the link.
+  absl::Status HandleRosterUpdates(absl::string_view peer,
+                                   const proto::RosterUpdates& updates);
+  absl::Status HandleRosterProposal(absl::string_view peer,
+                                    const proto::RosterProposal& proposal);
+  absl::Status HandleEpochKeys(absl::string_view peer,
+                               const proto::EpochKeys& keys);
+  // Sends `message` on every link but `except`'s.
+  void Broadcast(const proto::PeerMessage& message, absl::string_view except);
 
   // An envelope of our own (a Send, or a receipt) waiting for the committer
   // to give it a feed position, sign it and store it.
@@ -235,7 +253,7 @@ class Engine {
 
   // Constant after construction
   const EngineOptions options_;
-  const Roster& roster_;
+  Membership& membership_;
   const crypto::Identity& identity_;
   crypto::Keyring& keyring_;
   storage::Log& log_;

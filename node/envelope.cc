@@ -23,6 +23,7 @@ const RejectReason kAllReasons[] = {
     RejectReason::kNotInAudience, RejectReason::kSenderNotInAudience,
     RejectReason::kUndecryptable, RejectReason::kGap,
     RejectReason::kPrevMismatch,  RejectReason::kEquivocation,
+    RejectReason::kRevoked,       RejectReason::kRosterAhead,
 };
 
 bool ValidKind(proto::Kind kind) {
@@ -146,6 +147,10 @@ absl::string_view RejectReasonName(RejectReason reason) {
       return "prev_mismatch";
     case RejectReason::kEquivocation:
       return "equivocation";
+    case RejectReason::kRevoked:
+      return "revoked";
+    case RejectReason::kRosterAhead:
+      return "roster_ahead";
   }
   return "unknown";
 }
@@ -212,6 +217,14 @@ absl::StatusOr<std::vector<std::string>> NormalizeAudience(
 absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
                                  crypto::Keyring& keyring, const Roster& roster,
                                  const ComposeInput& input) {
+  const proto::Member* self = roster.Find(identity.agency());
+  if (self == nullptr || self->sign_pk() != identity.verify_key().view()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this node's key is not ", identity.agency(), "'s key in roster v",
+        roster.version(),
+        self == nullptr ? " (the agency was removed)"
+                        : "; restart tidingsd with the agency's new key file"));
+  }
   std::vector<crypto::Recipient> recipients;
   recipients.reserve(input.audience.size());
   for (const std::string& member : input.audience) {
@@ -247,6 +260,7 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
   }
   header.set_nonce(sealed.nonce.str());
   header.set_ciphertext(std::move(sealed.ciphertext));
+  header.set_roster_version(roster.version());
 
   Composed composed;
   composed.envelope.set_header(header.SerializeAsString());
@@ -263,11 +277,13 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
 namespace {
 
 // Opens the body of `header` for `self`, whose wrapped key sits at `index`.
-absl::StatusOr<std::string> OpenAt(const Roster& roster,
+absl::StatusOr<std::string> OpenAt(const RosterChain& chain,
                                    crypto::Keyring& keyring,
                                    const proto::Header& header, int index,
                                    absl::string_view self) {
-  std::optional<crypto::BoxPublicKey> sender = roster.BoxKeyOf(header.origin());
+  const Roster* roster = chain.at(header.roster_version());
+  std::optional<crypto::BoxPublicKey> sender;
+  if (roster != nullptr) sender = roster->BoxKeyOf(header.origin());
   std::optional<crypto::Nonce> nonce = crypto::Nonce::FromBytes(header.nonce());
   if (!sender.has_value() || !nonce.has_value()) {
     return Reject(RejectReason::kUndecryptable, "no key for origin");
@@ -309,21 +325,23 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
   }
   TIDINGS_RETURN_IF_ERROR(CheckHeaderShape(v.header));
   const proto::Header& h = v.header;
-  if (h.network_id() != context.roster.network_id().view()) {
+  if (h.network_id() != context.chain.network_id().view()) {
     return Reject(RejectReason::kWrongNetwork,
                   absl::StrCat("network ", crypto::ToHex(h.network_id())));
   }
-  std::optional<crypto::VerifyKey> origin_key =
-      context.roster.VerifyKeyOf(h.origin());
-  if (!origin_key.has_value()) {
-    return Reject(
-        RejectReason::kUnknownOrigin,
-        absl::StrCat("origin '", h.origin(), "' is not in the roster"));
-  }
+  v.feed_id = FeedIdOf(
+      h.network_id(), h.origin(),
+      std::vector<std::string>(h.audience().begin(), h.audience().end()));
+  TIDINGS_ASSIGN_OR_RETURN(
+      const crypto::VerifyKey origin_key,
+      context.chain.SignerKey(h.origin(), h.roster_version(), v.feed_id,
+                              h.seq()));
+  // The signer's view of the membership.
+  const Roster& roster = *context.chain.at(h.roster_version());
   std::optional<crypto::Signature> signature =
       crypto::Signature::FromBytes(v.envelope.signature());
   if (!signature.has_value() ||
-      !crypto::Verify(*origin_key, crypto::Domain::kEnvelope,
+      !crypto::Verify(origin_key, crypto::Domain::kEnvelope,
                       v.envelope.header(), *signature)
            .ok()) {
     return Reject(
@@ -339,10 +357,10 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
       return Reject(RejectReason::kBadAudience,
                     "audience is not sorted and unique");
     }
-    if (!context.roster.IsMember(member)) {
-      return Reject(
-          RejectReason::kBadAudience,
-          absl::StrCat("audience member ", member, " is not in the roster"));
+    if (!roster.IsMember(member)) {
+      return Reject(RejectReason::kBadAudience,
+                    absl::StrCat("audience member ", member,
+                                 " is not in roster v", roster.version()));
     }
     if (h.wrapped_keys(i).recipient() != member) {
       return Reject(RejectReason::kMalformed,
@@ -365,17 +383,14 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
                   absl::StrCat("relayed by ", context.sender,
                                ", which is not in the audience"));
   }
-  TIDINGS_ASSIGN_OR_RETURN(v.plaintext, OpenAt(context.roster, context.keyring,
+  TIDINGS_ASSIGN_OR_RETURN(v.plaintext, OpenAt(context.chain, context.keyring,
                                                h, self_index, context.self));
   v.id = crypto::Hash(v.envelope.header()).str();
-  v.feed_id = FeedIdOf(
-      h.network_id(), h.origin(),
-      std::vector<std::string>(h.audience().begin(), h.audience().end()));
   v.serialized = std::string(serialized);
   return v;
 }
 
-absl::StatusOr<std::string> OpenBody(const Roster& roster,
+absl::StatusOr<std::string> OpenBody(const RosterChain& chain,
                                      absl::string_view self,
                                      crypto::Keyring& keyring,
                                      const proto::Header& header) {
@@ -384,7 +399,7 @@ absl::StatusOr<std::string> OpenBody(const Roster& roster,
     return absl::PermissionDeniedError(
         absl::StrCat(self, " is not in the audience"));
   }
-  return OpenAt(roster, keyring, header, index, self);
+  return OpenAt(chain, keyring, header, index, self);
 }
 
 }  // namespace tidings::node

@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "crypto/identity.h"
 #include "crypto/seal.h"
+#include "node/membership.h"
 #include "node/roster.h"
 #include "proto/envelope.pb.h"
 
@@ -51,6 +52,10 @@ enum class RejectReason {
   kGap,                  // "gap"
   kPrevMismatch,         // "prev_mismatch"
   kEquivocation,         // "equivocation"
+  kRevoked,              // "revoked": signed with a revoked key past its cut
+  kRosterAhead,          // "roster_ahead": signed under a roster version
+                         // this node has not applied yet (not the sender's
+                         // fault; retried once the update arrives)
 };
 absl::string_view RejectReasonName(RejectReason reason);
 
@@ -94,7 +99,9 @@ struct Composed {
   std::string feed_id;
 };
 
-// Seals and signs. kInvalidArgument for an unusable audience key.
+// Seals and signs under `roster` (its version goes in the header).
+// kInvalidArgument for an unusable audience key; kFailedPrecondition if
+// `identity`'s key is not its agency's key in `roster` (rotated or removed).
 absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
                                  crypto::Keyring& keyring, const Roster& roster,
                                  const ComposeInput& input);
@@ -110,22 +117,24 @@ struct Verified {
 };
 
 struct VerifyContext {
-  const Roster& roster;
+  const RosterChain& chain;
   absl::string_view self;    // this node's agency
   crypto::Keyring& keyring;  // this node's X25519 key
   absl::string_view sender;  // the authenticated peer it came from
 };
 
-// Checks, in order: size, parse, version and field bounds, network id, origin
-// in roster, signature, audience well-formed and in roster, this node in the
-// audience, sender in the audience, body opens for this node. Feed position is
+// Checks, in order: size, parse, version and field bounds, network id, the
+// origin's key at the roster version it signed under (and not revoked for
+// this feed position), signature, audience well-formed and members at that
+// version, this node in the audience, sender in the audience, body opens for
+// this node. Feed position is
 // checked by the log on append.
 // Every failure is a Reject() status.
 absl::StatusOr<Verified> Verify(const VerifyContext& context,
                                 absl::string_view serialized);
 
 // Opens the body of an envelope this node holds (for `show`).
-absl::StatusOr<std::string> OpenBody(const Roster& roster,
+absl::StatusOr<std::string> OpenBody(const RosterChain& chain,
                                      absl::string_view self,
                                      crypto::Keyring& keyring,
                                      const proto::Header& header);

@@ -52,8 +52,9 @@ absl::StatusOr<crypto::Identity> LoadNodeIdentity(const Config& config);
 // Loads `config.tls_key_file` and `config.tls_cert_file` (errors as
 // crypto::LoadTlsCredentials) and checks that the certificate is the one the
 // roster pins for `config.agency`: kFailedPrecondition "TLS certificate
-// <path> has fingerprint <hex>, but the roster pins <hex> for <agency>", or
-// "<agency> is not a member of the roster".
+// <path> has fingerprint <hex>, but the roster pins <hex> for <agency>". An
+// agency not (yet) in the roster is not checked here: peers check its
+// certificate against the update that admits it.
 absl::StatusOr<crypto::TlsCredentials> LoadNodeTlsCredentials(
     const Config& config, const Roster& roster);
 

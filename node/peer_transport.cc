@@ -206,8 +206,8 @@ namespace {
 class RosterPinVerifier final
     : public grpc::experimental::ExternalCertificateVerifier {
  public:
-  RosterPinVerifier(const Roster* roster, Counters* counters)
-      : roster_(roster), counters_(counters) {}
+  RosterPinVerifier(Membership* membership, Counters* counters)
+      : membership_(membership), counters_(counters) {}
 
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
               std::function<void(grpc::Status)>,
@@ -216,8 +216,10 @@ class RosterPinVerifier final
     absl::StatusOr<crypto::Sha256> fingerprint = crypto::CertificateFingerprint(
         absl::string_view(pem.data(), pem.size()));
     if (fingerprint.ok()) {
-      for (const std::string& agency : roster_->agencies()) {
-        if (roster_->TlsFingerprintOf(agency) == *fingerprint) {
+      const std::shared_ptr<const RosterChain> chain = membership_->chain();
+      const Roster& roster = chain->current();
+      for (const std::string& agency : roster.agencies()) {
+        if (roster.TlsFingerprintOf(agency) == *fingerprint) {
           *sync_status = grpc::Status::OK;
           return true;
         }
@@ -240,7 +242,7 @@ class RosterPinVerifier final
   }
 
  private:
-  const Roster* roster_;
+  Membership* membership_;
   Counters* counters_;
 };
 
@@ -267,17 +269,29 @@ class PeerService final : public proto::Peer::Service {
   PeerTransport& transport_;
 };
 
+// At most this many roster updates are sent in one handshake message; a
+// peer further behind catches up over several links (each one brings it
+// closer).
+constexpr uint32_t kMaxUpdatesPerHandshake = 256;
+
 // The handshake of node/link.h. Returns the authenticated peer agency.
-absl::StatusOr<std::string> Handshake(Link& link, const Roster& roster,
-                                      const crypto::Identity& identity) {
-  const std::string network_id = roster.network_id().str();
+// Between Hello and Proof, the side with the newer roster sends the updates
+// the other lacks; they are checked and applied before the Proof is
+// verified, so a node back from a long absence first learns the membership
+// it is about to trust.
+absl::StatusOr<std::string> Handshake(Link& link, Membership& membership,
+                                      const crypto::Identity& identity,
+                                      Counters& counters) {
+  const std::string network_id = membership.network_id().str();
   std::string own_nonce(kLinkNonceBytes, '\0');
   randombytes_buf(own_nonce.data(), own_nonce.size());
 
+  std::shared_ptr<const RosterChain> chain = membership.chain();
   proto::PeerMessage hello;
   hello.mutable_hello()->set_network_id(network_id);
   hello.mutable_hello()->set_agency(identity.agency());
   hello.mutable_hello()->set_nonce(own_nonce);
+  hello.mutable_hello()->set_roster_version(chain->version());
   if (!link.io().Write(hello)) {
     return absl::UnavailableError("stream closed before hello");
   }
@@ -295,10 +309,9 @@ absl::StatusOr<std::string> Handshake(Link& link, const Roster& roster,
                      crypto::ToHex(their_hello.network_id()), ")"));
   }
   const std::string& agency = their_hello.agency();
-  std::optional<crypto::VerifyKey> their_key = roster.VerifyKeyOf(agency);
-  if (!their_key.has_value()) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "peer claims agency '", agency.substr(0, 64), "', not in the roster"));
+  if (absl::Status valid = ValidateAgencyId(agency); !valid.ok()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("peer's hello: ", valid.message()));
   }
   if (agency == identity.agency()) {
     return absl::PermissionDeniedError("peer claims to be this node");
@@ -306,6 +319,58 @@ absl::StatusOr<std::string> Handshake(Link& link, const Roster& roster,
   if (!link.expected_agency().empty() && agency != link.expected_agency()) {
     return absl::PermissionDeniedError(absl::StrCat(
         "dialled ", link.expected_agency(), " but the peer claims ", agency));
+  }
+  if (their_hello.nonce().size() != kLinkNonceBytes) {
+    return absl::InvalidArgumentError("hello nonce is not 32 bytes");
+  }
+  // Only a member may learn the roster from us.
+  if (their_hello.roster_version() < chain->version() &&
+      chain->current().IsMember(agency)) {
+    proto::PeerMessage updates;
+    for (uint32_t v = their_hello.roster_version() + 1;
+         v <= chain->version() &&
+         v <= their_hello.roster_version() + kMaxUpdatesPerHandshake;
+         ++v) {
+      updates.mutable_roster_updates()->add_updates(
+          chain->at(v)->signed_roster().SerializeAsString());
+    }
+    if (!link.io().Write(updates)) {
+      return absl::UnavailableError("stream closed before roster updates");
+    }
+  }
+  if (their_hello.roster_version() > chain->version()) {
+    // The peer is ahead: its updates come before its proof.
+    if (!link.io().Read(&theirs)) {
+      return absl::UnavailableError("stream closed before roster updates");
+    }
+    if (!theirs.has_roster_updates()) {
+      return absl::InvalidArgumentError(
+          "peer has a newer roster but sent no roster updates");
+    }
+    for (const std::string& bytes : theirs.roster_updates().updates()) {
+      proto::SignedRoster update;
+      absl::StatusOr<Offered> offered =
+          update.ParseFromString(bytes)
+              ? membership.Offer(update)
+              : absl::InvalidArgumentError("does not parse");
+      if (!offered.ok()) {
+        counters.Add("rejected.roster");
+        return absl::PermissionDeniedError(
+            absl::StrCat("roster update from the peer refused: ",
+                         offered.status().message()));
+      }
+      counters.Add(absl::StrCat("roster.", OfferedName(*offered)));
+    }
+    chain = membership.chain();
+  }
+  // Judged by the membership as it is now, updates included; nothing is
+  // proved to a peer that fails these.
+  const Roster& roster = chain->current();
+  std::optional<crypto::VerifyKey> their_key = roster.VerifyKeyOf(agency);
+  if (!their_key.has_value()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("peer claims agency '", agency, "', not in roster v",
+                     roster.version()));
   }
   // The TLS verifier let in any pinned certificate; it must be this agency's.
   absl::StatusOr<crypto::Sha256> certificate =
@@ -315,9 +380,6 @@ absl::StatusOr<std::string> Handshake(Link& link, const Roster& roster,
     return absl::PermissionDeniedError(
         absl::StrCat("peer claims ", agency, " but its TLS certificate is not ",
                      agency, "'s"));
-  }
-  if (their_hello.nonce().size() != kLinkNonceBytes) {
-    return absl::InvalidArgumentError("hello nonce is not 32 bytes");
   }
   proto::PeerMessage proof;
   proof.mutable_proof()->set_signature(
@@ -372,7 +434,7 @@ PeerTransport::PeerTransport(const PeerTransportOptions& options)
   tls.set_check_call_host(false);
   tls.set_certificate_verifier(
       grpc::experimental::ExternalCertificateVerifier::Create<
-          RosterPinVerifier>(options_.roster, options_.counters));
+          RosterPinVerifier>(options_.membership, options_.counters));
   channel_credentials_ = grpc::experimental::TlsCredentials(tls);
 }
 
@@ -385,7 +447,7 @@ std::shared_ptr<grpc::ServerCredentials> PeerTransport::ServerCredentials()
       GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
   tls.set_certificate_verifier(
       grpc::experimental::ExternalCertificateVerifier::Create<
-          RosterPinVerifier>(options_.roster, options_.counters));
+          RosterPinVerifier>(options_.membership, options_.counters));
   return grpc::experimental::TlsServerCredentials(tls);
 }
 
@@ -426,6 +488,11 @@ void PeerTransport::DialLoop(PeerAddress peer) {
   std::unique_ptr<proto::Peer::Stub> stub = proto::Peer::NewStub(channel);
   absl::Duration backoff = options_.min_backoff;
   while (!shutdown_.HasBeenNotified()) {
+    if (!options_.membership->chain()->current().IsMember(peer.agency)) {
+      // Removed (or not admitted yet): nothing to say to it.
+      shutdown_.WaitForNotificationWithTimeout(options_.max_backoff);
+      continue;
+    }
     absl::Status ended = RunLink(std::make_unique<Link>(
         std::make_unique<ClientStreamIo>(*stub), peer.agency,
         absl::StrCat("outbound to ", peer.agency, " at ", peer.address)));
@@ -450,8 +517,8 @@ absl::Status PeerTransport::RunLink(std::unique_ptr<Link> link) {
     all_links_.erase(std::find(all_links_.begin(), all_links_.end(), raw));
   };
 
-  absl::StatusOr<std::string> agency =
-      Handshake(*link, *options_.roster, *options_.identity);
+  absl::StatusOr<std::string> agency = Handshake(
+      *link, *options_.membership, *options_.identity, *options_.counters);
   if (!agency.ok()) {
     // Quiet for a peer that is simply not up yet; loud for a refusal.
     if (agency.status().code() != absl::StatusCode::kUnavailable) {
@@ -536,6 +603,29 @@ bool PeerTransport::SendToPeer(absl::string_view peer,
     return false;
   }
   return true;
+}
+
+void PeerTransport::OnRosterApplied(const RosterChain& chain) {
+  const Roster& now = chain.current();
+  const Roster* before = chain.at(now.version() - 1);
+  absl::MutexLock lock(&mu_);
+  for (auto& [agency, links] : links_) {
+    const proto::Member* member = now.Find(agency);
+    const proto::Member* was =
+        before != nullptr ? before->Find(agency) : nullptr;
+    const bool changed =
+        member == nullptr || was == nullptr ||
+        member->SerializeAsString() != was->SerializeAsString();
+    if (!changed) continue;
+    spdlog::warn("closing links with {}: {} in roster v{}", agency,
+                 member == nullptr ? "no longer a member" : "entry changed",
+                 now.version());
+    options_.counters->Add("links_closed_for_roster");
+    for (Link* link : links) {
+      link->Close();
+      link->io().Cancel();
+    }
+  }
 }
 
 void PeerTransport::ExpireHandshakes() {

@@ -30,6 +30,7 @@
 #include "crypto/tls_cert.h"
 #include "node/config.h"
 #include "node/engine.h"
+#include "node/membership.h"
 #include "node/roster.h"
 
 namespace grpc {
@@ -44,7 +45,7 @@ class Link;
 
 struct PeerTransportOptions {
   // Borrowed; must outlive the transport.
-  const Roster* roster = nullptr;
+  Membership* membership = nullptr;
   const crypto::Identity* identity = nullptr;
   Counters* counters = nullptr;
   // This node's TLS key and certificate, presented on every link; a peer's
@@ -79,6 +80,11 @@ class PeerTransport final : public PeerSender {
 
   bool SendToPeer(absl::string_view peer, const proto::PeerMessage& message,
                   proto::Precedence precedence) override;
+
+  // After the membership applied an update: closes at once every link to an
+  // agency that is no longer a member or whose entry changed (keys,
+  // certificate); changed members are re-authenticated when they redial.
+  void OnRosterApplied(const RosterChain& chain);
 
   // Cancels links whose handshake has not finished in time.
   void ExpireHandshakes();

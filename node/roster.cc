@@ -30,18 +30,9 @@ constexpr size_t kMaxAgencyIdLength = 32;
 // would only make us allocate for an attacker.
 constexpr off_t kMaxProtoFileBytes = 16 << 20;
 
-// Checks everything about a genesis roster except its signatures. Shared by
-// MakeGenesis and SignGenesis (never make or sign a roster that FromSigned
-// would refuse) and by FromSigned itself.
-absl::Status ValidateGenesisStructure(const proto::Roster& roster) {
-  if (roster.version() != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "roster version is ", roster.version(), "; a genesis roster has 0"));
-  }
-  if (!roster.prev_hash().empty()) {
-    return absl::InvalidArgumentError(
-        "genesis roster has a prev_hash; only later rosters chain");
-  }
+// Checks the members and the threshold of any roster: ids, keys and
+// fingerprints well-formed and unique, threshold a majority.
+absl::Status ValidateMembers(const proto::Roster& roster) {
   const int n = roster.members_size();
   if (n == 0) return absl::InvalidArgumentError("roster has no members");
   for (int i = 0; i < n; ++i) {
@@ -117,6 +108,147 @@ absl::Status ValidateGenesisStructure(const proto::Roster& roster) {
   return absl::OkStatus();
 }
 
+// Everything about a genesis roster except its signatures. Shared by
+// MakeGenesis and SignGenesis (never make or sign a roster that FromSigned
+// would refuse) and by FromSigned itself.
+absl::Status ValidateGenesisStructure(const proto::Roster& roster) {
+  if (roster.version() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "roster version is ", roster.version(), "; a genesis roster has 0"));
+  }
+  if (!roster.prev_hash().empty()) {
+    return absl::InvalidArgumentError(
+        "genesis roster has a prev_hash; only later rosters chain");
+  }
+  if (roster.revocations_size() != 0) {
+    return absl::InvalidArgumentError("genesis roster has revocations");
+  }
+  return ValidateMembers(roster);
+}
+
+// Whether `next` changes only `agency`'s own name, endpoints or TLS
+// certificate relative to `prev` (the change an agency may make alone).
+bool IsSelfChangeOf(const proto::Roster& prev, const proto::Roster& next,
+                    std::string* agency) {
+  if (prev.members_size() != next.members_size() ||
+      prev.threshold() != next.threshold() ||
+      prev.revocations_size() != next.revocations_size()) {
+    return false;
+  }
+  int changed = -1;
+  for (int i = 0; i < prev.members_size(); ++i) {
+    const proto::Member& a = prev.members(i);
+    const proto::Member& b = next.members(i);
+    if (a.agency() != b.agency() || a.sign_pk() != b.sign_pk() ||
+        a.box_pk() != b.box_pk()) {
+      return false;
+    }
+    if (a.SerializeAsString() != b.SerializeAsString()) {
+      if (changed >= 0) return false;
+      changed = i;
+    }
+  }
+  if (changed < 0) return false;
+  *agency = next.members(changed).agency();
+  return true;
+}
+
+// Everything about `next` as the successor of `prev` except its signatures.
+absl::Status ValidateUpdateStructure(const Roster& prev,
+                                     const proto::Roster& next) {
+  const proto::Roster& p = prev.roster();
+  if (next.version() != p.version() + 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("update has version ", next.version(), "; after roster v",
+                     p.version(), " comes v", p.version() + 1));
+  }
+  if (next.prev_hash() != prev.hash().view()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "update v", next.version(), " does not chain to roster v", p.version(),
+        " (prev_hash ", crypto::ToHex(next.prev_hash()), ", want ",
+        crypto::ToHex(prev.hash().view()), ")"));
+  }
+  if (next.network_name() != p.network_name()) {
+    return absl::InvalidArgumentError("update changes the network name");
+  }
+  TIDINGS_RETURN_IF_ERROR(ValidateMembers(next));
+  if (next.revocations_size() < p.revocations_size()) {
+    return absl::InvalidArgumentError("update drops earlier revocations");
+  }
+  for (int i = 0; i < p.revocations_size(); ++i) {
+    if (next.revocations(i).SerializeAsString() !=
+        p.revocations(i).SerializeAsString()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("update changes earlier revocation ", i + 1));
+    }
+  }
+  absl::flat_hash_set<std::string> revoked_now;
+  for (int i = p.revocations_size(); i < next.revocations_size(); ++i) {
+    const proto::Revocation& r = next.revocations(i);
+    const proto::Member* was = prev.Find(r.agency());
+    if (was == nullptr || was->sign_pk() != r.sign_pk()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("revocation of '", absl::CHexEscape(r.agency()),
+                       "' does not name its key in roster v", p.version()));
+    }
+    if (r.at_version() != next.version()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("revocation of ", r.agency(), " is dated v",
+                       r.at_version(), " in update v", next.version()));
+    }
+    if (!revoked_now.insert(r.agency()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(r.agency(), " is revoked twice in one update"));
+    }
+    for (int j = 0; j < r.cuts_size(); ++j) {
+      if (r.cuts(j).feed_id().size() != crypto::Hash256::kSize) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "revocation of ", r.agency(), ": cut ", j + 1, " has a feed id of ",
+            r.cuts(j).feed_id().size(), " bytes"));
+      }
+      if (j > 0 && !(r.cuts(j - 1).feed_id() < r.cuts(j).feed_id())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("revocation of ", r.agency(),
+                         ": cuts are not sorted and unique by feed"));
+      }
+    }
+    const proto::Member* now = nullptr;
+    for (const proto::Member& m : next.members()) {
+      if (m.agency() == r.agency()) now = &m;
+    }
+    if (r.removed() != (now == nullptr)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "revocation of ", r.agency(),
+          r.removed() ? " says removed but it is still a member"
+                      : " keeps it a member but it is not in the roster"));
+    }
+    if (now != nullptr && now->sign_pk() == r.sign_pk()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "revocation of ", r.agency(), " keeps the revoked key in use"));
+    }
+  }
+  // Removing a member always names where its feeds stop.
+  for (const proto::Member& m : p.members()) {
+    bool still = false;
+    for (const proto::Member& n : next.members())
+      still |= n.agency() == m.agency();
+    if (!still && !revoked_now.contains(m.agency())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("update removes ", m.agency(), " without a revocation"));
+    }
+  }
+  // A revoked key never comes back.
+  for (const proto::Revocation& r : next.revocations()) {
+    for (const proto::Member& m : next.members()) {
+      if (m.sign_pk() == r.sign_pk()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "member ", m.agency(), " uses a key revoked at v", r.at_version()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<proto::Roster> ParseRoster(
     const proto::SignedRoster& signed_roster) {
   proto::Roster roster;
@@ -181,21 +313,24 @@ absl::Status ValidateAgencyId(absl::string_view agency) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Roster> Roster::FromSigned(
-    const proto::SignedRoster& signed_roster) {
-  TIDINGS_ASSIGN_OR_RETURN(proto::Roster roster, ParseRoster(signed_roster));
-  TIDINGS_RETURN_IF_ERROR(ValidateGenesisStructure(roster));
+namespace {
 
+// Verifies every signature of `signed_roster` against the members of
+// `signers` (the roster itself for a genesis, the previous one for an
+// update) and returns who signed. Any signature that is not a member's, is
+// repeated or does not verify is an error: nothing forged is ignored quietly.
+absl::StatusOr<std::set<std::string>> VerifySignatures(
+    const proto::Roster& signers, const proto::SignedRoster& signed_roster) {
   const std::string& bytes = signed_roster.roster();
-  std::set<std::string> signers;
+  std::set<std::string> out;
   for (const proto::RosterSignature& sig : signed_roster.signatures()) {
-    const proto::Member* member = FindMember(roster, sig.agency());
+    const proto::Member* member = FindMember(signers, sig.agency());
     if (member == nullptr) {
-      return absl::UnauthenticatedError(
-          absl::StrCat("signature by '", absl::CHexEscape(sig.agency()),
-                       "', which is not a member of the roster"));
+      return absl::UnauthenticatedError(absl::StrCat(
+          "signature by '", absl::CHexEscape(sig.agency().substr(0, 64)),
+          "', which is not a member of roster v", signers.version()));
     }
-    if (!signers.insert(sig.agency()).second) {
+    if (!out.insert(sig.agency()).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("two signatures by ", sig.agency()));
     }
@@ -209,6 +344,57 @@ absl::StatusOr<Roster> Roster::FromSigned(
           absl::StrCat("signature by ", sig.agency(), " does not verify"));
     }
   }
+  return out;
+}
+
+// Adds `identity`'s signature over `signed_roster`'s bytes, as `member` of
+// the signing roster. kPermissionDenied if the keys are not the member's;
+// kAlreadyExists if it already signed.
+absl::Status AddSignature(proto::SignedRoster& signed_roster,
+                          const proto::Member& member,
+                          const crypto::Identity& identity) {
+  if (member.sign_pk() != identity.verify_key().view()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the keys of this key file do not match the roster entry of ",
+        identity.agency()));
+  }
+  const std::string& bytes = signed_roster.roster();
+  auto* signatures = signed_roster.mutable_signatures();
+  for (auto it = signatures->begin(); it != signatures->end();) {
+    if (it->agency() != identity.agency()) {
+      ++it;
+      continue;
+    }
+    if (SignatureVerifies(member, bytes, it->signature())) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(identity.agency(), " has already signed this roster"));
+    }
+    // Someone else's bytes under our name: ours replaces them rather than
+    // leaving a roster that can never verify.
+    it = signatures->erase(it);
+  }
+  proto::RosterSignature* sig = signed_roster.add_signatures();
+  sig->set_agency(identity.agency());
+  sig->set_signature(
+      crypto::Sign(identity.signing_key(), crypto::Domain::kRoster, bytes)
+          .str());
+  // Kept sorted so that the file does not depend on signing order.
+  std::sort(
+      signatures->begin(), signatures->end(),
+      [](const proto::RosterSignature& a, const proto::RosterSignature& b) {
+        return a.agency() < b.agency();
+      });
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Roster> Roster::FromSigned(
+    const proto::SignedRoster& signed_roster) {
+  TIDINGS_ASSIGN_OR_RETURN(proto::Roster roster, ParseRoster(signed_roster));
+  TIDINGS_RETURN_IF_ERROR(ValidateGenesisStructure(roster));
+  TIDINGS_ASSIGN_OR_RETURN(std::set<std::string> signers,
+                           VerifySignatures(roster, signed_roster));
   std::vector<std::string> missing;
   for (const proto::Member& member : roster.members()) {
     if (!signers.contains(member.agency())) missing.push_back(member.agency());
@@ -223,8 +409,76 @@ absl::StatusOr<Roster> Roster::FromSigned(
   Roster out;
   out.signed_ = signed_roster;
   out.roster_ = std::move(roster);
-  out.network_id_ = crypto::Hash(bytes);
+  out.hash_ = crypto::Hash(signed_roster.roster());
+  out.network_id_ = out.hash_;
   return out;
+}
+
+absl::StatusOr<UpdateCheck> CheckUpdate(const Roster& prev,
+                                        const proto::SignedRoster& update) {
+  TIDINGS_ASSIGN_OR_RETURN(proto::Roster next, ParseRoster(update));
+  TIDINGS_RETURN_IF_ERROR(ValidateUpdateStructure(prev, next));
+  TIDINGS_ASSIGN_OR_RETURN(std::set<std::string> signers,
+                           VerifySignatures(prev.roster(), update));
+  UpdateCheck out;
+  out.version = next.version();
+  out.hash = crypto::Hash(update.roster());
+  out.signers.assign(signers.begin(), signers.end());
+  std::string self;
+  if (IsSelfChangeOf(prev.roster(), next, &self)) out.self_change = self;
+  const bool self_signed =
+      !out.self_change.empty() && signers.contains(out.self_change);
+  out.needed = self_signed ? 1 : prev.roster().threshold();
+  out.complete = out.signers.size() >= out.needed;
+  return out;
+}
+
+absl::StatusOr<Roster> Roster::FromUpdate(const Roster& prev,
+                                          const proto::SignedRoster& update) {
+  TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check, CheckUpdate(prev, update));
+  if (!check.complete) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "update v", check.version, " has ", check.signers.size(), " of the ",
+        check.needed, " signatures it needs (signed by ",
+        check.signers.empty() ? "nobody" : absl::StrJoin(check.signers, ", "),
+        ")"));
+  }
+  Roster out;
+  out.signed_ = update;
+  out.roster_ = *ParseRoster(update);
+  out.hash_ = check.hash;
+  out.network_id_ = prev.network_id_;
+  return out;
+}
+
+absl::StatusOr<proto::SignedRoster> MakeUpdate(const Roster& prev,
+                                               proto::Roster next) {
+  next.set_version(prev.roster().version() + 1);
+  next.set_prev_hash(prev.hash().str());
+  next.set_network_name(prev.roster().network_name());
+  std::stable_sort(next.mutable_members()->begin(),
+                   next.mutable_members()->end(),
+                   [](const proto::Member& a, const proto::Member& b) {
+                     return a.agency() < b.agency();
+                   });
+  TIDINGS_RETURN_IF_ERROR(ValidateUpdateStructure(prev, next));
+  proto::SignedRoster out;
+  if (!next.SerializeToString(out.mutable_roster())) {
+    return absl::InternalError("cannot serialize the roster");
+  }
+  return out;
+}
+
+absl::Status SignUpdate(proto::SignedRoster& update, const Roster& prev,
+                        const crypto::Identity& identity) {
+  TIDINGS_RETURN_IF_ERROR(CheckUpdate(prev, update).status());
+  const proto::Member* member = prev.Find(identity.agency());
+  if (member == nullptr) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        identity.agency(), " is not a member of roster v",
+        prev.roster().version(), " and cannot sign its successor"));
+  }
+  return AddSignature(update, *member, identity);
 }
 
 absl::StatusOr<Roster> Roster::LoadFile(const std::string& path) {
@@ -346,39 +600,12 @@ absl::Status SignGenesis(proto::SignedRoster& signed_roster,
     return absl::PermissionDeniedError(
         absl::StrCat(identity.agency(), " is not a founder in this roster"));
   }
-  if (member->sign_pk() != identity.verify_key().view() ||
-      member->box_pk() != identity.box_public().view()) {
+  if (member->box_pk() != identity.box_public().view()) {
     return absl::PermissionDeniedError(absl::StrCat(
         "the keys of this key file do not match the roster entry of ",
         identity.agency()));
   }
-  const std::string& bytes = signed_roster.roster();
-  auto* signatures = signed_roster.mutable_signatures();
-  for (auto it = signatures->begin(); it != signatures->end();) {
-    if (it->agency() != identity.agency()) {
-      ++it;
-      continue;
-    }
-    if (SignatureVerifies(*member, bytes, it->signature())) {
-      return absl::AlreadyExistsError(
-          absl::StrCat(identity.agency(), " has already signed this roster"));
-    }
-    // Someone else's bytes under our name: ours replaces them rather than
-    // leaving a roster that can never verify.
-    it = signatures->erase(it);
-  }
-  proto::RosterSignature* sig = signed_roster.add_signatures();
-  sig->set_agency(identity.agency());
-  sig->set_signature(
-      crypto::Sign(identity.signing_key(), crypto::Domain::kRoster, bytes)
-          .str());
-  // Kept sorted so that the file does not depend on signing order.
-  std::sort(
-      signatures->begin(), signatures->end(),
-      [](const proto::RosterSignature& a, const proto::RosterSignature& b) {
-        return a.agency() < b.agency();
-      });
-  return absl::OkStatus();
+  return AddSignature(signed_roster, *member, identity);
 }
 
 std::vector<std::string> MissingSignatures(

@@ -40,7 +40,16 @@ class Roster {
   // Reads and verifies a roster file (a serialized proto::SignedRoster).
   static absl::StatusOr<Roster> LoadFile(const std::string& path);
 
+  // Verifies `update` as the successor of `prev` (see CheckUpdate) and
+  // requires it to be complete. kUnauthenticated names the signatures
+  // missing.
+  static absl::StatusOr<Roster> FromUpdate(const Roster& prev,
+                                           const proto::SignedRoster& update);
+
   const crypto::Hash256& network_id() const { return network_id_; }
+  // BLAKE2b-256 of this roster's bytes: what the next version chains to.
+  const crypto::Hash256& hash() const { return hash_; }
+  uint32_t version() const { return roster_.version(); }
   const proto::Roster& roster() const { return roster_; }
   const proto::SignedRoster& signed_roster() const { return signed_; }
 
@@ -64,7 +73,41 @@ class Roster {
   proto::SignedRoster signed_;
   proto::Roster roster_;
   crypto::Hash256 network_id_;
+  crypto::Hash256 hash_;
 };
+
+// What CheckUpdate found: an update is complete (it may be applied) with
+// `needed` valid signatures of members of the previous roster: its
+// threshold, or just the changed member's own for a change of only its own
+// name, endpoints or TLS certificate.
+struct UpdateCheck {
+  uint32_t version = 0;
+  crypto::Hash256 hash;              // of the update's roster bytes
+  std::vector<std::string> signers;  // sorted
+  uint32_t needed = 0;
+  std::string self_change;  // the agency that changes only its own entry
+  bool complete = false;
+};
+
+// Checks `update` as the successor of `prev`: version prev+1, prev_hash,
+// same network, members valid (as for a genesis), earlier revocations kept
+// unchanged, new revocations naming the key the agency had in `prev`, every
+// removed member revoked, no revoked key in use; and every signature present
+// by a member of `prev` and valid. Says how many signatures it has and needs.
+absl::StatusOr<UpdateCheck> CheckUpdate(const Roster& prev,
+                                        const proto::SignedRoster& update);
+
+// An unsigned successor of `prev` with `next`'s members, threshold,
+// revocations and change note (version, prev_hash and network name are set
+// here). kInvalidArgument if CheckUpdate would refuse it.
+absl::StatusOr<proto::SignedRoster> MakeUpdate(const Roster& prev,
+                                               proto::Roster next);
+
+// Adds `identity`'s signature to an update of `prev`. kPermissionDenied if it
+// is not a member of `prev` with these keys; kAlreadyExists if it already
+// signed.
+absl::Status SignUpdate(proto::SignedRoster& update, const Roster& prev,
+                        const crypto::Identity& identity);
 
 // The public identity (key file `.pub`) of `identity`, with its endpoints
 // and the fingerprint of its TLS certificate.

@@ -639,6 +639,45 @@ absl::StatusOr<std::vector<std::string>> Log::ListEvidence() const {
   return evidence;
 }
 
+namespace {
+// State keys live in the meta family under this prefix, apart from the
+// log's own counters.
+constexpr absl::string_view kStatePrefix = "state/";
+}  // namespace
+
+absl::Status Log::PutState(absl::string_view key, absl::string_view value) {
+  rocksdb::WriteOptions write_options;
+  write_options.sync = impl_->options.sync;
+  return FromRocksDb(
+      impl_->db->Put(write_options, impl_->cf(kMeta),
+                     ToSlice(absl::StrCat(kStatePrefix, key)), ToSlice(value)),
+      "writing state");
+}
+
+absl::Status Log::DeleteState(absl::string_view key) {
+  rocksdb::WriteOptions write_options;
+  write_options.sync = impl_->options.sync;
+  return FromRocksDb(
+      impl_->db->Delete(write_options, impl_->cf(kMeta),
+                        ToSlice(absl::StrCat(kStatePrefix, key))),
+      "deleting state");
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Log::ScanState(
+    absl::string_view prefix) const {
+  const std::string full = absl::StrCat(kStatePrefix, prefix);
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kMeta)));
+  for (it->Seek(ToSlice(full));
+       it->Valid() && absl::StartsWith(ToView(it->key()), full); it->Next()) {
+    out.emplace_back(std::string(ToView(it->key()).substr(kStatePrefix.size())),
+                     std::string(ToView(it->value())));
+  }
+  TIDINGS_RETURN_IF_ERROR(FromRocksDb(it->status(), "reading state"));
+  return out;
+}
+
 uint64_t Log::envelope_count() const {
   absl::ReaderMutexLock lock(&impl_->cache_mu);
   return impl_->envelope_count;

@@ -161,6 +161,15 @@ class Log {
   // Number of envelopes held.
   uint64_t envelope_count() const;
 
+  // Small named records kept beside the envelopes (the roster chain, pending
+  // roster proposals). Each write is its own synced batch. Keys are opaque to
+  // the log; ScanState returns (key, value) pairs whose key starts with
+  // `prefix`, ordered by key.
+  absl::Status PutState(absl::string_view key, absl::string_view value);
+  absl::Status DeleteState(absl::string_view key);
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanState(
+      absl::string_view prefix) const;
+
  private:
   struct Impl;
   explicit Log(std::unique_ptr<Impl> impl);

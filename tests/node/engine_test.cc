@@ -92,9 +92,13 @@ class SimNetwork {
           storage::Log::Open({.path = dir_ + "/" + agency, .sync = false});
       MustBeOk(log.status());
       node->log = *std::move(log);
+      absl::StatusOr<std::unique_ptr<Membership>> membership =
+          Membership::Open(*roster_, node->log.get());
+      MustBeOk(membership.status());
+      node->membership = *std::move(membership);
       node->sender = std::make_unique<Sender>(this, agency);
       EngineOptions options;
-      options.roster = roster_.get();
+      options.membership = node->membership.get();
       options.identity = node->identity.get();
       options.keyring = node->keyring.get();
       options.log = node->log.get();
@@ -213,6 +217,7 @@ class SimNetwork {
     std::unique_ptr<crypto::Identity> identity;
     std::unique_ptr<crypto::Keyring> keyring;
     std::unique_ptr<storage::Log> log;
+    std::unique_ptr<Membership> membership;
     Counters counters;
     std::unique_ptr<Sender> sender;
     std::unique_ptr<Engine> engine;

@@ -1,0 +1,414 @@
+#include "node/membership.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "crypto/hash.h"
+#include "crypto/status_macros.h"
+#include "node/envelope.h"
+#include "node/internal/logging.h"
+
+namespace tidings::node {
+namespace {
+
+// State record keys (storage::Log::PutState).
+constexpr absl::string_view kRosterKey = "roster/";
+constexpr absl::string_view kProposalKey = "proposal/";
+constexpr absl::string_view kForkKey = "roster_fork/";
+constexpr absl::string_view kSignedKey = "signed/";
+
+std::string VersionKey(absl::string_view prefix, uint32_t version) {
+  return absl::StrFormat("%s%010u", prefix, version);
+}
+
+absl::StatusOr<proto::Roster> ParseUpdate(const proto::SignedRoster& update) {
+  proto::Roster roster;
+  if (!roster.ParseFromString(update.roster())) {
+    return absl::InvalidArgumentError(
+        "roster update bytes do not parse as a tidings.proto.Roster");
+  }
+  return roster;
+}
+
+// `into` plus the signatures of `from` it lacks (both verified already).
+bool MergeSignatures(proto::SignedRoster& into,
+                     const proto::SignedRoster& from) {
+  bool changed = false;
+  for (const proto::RosterSignature& sig : from.signatures()) {
+    bool have = false;
+    for (const proto::RosterSignature& mine : into.signatures()) {
+      have |= mine.agency() == sig.agency();
+    }
+    if (!have) {
+      *into.add_signatures() = sig;
+      changed = true;
+    }
+  }
+  std::sort(
+      into.mutable_signatures()->begin(), into.mutable_signatures()->end(),
+      [](const proto::RosterSignature& a, const proto::RosterSignature& b) {
+        return a.agency() < b.agency();
+      });
+  return changed;
+}
+
+}  // namespace
+
+absl::string_view OfferedName(Offered offered) {
+  switch (offered) {
+    case Offered::kApplied:
+      return "applied";
+    case Offered::kPending:
+      return "pending";
+    case Offered::kKnown:
+      return "known";
+    case Offered::kStale:
+      return "stale";
+    case Offered::kFork:
+      return "fork";
+  }
+  return "unknown";
+}
+
+const proto::Revocation* RosterChain::RevocationOf(
+    absl::string_view origin, absl::string_view sign_pk) const {
+  for (const proto::Revocation& r : current().roster().revocations()) {
+    if (r.agency() == origin && r.sign_pk() == sign_pk) return &r;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<crypto::VerifyKey> RosterChain::SignerKey(
+    absl::string_view origin, uint32_t roster_version,
+    absl::string_view feed_id, uint64_t seq) const {
+  const Roster* roster = at(roster_version);
+  if (roster == nullptr) {
+    return Reject(RejectReason::kRosterAhead,
+                  absl::StrCat("signed under roster v", roster_version,
+                               "; this node has v", version()));
+  }
+  const proto::Member* member = roster->Find(origin);
+  if (member == nullptr) {
+    return Reject(RejectReason::kUnknownOrigin,
+                  absl::StrCat("origin '", origin.substr(0, 64),
+                               "' is not in roster v", roster_version));
+  }
+  if (const proto::Revocation* r = RevocationOf(origin, member->sign_pk())) {
+    uint64_t last = 0;
+    for (const proto::FeedCut& cut : r->cuts()) {
+      if (cut.feed_id() == feed_id) last = cut.last_seq();
+    }
+    if (seq > last) {
+      return Reject(
+          RejectReason::kRevoked,
+          absl::StrCat(
+              origin, "'s key was ", r->removed() ? "removed" : "revoked",
+              " at roster v", r->at_version(), "; position ", seq,
+              " of this feed is past its last valid one (", last, ")"));
+    }
+  }
+  std::optional<crypto::VerifyKey> key =
+      crypto::VerifyKey::FromBytes(member->sign_pk());
+  if (!key.has_value()) {
+    return Reject(RejectReason::kUnknownOrigin, "origin key is malformed");
+  }
+  return *key;
+}
+
+Membership::Membership(std::shared_ptr<const RosterChain> chain,
+                       storage::Log* log)
+    : log_(log), network_id_(chain->network_id()), chain_(std::move(chain)) {}
+
+absl::StatusOr<std::unique_ptr<Membership>> Membership::Open(
+    Roster genesis, storage::Log* log) {
+  std::vector<std::shared_ptr<const Roster>> versions;
+  versions.push_back(std::make_shared<const Roster>(std::move(genesis)));
+  std::vector<std::pair<std::string, std::string>> proposals;
+  std::vector<RosterFork> forks;
+  if (log != nullptr) {
+    TIDINGS_ASSIGN_OR_RETURN(auto updates, log->ScanState(kRosterKey));
+    for (const auto& [key, value] : updates) {
+      proto::SignedRoster update;
+      absl::StatusOr<Roster> next =
+          update.ParseFromString(value)
+              ? Roster::FromUpdate(*versions.back(), update)
+              : absl::InvalidArgumentError("does not parse");
+      if (!next.ok()) {
+        return absl::DataLossError(
+            absl::StrCat("stored roster update ", key,
+                         " does not verify: ", next.status().message()));
+      }
+      versions.push_back(std::make_shared<const Roster>(std::move(*next)));
+    }
+    TIDINGS_ASSIGN_OR_RETURN(proposals, log->ScanState(kProposalKey));
+    TIDINGS_ASSIGN_OR_RETURN(auto fork_records, log->ScanState(kForkKey));
+    for (const auto& [key, value] : fork_records) {
+      proto::SignedRoster other;
+      proto::Roster roster;
+      if (!other.ParseFromString(value) ||
+          !roster.ParseFromString(other.roster()) ||
+          roster.version() >= versions.size()) {
+        continue;
+      }
+      forks.push_back({roster.version(),
+                       versions[roster.version()]->hash().str(),
+                       crypto::Hash(other.roster()).str()});
+    }
+  }
+  std::unique_ptr<Membership> out(new Membership(
+      std::make_shared<const RosterChain>(std::move(versions)), log));
+  absl::MutexLock lock(&out->mu_);
+  out->forks_ = std::move(forks);
+  for (const auto& [key, value] : proposals) {
+    proto::SignedRoster proposal;
+    bool applied = false;
+    if (!proposal.ParseFromString(value) ||
+        !out->OfferLocked(proposal, &applied).ok() || applied) {
+      // Stale or unusable: forget it.
+      if (log != nullptr) log->DeleteState(key).IgnoreError();
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<const RosterChain> Membership::chain() const {
+  absl::MutexLock lock(&mu_);
+  return chain_;
+}
+
+std::vector<proto::SignedRoster> Membership::Pending() const {
+  absl::MutexLock lock(&mu_);
+  return pending_;
+}
+
+std::vector<RosterFork> Membership::Forks() const {
+  absl::MutexLock lock(&mu_);
+  return forks_;
+}
+
+void Membership::AddListener(std::function<void(const RosterChain&)> listener) {
+  absl::MutexLock lock(&mu_);
+  listeners_.push_back(std::move(listener));
+}
+
+void Membership::Notify(const std::shared_ptr<const RosterChain>& chain) {
+  std::vector<std::function<void(const RosterChain&)>> listeners;
+  {
+    absl::MutexLock lock(&mu_);
+    listeners = listeners_;
+  }
+  for (const auto& listener : listeners) listener(*chain);
+}
+
+absl::Status Membership::PersistProposal(const proto::SignedRoster& proposal) {
+  if (log_ == nullptr) return absl::OkStatus();
+  return log_->PutState(
+      absl::StrCat(kProposalKey,
+                   crypto::ToHex(crypto::Hash(proposal.roster()).view())),
+      proposal.SerializeAsString());
+}
+
+absl::Status Membership::ApplyLocked(const proto::SignedRoster& update) {
+  TIDINGS_ASSIGN_OR_RETURN(Roster next,
+                           Roster::FromUpdate(chain_->current(), update));
+  if (log_ != nullptr) {
+    TIDINGS_RETURN_IF_ERROR(log_->PutState(
+        VersionKey(kRosterKey, next.version()), update.SerializeAsString()));
+    for (const proto::SignedRoster& p : pending_) {
+      log_
+          ->DeleteState(absl::StrCat(
+              kProposalKey, crypto::ToHex(crypto::Hash(p.roster()).view())))
+          .IgnoreError();
+    }
+  }
+  spdlog::info("roster v{} applied: {} (signed by {} members)", next.version(),
+               next.roster().change(), update.signatures_size());
+  std::vector<std::shared_ptr<const Roster>> versions;
+  for (uint32_t v = 0; v <= chain_->version(); ++v) {
+    versions.push_back(std::shared_ptr<const Roster>(chain_, chain_->at(v)));
+  }
+  versions.push_back(std::make_shared<const Roster>(std::move(next)));
+  chain_ = std::make_shared<const RosterChain>(std::move(versions));
+  pending_.clear();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Offered> Membership::OfferLocked(
+    const proto::SignedRoster& update, bool* applied) {
+  TIDINGS_ASSIGN_OR_RETURN(proto::Roster roster, ParseUpdate(update));
+  const uint32_t version = roster.version();
+  const uint32_t current = chain_->version();
+  if (version == 0) {
+    if (update.roster() == chain_->at(0)->signed_roster().roster()) {
+      return Offered::kKnown;
+    }
+    return absl::InvalidArgumentError("a genesis roster is not an update");
+  }
+  if (version <= current) {
+    const Roster& have = *chain_->at(version);
+    if (update.roster() == have.signed_roster().roster()) {
+      return Offered::kKnown;
+    }
+    TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check,
+                             CheckUpdate(*chain_->at(version - 1), update));
+    if (!check.complete) return Offered::kStale;
+    for (const RosterFork& fork : forks_) {
+      if (fork.version == version && fork.other_hash == check.hash.view()) {
+        return Offered::kKnown;
+      }
+    }
+    forks_.push_back({version, have.hash().str(), check.hash.str()});
+    if (log_ != nullptr) {
+      log_->PutState(absl::StrCat(VersionKey(kForkKey, version), "/",
+                                  crypto::ToHex(check.hash.view())),
+                     update.SerializeAsString())
+          .IgnoreError();
+    }
+    spdlog::error(
+        "ROSTER EQUIVOCATION at v{}: applied {} but {} also has a quorum "
+        "(signed by {}); the roster chain is frozen until an operator "
+        "resolves it",
+        version, crypto::ToHex(have.hash().view()),
+        crypto::ToHex(check.hash.view()), absl::StrJoin(check.signers, ", "));
+    return Offered::kFork;
+  }
+  if (!forks_.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the roster chain forked at v", forks_.front().version,
+                     "; no update is applied until an operator resolves it"));
+  }
+  if (version > current + 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("update v", version, " but this node has roster v",
+                     current, "; the updates between come first"));
+  }
+  TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check,
+                           CheckUpdate(chain_->current(), update));
+  proto::SignedRoster* merged = nullptr;
+  bool changed = true;
+  for (proto::SignedRoster& p : pending_) {
+    if (p.roster() == update.roster()) {
+      merged = &p;
+      changed = MergeSignatures(p, update);
+    }
+  }
+  if (merged == nullptr) {
+    pending_.push_back(update);
+    merged = &pending_.back();
+  }
+  TIDINGS_ASSIGN_OR_RETURN(check, CheckUpdate(chain_->current(), *merged));
+  if (check.complete) {
+    const proto::SignedRoster complete = *merged;
+    TIDINGS_RETURN_IF_ERROR(ApplyLocked(complete));
+    *applied = true;
+    return Offered::kApplied;
+  }
+  if (!changed) return Offered::kKnown;
+  TIDINGS_RETURN_IF_ERROR(PersistProposal(*merged));
+  return Offered::kPending;
+}
+
+absl::StatusOr<Offered> Membership::Offer(const proto::SignedRoster& update) {
+  bool applied = false;
+  absl::StatusOr<Offered> out;
+  std::shared_ptr<const RosterChain> chain;
+  {
+    absl::MutexLock lock(&mu_);
+    out = OfferLocked(update, &applied);
+    chain = chain_;
+  }
+  if (applied) Notify(chain);
+  return out;
+}
+
+absl::StatusOr<proto::SignedRoster> Membership::Propose(
+    proto::Roster next, const crypto::Identity& identity) {
+  proto::SignedRoster proposal;
+  {
+    absl::MutexLock lock(&mu_);
+    TIDINGS_ASSIGN_OR_RETURN(proposal,
+                             MakeUpdate(chain_->current(), std::move(next)));
+  }
+  return Sign(crypto::Hash(proposal.roster()).view(), identity, &proposal);
+}
+
+absl::StatusOr<proto::SignedRoster> Membership::Sign(
+    absl::string_view hash, const crypto::Identity& identity) {
+  return Sign(hash, identity, nullptr);
+}
+
+absl::StatusOr<proto::SignedRoster> Membership::Sign(
+    absl::string_view hash, const crypto::Identity& identity,
+    const proto::SignedRoster* fresh) {
+  bool applied = false;
+  proto::SignedRoster signed_update;
+  std::shared_ptr<const RosterChain> chain;
+  {
+    absl::MutexLock lock(&mu_);
+    if (fresh != nullptr) {
+      signed_update = *fresh;
+    } else {
+      bool found = false;
+      for (const proto::SignedRoster& p : pending_) {
+        if (crypto::Hash(p.roster()).view() == hash) {
+          signed_update = p;
+          found = true;
+        }
+      }
+      if (!found) {
+        return absl::NotFoundError(absl::StrCat(
+            "no pending roster proposal ", crypto::ToHex(hash), " for v",
+            chain_->version() + 1, " (see `tidings roster show --pending`)"));
+      }
+    }
+    const uint32_t version = chain_->version() + 1;
+    const std::string signed_key = VersionKey(kSignedKey, version);
+    if (log_ != nullptr) {
+      TIDINGS_ASSIGN_OR_RETURN(auto earlier, log_->ScanState(signed_key));
+      for (const auto& [key, value] : earlier) {
+        if (value != hash) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("this node already signed proposal ",
+                           crypto::ToHex(value), " for roster v", version,
+                           "; a member signs one proposal per version"));
+        }
+      }
+    }
+    TIDINGS_RETURN_IF_ERROR(
+        SignUpdate(signed_update, chain_->current(), identity));
+    if (log_ != nullptr) {
+      TIDINGS_RETURN_IF_ERROR(log_->PutState(signed_key, hash));
+    }
+    TIDINGS_RETURN_IF_ERROR(OfferLocked(signed_update, &applied).status());
+    if (!applied) {
+      for (const proto::SignedRoster& p : pending_) {
+        if (p.roster() == signed_update.roster()) signed_update = p;
+      }
+    }
+    chain = chain_;
+  }
+  if (applied) Notify(chain);
+  return signed_update;
+}
+
+std::vector<proto::FeedCut> CutsFor(const storage::Log& log,
+                                    absl::string_view agency) {
+  std::vector<proto::FeedCut> cuts;
+  for (const proto::FeedHead& head : log.ListHeads()) {
+    if (head.origin() != agency) continue;
+    proto::FeedCut cut;
+    cut.set_feed_id(head.feed_id());
+    cut.set_last_seq(head.seq());
+    cuts.push_back(std::move(cut));
+  }
+  std::sort(cuts.begin(), cuts.end(),
+            [](const proto::FeedCut& a, const proto::FeedCut& b) {
+              return a.feed_id() < b.feed_id();
+            });
+  return cuts;
+}
+
+}  // namespace tidings::node

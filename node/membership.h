@@ -1,0 +1,168 @@
+// Membership over time: the chain of rosters from the genesis, the updates
+// still gathering signatures, and forks (equivocation) of the chain.
+//
+// A `RosterChain` is an immutable snapshot: the genesis and every applied
+// update, each verified against its predecessor (node/roster.h). Envelopes
+// name the roster version their origin signed under; the chain answers which
+// key that was and whether a later revocation cut it off.
+//
+// `Membership` owns the current chain and moves it forward. Updates arrive
+// from the CLI (propose, sign) and by gossip (proposals with some signatures,
+// complete updates); each is checked against this node's own chain, never
+// taken on a peer's word. Applied updates and pending proposals are kept in
+// the log's state records, so a restart resumes where it stopped. Two
+// different complete updates at one version are a fork: both are kept as
+// evidence, reported, and the chain stops moving until an operator resolves
+// it; neither wins silently.
+//
+// Thread-safety: RosterChain is immutable. Membership's methods may be
+// called from any thread; listeners run on the applying thread, outside the
+// lock.
+#ifndef TIDINGS_NODE_MEMBERSHIP_H_
+#define TIDINGS_NODE_MEMBERSHIP_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "crypto/identity.h"
+#include "crypto/types.h"
+#include "node/roster.h"
+#include "proto/roster.pb.h"
+#include "storage/log.h"
+
+namespace tidings::node {
+
+class RosterChain {
+ public:
+  explicit RosterChain(std::vector<std::shared_ptr<const Roster>> versions)
+      : versions_(std::move(versions)) {}
+
+  const Roster& current() const { return *versions_.back(); }
+  uint32_t version() const { return current().version(); }
+  const crypto::Hash256& network_id() const {
+    return versions_.front()->network_id();
+  }
+  // The roster of `version`, or nullptr if this chain has not reached it.
+  const Roster* at(uint32_t version) const {
+    return version < versions_.size() ? versions_[version].get() : nullptr;
+  }
+
+  // The key that must have signed an envelope of `origin` signed under
+  // `roster_version` at feed position (feed_id, seq). Reject statuses
+  // (node/envelope.h): roster_ahead if this chain has not reached that
+  // version yet, unknown_origin if the origin was not a member then, revoked
+  // if a later update revoked that key and the position is past its cut.
+  absl::StatusOr<crypto::VerifyKey> SignerKey(absl::string_view origin,
+                                              uint32_t roster_version,
+                                              absl::string_view feed_id,
+                                              uint64_t seq) const;
+
+  // The revocation of `origin`'s `sign_pk` in the current roster, if any.
+  const proto::Revocation* RevocationOf(absl::string_view origin,
+                                        absl::string_view sign_pk) const;
+
+ private:
+  std::vector<std::shared_ptr<const Roster>> versions_;  // index = version
+};
+
+// Two different complete updates at one version.
+struct RosterFork {
+  uint32_t version = 0;
+  std::string applied_hash;  // the one this node applied
+  std::string other_hash;    // the conflicting one
+};
+
+// What happened to an offered update or proposal.
+enum class Offered {
+  kApplied,  // complete: applied (with any pending successors it unlocked)
+  kPending,  // new proposal, or new signatures merged into one
+  kKnown,    // nothing new
+  kStale,    // for a version already passed (no quorum, no conflict)
+  kFork,     // conflicts with an applied update: reported
+};
+absl::string_view OfferedName(Offered offered);
+
+class Membership {
+ public:
+  // Starts from `genesis`, then re-applies the updates and reloads the
+  // proposals kept in `log` (may be null: nothing is kept).
+  static absl::StatusOr<std::unique_ptr<Membership>> Open(Roster genesis,
+                                                          storage::Log* log);
+
+  std::shared_ptr<const RosterChain> chain() const;
+  const crypto::Hash256& network_id() const { return network_id_; }
+
+  // An update or proposal from a peer or the CLI. Checked against the
+  // chain; a proposal for the next version merges with a pending one of the
+  // same bytes and is applied once complete. kInvalidArgument /
+  // kUnauthenticated say what is wrong with it; kFailedPrecondition if it is
+  // for a version beyond the next (earlier updates are missing) or the chain
+  // has forked.
+  absl::StatusOr<Offered> Offer(const proto::SignedRoster& update);
+
+  // Makes the successor of the current roster from `next` (see MakeUpdate),
+  // signs it with `identity` and offers it. Returns it as signed so far.
+  absl::StatusOr<proto::SignedRoster> Propose(proto::Roster next,
+                                              const crypto::Identity& identity);
+
+  // Adds `identity`'s signature to the pending proposal whose roster hash is
+  // `hash` and offers it. kNotFound if no such proposal is pending;
+  // kFailedPrecondition if this node already signed a different proposal
+  // for that version (an honest member signs one per version, so two
+  // quorums can only come from members that equivocate).
+  absl::StatusOr<proto::SignedRoster> Sign(absl::string_view hash,
+                                           const crypto::Identity& identity);
+
+  // Proposals for the next version, with the signatures gathered so far.
+  std::vector<proto::SignedRoster> Pending() const;
+  std::vector<RosterFork> Forks() const;
+
+  // Called after each applied update with the new chain.
+  void AddListener(std::function<void(const RosterChain&)> listener);
+
+ private:
+  Membership(std::shared_ptr<const RosterChain> chain, storage::Log* log);
+  // Applies `update` (complete, for the next version) under mu_.
+  absl::Status ApplyLocked(const proto::SignedRoster& update)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<Offered> OfferLocked(const proto::SignedRoster& update,
+                                      bool* applied)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PersistProposal(const proto::SignedRoster& proposal)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Notify(const std::shared_ptr<const RosterChain>& chain);
+  // Sign() for a pending proposal, or for `fresh` (Propose) if not null.
+  absl::StatusOr<proto::SignedRoster> Sign(absl::string_view hash,
+                                           const crypto::Identity& identity,
+                                           const proto::SignedRoster* fresh);
+
+  // Constant after construction
+  storage::Log* const log_;
+  crypto::Hash256 network_id_;
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const RosterChain> chain_ ABSL_GUARDED_BY(mu_);
+  // Proposals for chain_->version() + 1, by roster hash.
+  std::vector<proto::SignedRoster> pending_ ABSL_GUARDED_BY(mu_);
+  std::vector<RosterFork> forks_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void(const RosterChain&)>> listeners_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// Feed cuts for a revocation of `agency`: the head of every feed of its that
+// `log` holds.
+std::vector<proto::FeedCut> CutsFor(const storage::Log& log,
+                                    absl::string_view agency);
+
+}  // namespace tidings::node
+
+#endif  // TIDINGS_NODE_MEMBERSHIP_H_
