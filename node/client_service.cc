@@ -244,7 +244,12 @@ class ClientService final : public proto::Client::Service {
       }
       revoke(*member, true);
       auto* members = next.mutable_members();
-      members->erase(members->begin() + (member - &*members->begin()));
+      for (int i = 0; i < members->size(); ++i) {
+        if (members->Get(i).agency() == request.agency()) {
+          members->DeleteSubrange(i, 1);
+          break;
+        }
+      }
       next.set_change(absl::StrCat("remove ", request.agency()));
     } else if (op == "rotate" || op == "revoke") {
       proto::Member* member = find(request.agency());

@@ -274,19 +274,13 @@ absl::Status Cluster::Init() {
   }
 
   // Genesis roster, signed by every founder (running or not).
+  std::erase_if(members, [&](const std::string& agency) {
+    return std::find(options_.joiners.begin(), options_.joiners.end(),
+                     agency) != options_.joiners.end();
+  });
   std::vector<proto::Member> roster_members;
   for (const std::string& agency : members) {
-    std::vector<std::string> endpoints;
-    if (const NodeState* node = FindNode(agency); node != nullptr) {
-      endpoints.push_back(absl::StrCat("127.0.0.1:", node->port));
-    }
-    absl::StatusOr<crypto::Sha256> fingerprint =
-        crypto::CertificateFingerprint(tls_.at(agency)->cert_pem);
-    if (!fingerprint.ok()) return fingerprint.status();
-    roster_members.push_back(node::PublicIdentityOf(*identities_.at(agency),
-                                                    agency, endpoints,
-                                                    *fingerprint)
-                                 .member());
+    roster_members.push_back(MemberEntry(agency));
   }
   const uint32_t threshold = static_cast<uint32_t>(members.size() / 2 + 1);
   absl::StatusOr<proto::SignedRoster> genesis =
@@ -328,6 +322,69 @@ absl::Status Cluster::Init() {
     if (!normal.ok()) return normal;
   }
   return absl::OkStatus();
+}
+
+proto::Member Cluster::MemberEntry(absl::string_view agency) const {
+  std::vector<std::string> endpoints;
+  if (const NodeState* node = FindNode(agency); node != nullptr) {
+    endpoints.push_back(absl::StrCat("127.0.0.1:", node->port));
+  }
+  auto next = next_identities_.find(agency);
+  const crypto::Identity& identity =
+      next != next_identities_.end() ? *next->second : this->identity(agency);
+  return node::PublicIdentityOf(
+             identity, agency, endpoints,
+             *crypto::CertificateFingerprint(tls(agency).cert_pem))
+      .member();
+}
+
+absl::StatusOr<proto::Member> Cluster::PrepareNewKey(absl::string_view agency) {
+  auto identity = std::make_unique<crypto::Identity>(
+      crypto::Identity::Generate(std::string(agency)));
+  const std::string path = absl::StrCat(dir_, "/keys/", agency, ".next.key");
+  absl::Status saved = identity->SaveFile(path);
+  if (!saved.ok()) return saved;
+  next_identities_[std::string(agency)] = std::move(identity);
+  return MemberEntry(agency);
+}
+
+absl::Status Cluster::UseNewKey(absl::string_view agency) {
+  auto next = next_identities_.find(agency);
+  if (next == next_identities_.end()) {
+    return absl::FailedPreconditionError("no new key prepared");
+  }
+  const std::string from = absl::StrCat(dir_, "/keys/", agency, ".next.key");
+  const std::string to = absl::StrCat(dir_, "/keys/", agency, ".key");
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return ErrnoError(absl::StrCat("rename ", from));
+  }
+  identities_.find(agency)->second = std::move(next->second);
+  next_identities_.erase(next);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<proto::RosterProposalStatus> Cluster::ProposeRoster(
+    absl::string_view agency, const proto::RosterProposeRequest& request) {
+  return Call(agency, &proto::Client::Stub::ProposeRoster, request);
+}
+
+absl::StatusOr<proto::RosterProposalStatus> Cluster::SignRoster(
+    absl::string_view agency, absl::string_view proposal_hash) {
+  proto::RosterSignRequest request;
+  request.set_hash(std::string(proposal_hash));
+  return Call(agency, &proto::Client::Stub::SignRoster, request);
+}
+
+absl::StatusOr<proto::RosterInfoResponse> Cluster::RosterInfo(
+    absl::string_view agency) {
+  return Call(agency, &proto::Client::Stub::RosterInfo,
+              proto::RosterInfoRequest());
+}
+
+absl::StatusOr<uint32_t> Cluster::RosterVersion(absl::string_view agency) {
+  absl::StatusOr<proto::RosterInfoResponse> info = RosterInfo(agency);
+  if (!info.ok()) return info.status();
+  return static_cast<uint32_t>(info->versions_size() - 1);
 }
 
 Cluster::~Cluster() {

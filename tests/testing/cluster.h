@@ -95,6 +95,9 @@ struct ClusterOptions {
   std::vector<std::string> agencies;
   // Roster members with no node; the test speaks for them.
   std::vector<std::string> extra_members;
+  // Agencies of `agencies` left out of the genesis: their nodes run, and a
+  // test admits them with a roster update (see MemberEntry).
+  std::vector<std::string> joiners;
   // Links: `first` dials `second` (links are bidirectional once up). Make the
   // node a test restarts the dialer, so that the link comes back as soon as
   // it is up again rather than after the other side's reconnect backoff.
@@ -187,6 +190,26 @@ class Cluster {
       absl::string_view agency, absl::string_view feed_id,
       uint64_t from_seq = 1);
 
+  // Roster changes through the client service.
+  absl::StatusOr<proto::RosterProposalStatus> ProposeRoster(
+      absl::string_view agency, const proto::RosterProposeRequest& request);
+  absl::StatusOr<proto::RosterProposalStatus> SignRoster(
+      absl::string_view agency, absl::string_view proposal_hash);
+  absl::StatusOr<proto::RosterInfoResponse> RosterInfo(
+      absl::string_view agency);
+  // The version of `agency`'s current roster.
+  absl::StatusOr<uint32_t> RosterVersion(absl::string_view agency);
+
+  // The roster entry of any agency with an identity (its endpoint and TLS
+  // certificate fingerprint included), as `tidings keygen` writes it.
+  proto::Member MemberEntry(absl::string_view agency) const;
+  // Key rotation: makes a new identity for `agency`, stored beside its key
+  // file, and returns its roster entry (same endpoint and certificate).
+  absl::StatusOr<proto::Member> PrepareNewKey(absl::string_view agency);
+  // Puts the new identity in place of the key file (the node must be
+  // stopped or restarted to use it).
+  absl::Status UseNewKey(absl::string_view agency);
+
   const std::string& dir() const { return dir_; }
   const node::Roster& roster() const { return *roster_; }
   std::string network_id() const { return roster_->network_id().str(); }
@@ -247,6 +270,8 @@ class Cluster {
       tls_;
   std::unique_ptr<node::Roster> roster_;
   std::vector<NodeState> nodes_;
+  std::map<std::string, std::unique_ptr<crypto::Identity>, std::less<>>
+      next_identities_;
 
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<proto::Client::Stub>, std::less<>>

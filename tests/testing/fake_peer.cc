@@ -126,6 +126,13 @@ absl::Status FakePeer::SendHello(absl::string_view network_id,
   return absl::OkStatus();
 }
 
+absl::Status FakePeer::Send(const proto::PeerMessage& message) {
+  if (!stream_->Write(message)) {
+    return absl::UnavailableError("stream closed");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<proto::Hello> FakePeer::AwaitHello(absl::Duration timeout) {
   absl::StatusOr<proto::PeerMessage> message =
       Await(proto::PeerMessage::kHello, timeout);

@@ -86,6 +86,8 @@ class FakePeer {
     return Push(std::vector<std::string>{envelope});
   }
 
+  // Sends any message (roster updates, proposals, ...).
+  absl::Status Send(const proto::PeerMessage& message);
   // Waits for the next Rejection, dropping anything else (anti-entropy
   // messages, pushes). kDeadlineExceeded if none came; kUnavailable if the
   // stream closed first.

@@ -1,0 +1,430 @@
+// Membership changes on a running network: admission by a k-of-n quorum
+// gathered by gossip, removal with revocation, key rotation with a node that
+// slept through it, and an equivocating roster update. Every node checks
+// every change itself; the leakage scan runs after each change.
+#include "node/roster.h"
+
+#include <sodium.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "crypto/hash.h"
+#include "crypto/types.h"
+#include "gtest/gtest.h"
+#include "node/envelope.h"
+#include "proto/client.pb.h"
+#include "proto/envelope.pb.h"
+#include "proto/peer.pb.h"
+#include "tests/testing/cluster.h"
+#include "tests/testing/fake_peer.h"
+
+namespace tidings::testing {
+namespace {
+
+constexpr absl::Duration kTimeout = absl::Seconds(30);
+
+std::string RandomCanary() {
+  crypto::EnsureSodium();
+  std::string nonce(12, '\0');
+  randombytes_buf(nonce.data(), nonce.size());
+  return absl::StrCat("CANARY-", crypto::ToHex(nonce));
+}
+
+ClusterOptions Mesh(std::vector<std::string> agencies) {
+  ClusterOptions options;
+  options.agencies = std::move(agencies);
+  for (size_t i = 0; i < options.agencies.size(); ++i) {
+    for (size_t j = i + 1; j < options.agencies.size(); ++j) {
+      options.links.emplace_back(options.agencies[i], options.agencies[j]);
+    }
+  }
+  return options;
+}
+
+::testing::AssertionResult WaitVersion(Cluster& cluster,
+                                       const std::string& agency,
+                                       uint32_t version) {
+  return cluster.WaitUntil(
+      [&] {
+        absl::StatusOr<uint32_t> v = cluster.RosterVersion(agency);
+        return v.ok() && *v == version;
+      },
+      kTimeout, absl::StrCat(agency, " applies roster v", version));
+}
+
+// Waits until `agency` holds the pending proposal `hash` with `signers`
+// signatures.
+::testing::AssertionResult WaitPending(Cluster& cluster,
+                                       const std::string& agency,
+                                       const std::string& hash, int signers) {
+  return cluster.WaitUntil(
+      [&] {
+        absl::StatusOr<proto::RosterInfoResponse> info =
+            cluster.RosterInfo(agency);
+        if (!info.ok()) return false;
+        for (const proto::RosterProposalStatus& p : info->pending()) {
+          if (p.hash() == hash && p.signers_size() == signers) return true;
+        }
+        return false;
+      },
+      kTimeout,
+      absl::StrCat(agency, " holds the proposal with ", signers,
+                   " signatures"));
+}
+
+// Sends a notice with a fresh canary and checks that every agency in
+// `outsiders` never holds the canary, the envelope id or its signature.
+void SendAndScan(Cluster& cluster, const std::string& from,
+                 const std::vector<std::string>& audience,
+                 const std::vector<std::string>& outsiders) {
+  const std::string canary = RandomCanary();
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::SendResponse sent,
+                               cluster.Send(from, proto::KIND_NOTICE, audience,
+                                            "Leakage check", canary));
+  for (const std::string& member : audience) {
+    ASSERT_TRUE(cluster.WaitUntil(
+        [&] { return cluster.Show(member, sent.envelope_id()).ok(); }, kTimeout,
+        absl::StrCat(member, " holds the notice")));
+  }
+  // The audience has it: anything an outsider were sent is on its way too.
+  for (const std::string& outsider : outsiders) {
+    EXPECT_FALSE(cluster.Show(outsider, sent.envelope_id()).ok()) << outsider;
+    for (const std::string& needle :
+         {canary, sent.envelope_id(),
+          cluster.FeedEnvelopes(from, sent.feed_id())->back().signature()}) {
+      TIDINGS_ASSERT_OK_AND_ASSIGN(
+          std::vector<std::string> files,
+          FilesContaining(cluster.data_dir(outsider), needle));
+      EXPECT_TRUE(files.empty())
+          << outsider << " holds a piece of the notice in " << files.front();
+    }
+  }
+}
+
+TEST(RosterTest, AdmitsASixthAgencyWithThreeOfFiveSignatures) {
+  const std::vector<std::string> founders = {"AA.CG", "BB.CG", "CC.CG", "DD.CG",
+                                             "EE.CG"};
+  const std::string joiner = "FF.CG";
+  ClusterOptions options = Mesh(founders);
+  options.agencies.push_back(joiner);
+  options.joiners = {joiner};
+  options.links.emplace_back(joiner, "AA.CG");
+  options.links.emplace_back(joiner, "BB.CG");
+  TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
+  TIDINGS_ASSERT_OK(cluster->StartAll());
+  ASSERT_TRUE(cluster->WaitConnected(
+      "AA.CG", {"BB.CG", "CC.CG", "DD.CG", "EE.CG"}, kTimeout));
+  // Not a member yet: nobody may address it.
+  EXPECT_EQ(cluster->Send("AA.CG", proto::KIND_NOTICE, {joiner}, "t", "x")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+
+  proto::RosterProposeRequest admit;
+  admit.set_op("admit");
+  *admit.mutable_member() = cluster->MemberEntry(joiner);
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::RosterProposalStatus proposed,
+                               cluster->ProposeRoster("AA.CG", admit));
+  EXPECT_EQ(proposed.version(), 1u);
+  EXPECT_EQ(proposed.needed(), 3u);
+  EXPECT_FALSE(proposed.applied());
+  const std::string hash = proposed.hash();
+
+  // The proposal reaches B by gossip; B's signature makes two of five.
+  ASSERT_TRUE(WaitPending(*cluster, "BB.CG", hash, 1));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::RosterProposalStatus two,
+                               cluster->SignRoster("BB.CG", hash));
+  EXPECT_EQ(two.signers_size(), 2);
+  EXPECT_FALSE(two.applied());
+  // Everyone learns of both signatures, and nobody applies it.
+  for (const std::string& founder : founders) {
+    ASSERT_TRUE(WaitPending(*cluster, founder, hash, 2));
+    EXPECT_EQ(*cluster->RosterVersion(founder), 0u) << founder;
+  }
+  EXPECT_EQ(cluster->Send("AA.CG", proto::KIND_NOTICE, {joiner}, "t", "x")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // C's signature is the third: every founder applies v1 and the joiner,
+  // whose links were refused until now, learns the chain from its peers.
+  TIDINGS_ASSERT_OK(cluster->SignRoster("CC.CG", hash).status());
+  for (const std::string& agency : options.agencies) {
+    ASSERT_TRUE(WaitVersion(*cluster, agency, 1));
+  }
+  ASSERT_TRUE(cluster->WaitConnected(joiner, {"AA.CG", "BB.CG"}, kTimeout));
+
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      proto::SendResponse sent,
+      cluster->Send("AA.CG", proto::KIND_ALERT, {joiner, "DD.CG"},
+                    "Welcome aboard", "First alert to the new member"));
+  ASSERT_TRUE(cluster->WaitUntil(
+      [&] { return cluster->Show(joiner, sent.envelope_id()).ok(); }, kTimeout,
+      "the new member receives an alert addressed to it"));
+  EXPECT_EQ(cluster->Show(joiner, sent.envelope_id())->body().title(),
+            "Welcome aboard");
+
+  // Leakage after the admission: neither the new member nor E holds what
+  // was not addressed to it.
+  SendAndScan(*cluster, "AA.CG", {"BB.CG", "CC.CG"}, {joiner, "EE.CG"});
+}
+
+TEST(RosterTest, RemovedAgencyIsCutOffAndWhatItSignsAfterwardsIsRevoked) {
+  ClusterOptions options = Mesh({"AA.CG", "BB.CG", "CC.CG", "DD.CG"});
+  options.extra_members = {"XX.CG"};  // the test speaks for it
+  TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
+  TIDINGS_ASSERT_OK(cluster->StartAll());
+  ASSERT_TRUE(cluster->WaitAllLinksUp(kTimeout));
+
+  // Before the removal, D signs a notice to A: it stays valid.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      proto::SendResponse before,
+      cluster->Send("DD.CG", proto::KIND_NOTICE, {"AA.CG", "XX.CG"}, "Before",
+                    "signed before the removal"));
+  ASSERT_TRUE(cluster->WaitUntil(
+      [&] { return cluster->Show("AA.CG", before.envelope_id()).ok(); },
+      kTimeout, "A holds D's notice"));
+
+  proto::RosterProposeRequest remove;
+  remove.set_op("remove");
+  remove.set_agency("DD.CG");
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::RosterProposalStatus proposed,
+                               cluster->ProposeRoster("AA.CG", remove));
+  // k = 3 of 5 (four nodes and XX).
+  ASSERT_TRUE(WaitPending(*cluster, "BB.CG", proposed.hash(), 1));
+  TIDINGS_ASSERT_OK(cluster->SignRoster("BB.CG", proposed.hash()).status());
+  ASSERT_TRUE(WaitPending(*cluster, "CC.CG", proposed.hash(), 2));
+  TIDINGS_ASSERT_OK(cluster->SignRoster("CC.CG", proposed.hash()).status());
+  for (const char* agency : {"AA.CG", "BB.CG", "CC.CG"}) {
+    ASSERT_TRUE(WaitVersion(*cluster, agency, 1));
+  }
+
+  // Links to D close within seconds, and stay closed.
+  ASSERT_TRUE(cluster->WaitUntil(
+      [&] {
+        absl::StatusOr<proto::StatsResponse> stats = cluster->Stats("DD.CG");
+        return stats.ok() && stats->connected_peers().empty();
+      },
+      kTimeout, "every link to the removed agency is closed"));
+  for (const char* agency : {"AA.CG", "BB.CG", "CC.CG"}) {
+    absl::StatusOr<proto::StatsResponse> stats = cluster->Stats(agency);
+    ASSERT_TRUE(stats.ok());
+    for (const std::string& peer : stats->connected_peers()) {
+      EXPECT_NE(peer, "DD.CG") << agency;
+    }
+  }
+  // Nobody encrypts to it any more.
+  EXPECT_EQ(cluster->Send("AA.CG", proto::KIND_NOTICE, {"DD.CG"}, "t", "x")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  // What is sent to the rest never reaches it.
+  SendAndScan(*cluster, "AA.CG", {"BB.CG", "CC.CG"}, {"DD.CG"});
+  // What it signed before is kept.
+  EXPECT_TRUE(cluster->Show("AA.CG", before.envelope_id()).ok());
+
+  // Its certificate no longer gets a TLS link.
+  FakePeerOptions refused;
+  refused.tls = &cluster->tls("DD.CG");
+  refused.connect_timeout = absl::Seconds(3);
+  EXPECT_EQ(FakePeer::Connect(cluster->listen_address("AA.CG"), refused)
+                .status()
+                .code(),
+            absl::StatusCode::kUnavailable);
+
+  // An envelope D's key signs after the revocation point (the next position
+  // of its feed, under the roster it still holds), relayed by a member, is
+  // refused by every node with the reason "revoked".
+  std::unique_ptr<crypto::Keyring> keyring =
+      KeyringOf(cluster->identity("DD.CG"));
+  node::ComposeInput input;
+  input.kind = proto::KIND_NOTICE;
+  input.audience = {"AA.CG", "DD.CG", "XX.CG"};
+  input.plaintext = "signed after the removal";
+  input.seq = 2;
+  input.prev_id = before.envelope_id();
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      node::Composed late, node::Compose(cluster->identity("DD.CG"), *keyring,
+                                         cluster->roster(), input));
+  for (const char* agency : {"AA.CG", "BB.CG", "CC.CG"}) {
+    SCOPED_TRACE(agency);
+    FakePeerOptions as_x;
+    as_x.tls = &cluster->tls("XX.CG");
+    TIDINGS_ASSERT_OK_AND_ASSIGN(
+        std::unique_ptr<FakePeer> peer,
+        FakePeer::Connect(cluster->listen_address(agency), as_x));
+    TIDINGS_ASSERT_OK(peer->Handshake(cluster->identity("XX.CG"),
+                                      cluster->network_id(),
+                                      cluster->identity(agency).verify_key()));
+    TIDINGS_ASSERT_OK(peer->Push(late.serialized));
+    TIDINGS_ASSERT_OK_AND_ASSIGN(proto::Rejection rejection,
+                                 peer->AwaitRejection(kTimeout));
+    EXPECT_TRUE(absl::StartsWith(rejection.reason(), "revoked"))
+        << rejection.reason();
+    EXPECT_FALSE(cluster->Show(agency, late.id).ok());
+  }
+}
+
+TEST(RosterTest, RotatedKeyAndANodeThatSleptThroughThreeChanges) {
+  ClusterOptions options = Mesh({"AA.CG", "BB.CG", "CC.CG", "DD.CG"});
+  TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
+  TIDINGS_ASSERT_OK(cluster->StartAll());
+  ASSERT_TRUE(cluster->WaitAllLinksUp(kTimeout));
+
+  // D sleeps; B signs a notice with its first key.
+  TIDINGS_ASSERT_OK(cluster->Stop("DD.CG"));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      proto::SendResponse old_key,
+      cluster->Send("BB.CG", proto::KIND_NOTICE, {"AA.CG", "DD.CG"}, "Old key",
+                    "signed with B's first key"));
+
+  // Change 1: B's keys are rotated (B proposes, A and C sign: 3 of 4).
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::Member next,
+                               cluster->PrepareNewKey("BB.CG"));
+  proto::RosterProposeRequest rotate;
+  rotate.set_op("rotate");
+  rotate.set_agency("BB.CG");
+  *rotate.mutable_member() = next;
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::RosterProposalStatus proposed,
+                               cluster->ProposeRoster("BB.CG", rotate));
+  for (const char* signer : {"AA.CG", "CC.CG"}) {
+    ASSERT_TRUE(cluster->WaitUntil(
+        [&] { return cluster->SignRoster(signer, proposed.hash()).ok(); },
+        kTimeout, absl::StrCat(signer, " signs the rotation")));
+  }
+  for (const char* agency : {"AA.CG", "BB.CG", "CC.CG"}) {
+    ASSERT_TRUE(WaitVersion(*cluster, agency, 1));
+  }
+  // B's running node still holds the old key: it refuses to sign with it.
+  EXPECT_EQ(cluster->Send("BB.CG", proto::KIND_NOTICE, {"AA.CG"}, "t", "x")
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  TIDINGS_ASSERT_OK(cluster->Stop("BB.CG"));
+  TIDINGS_ASSERT_OK(cluster->UseNewKey("BB.CG"));
+  TIDINGS_ASSERT_OK(cluster->Start("BB.CG"));
+
+  // Changes 2 and 3: A and C each change their own endpoints (each needs
+  // only its own signature).
+  for (const char* agency : {"AA.CG", "CC.CG"}) {
+    proto::RosterProposeRequest endpoints;
+    endpoints.set_op("endpoints");
+    endpoints.add_endpoints(cluster->listen_address(agency));
+    endpoints.add_endpoints("127.0.0.1:1");
+    TIDINGS_ASSERT_OK_AND_ASSIGN(proto::RosterProposalStatus changed,
+                                 cluster->ProposeRoster(agency, endpoints));
+    EXPECT_TRUE(changed.applied()) << agency;
+  }
+  for (const char* agency : {"AA.CG", "BB.CG", "CC.CG"}) {
+    ASSERT_TRUE(WaitVersion(*cluster, agency, 3));
+  }
+  ASSERT_TRUE(cluster->WaitConnected("BB.CG", {"AA.CG", "CC.CG"}, kTimeout));
+
+  // B signs with its new key.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      proto::SendResponse new_key,
+      cluster->Send("BB.CG", proto::KIND_NOTICE, {"AA.CG", "DD.CG"}, "New key",
+                    "signed with B's second key"));
+  ASSERT_TRUE(cluster->WaitUntil(
+      [&] { return cluster->Show("AA.CG", new_key.envelope_id()).ok(); },
+      kTimeout, "A accepts B's notice under the new key"));
+
+  // D wakes with roster v0: the chain comes first, in the link handshake,
+  // then both notices, each verified with the key of its time.
+  TIDINGS_ASSERT_OK(cluster->Start("DD.CG"));
+  for (const auto& sent : {old_key, new_key}) {
+    ASSERT_TRUE(cluster->WaitUntil(
+        [&] { return cluster->Show("DD.CG", sent.envelope_id()).ok(); },
+        kTimeout, "D catches up on B's notices"));
+  }
+  EXPECT_EQ(*cluster->RosterVersion("DD.CG"), 3u);
+  EXPECT_EQ(*cluster->Counter("DD.CG", "rejected.roster_ahead"), 0u)
+      << "D accepted notices before it had the roster they were signed under";
+  EXPECT_EQ(*cluster->Counter("DD.CG", "rejected.bad_signature"), 0u);
+  EXPECT_EQ(cluster->Show("DD.CG", old_key.envelope_id())->body().title(),
+            "Old key");
+  EXPECT_EQ(cluster->Show("DD.CG", new_key.envelope_id())->body().title(),
+            "New key");
+
+  // Leakage after the rotation.
+  SendAndScan(*cluster, "BB.CG", {"AA.CG", "DD.CG"}, {"CC.CG"});
+}
+
+TEST(RosterTest, EquivocatingUpdatesAreReportedByBothNodesAndNeitherWins) {
+  ClusterOptions options;
+  options.agencies = {"AA.CG", "BB.CG"};  // not linked to each other
+  options.extra_members = {"XX.CG", "YY.CG"};
+  TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
+  TIDINGS_ASSERT_OK(cluster->StartAll());
+  const node::Roster& genesis = cluster->roster();
+  ASSERT_EQ(genesis.roster().threshold(), 3u);
+
+  // Two different v1 updates, each signed by three of the four members (X
+  // and Y sign both: they equivocate).
+  auto make = [&](uint32_t threshold, const char* first) {
+    proto::Roster next = genesis.roster();
+    next.set_threshold(threshold);
+    next.set_change(absl::StrCat("threshold ", threshold));
+    absl::StatusOr<proto::SignedRoster> update =
+        node::MakeUpdate(genesis, next);
+    EXPECT_TRUE(update.ok()) << update.status();
+    for (const char* signer : {first, "XX.CG", "YY.CG"}) {
+      EXPECT_TRUE(
+          node::SignUpdate(*update, genesis, cluster->identity(signer)).ok());
+    }
+    return *update;
+  };
+  const proto::SignedRoster one = make(3, "AA.CG");
+  const proto::SignedRoster other = make(4, "BB.CG");
+
+  // X gives A the first and B the second, then each the other one.
+  std::vector<std::unique_ptr<FakePeer>> links;
+  for (const char* agency : {"AA.CG", "BB.CG"}) {
+    FakePeerOptions as_x;
+    as_x.tls = &cluster->tls("XX.CG");
+    TIDINGS_ASSERT_OK_AND_ASSIGN(
+        std::unique_ptr<FakePeer> peer,
+        FakePeer::Connect(cluster->listen_address(agency), as_x));
+    TIDINGS_ASSERT_OK(peer->Handshake(cluster->identity("XX.CG"),
+                                      cluster->network_id(),
+                                      cluster->identity(agency).verify_key()));
+    links.push_back(std::move(peer));
+  }
+  auto deliver = [&](FakePeer& peer, const proto::SignedRoster& update) {
+    proto::PeerMessage message;
+    message.mutable_roster_updates()->add_updates(update.SerializeAsString());
+    return peer.Send(message);
+  };
+  TIDINGS_ASSERT_OK(deliver(*links[0], one));
+  TIDINGS_ASSERT_OK(deliver(*links[1], other));
+  ASSERT_TRUE(WaitVersion(*cluster, "AA.CG", 1));
+  ASSERT_TRUE(WaitVersion(*cluster, "BB.CG", 1));
+  TIDINGS_ASSERT_OK(deliver(*links[0], other));
+  TIDINGS_ASSERT_OK(deliver(*links[1], one));
+
+  for (const char* agency : {"AA.CG", "BB.CG"}) {
+    ASSERT_TRUE(cluster->WaitUntil(
+        [&] {
+          absl::StatusOr<proto::RosterInfoResponse> info =
+              cluster->RosterInfo(agency);
+          return info.ok() && info->forks_size() == 1;
+        },
+        kTimeout, absl::StrCat(agency, " reports the equivocation")));
+    TIDINGS_ASSERT_OK_AND_ASSIGN(proto::RosterInfoResponse info,
+                                 cluster->RosterInfo(agency));
+    EXPECT_EQ(info.forks(0).version(), 1u);
+    EXPECT_NE(info.forks(0).applied_hash(), info.forks(0).other_hash());
+    // Neither silently replaced the update it holds.
+    EXPECT_EQ(info.versions_size(), 2);
+  }
+  EXPECT_EQ(*cluster->Counter("AA.CG", "roster.fork"), 1u);
+  EXPECT_EQ(*cluster->Counter("BB.CG", "roster.fork"), 1u);
+}
+
+}  // namespace
+}  // namespace tidings::testing
