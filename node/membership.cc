@@ -255,6 +255,34 @@ absl::StatusOr<Offered> Membership::OfferLocked(
     TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check,
                              CheckUpdate(*chain_->at(version - 1), update));
     if (!check.complete) return Offered::kStale;
+    // Two agencies changing their own entries at once is honest: not a
+    // fork. Every node keeps the one with the smaller hash (replacing the
+    // newest version if need be); the other agency proposes again.
+    absl::StatusOr<UpdateCheck> have_check =
+        CheckUpdate(*chain_->at(version - 1), have.signed_roster());
+    if (!check.self_change.empty() && check.needed == 1 && have_check.ok() &&
+        !have_check->self_change.empty() && have_check->needed == 1) {
+      if (version != current || !(check.hash.view() < have.hash().view())) {
+        spdlog::warn(
+            "roster v{}: a concurrent change by {} lost to {}'s; it "
+            "must be proposed again",
+            version, check.self_change, have_check->self_change);
+        return Offered::kStale;
+      }
+      spdlog::warn(
+          "roster v{}: {}'s own change replaces {}'s (concurrent; "
+          "the smaller hash wins)",
+          version, check.self_change, have_check->self_change);
+      std::vector<std::shared_ptr<const Roster>> versions;
+      for (uint32_t v = 0; v < version; ++v) {
+        versions.push_back(
+            std::shared_ptr<const Roster>(chain_, chain_->at(v)));
+      }
+      chain_ = std::make_shared<const RosterChain>(std::move(versions));
+      TIDINGS_RETURN_IF_ERROR(ApplyLocked(update));
+      *applied = true;
+      return Offered::kApplied;
+    }
     for (const RosterFork& fork : forks_) {
       if (fork.version == version && fork.other_hash == check.hash.view()) {
         return Offered::kKnown;

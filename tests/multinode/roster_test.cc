@@ -310,8 +310,13 @@ TEST(RosterTest, RotatedKeyAndANodeThatSleptThroughThreeChanges) {
   TIDINGS_ASSERT_OK(cluster->Start("BB.CG"));
 
   // Changes 2 and 3: A and C each change their own endpoints (each needs
-  // only its own signature).
+  // only its own signature), one after the other.
+  uint32_t version = 1;
   for (const char* agency : {"AA.CG", "CC.CG"}) {
+    ++version;
+    for (const char* member : {"AA.CG", "BB.CG", "CC.CG"}) {
+      ASSERT_TRUE(WaitVersion(*cluster, member, version - 1));
+    }
     proto::RosterProposeRequest endpoints;
     endpoints.set_op("endpoints");
     endpoints.add_endpoints(cluster->listen_address(agency));
