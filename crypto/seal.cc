@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +23,13 @@ namespace {
 // so that a future wrap scheme derives unrelated keys from the same pair.
 constexpr absl::string_view kWrapLabel = "tidings/v1/wrap";
 
+// Prefix of SealLocal's associated data: a local blob can never be taken for
+// a body or a wrap, even under the same key bytes.
+constexpr absl::string_view kLocalLabel = "tidings/v1/local";
+
+constexpr size_t kNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+constexpr size_t kTagSize = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+
 constexpr size_t kWrappedSize =
     SymmetricKey::kSize + crypto_aead_xchacha20poly1305_ietf_ABYTES;
 static_assert(kWrappedSize == 48, "seal.h documents 48-byte wrapped keys");
@@ -38,6 +47,16 @@ std::string WrapAad(absl::string_view aad, absl::string_view recipient) {
   out.append(aad.data(), aad.size());
   out.push_back('\0');
   out.append(recipient.data(), recipient.size());
+  return out;
+}
+
+// label || 0x00 || aad.
+std::string LocalAad(absl::string_view aad) {
+  std::string out;
+  out.reserve(kLocalLabel.size() + 1 + aad.size());
+  out.append(kLocalLabel.data(), kLocalLabel.size());
+  out.push_back('\0');
+  out.append(aad.data(), aad.size());
   return out;
 }
 
@@ -62,6 +81,21 @@ BoxPublicKey PublicKeyOf(const BoxSecretKey& key) {
   BoxPublicKey public_key;
   crypto_scalarmult_base(public_key.mutable_data(), key.data());
   return public_key;
+}
+
+absl::Status ValidateBoxPublicKey(const BoxPublicKey& key) {
+  EnsureSodium();
+  // Any scalar will do: X25519 clamps scalars to multiples of the cofactor,
+  // so a point of small order (in any encoding) maps to the all-zero output,
+  // which crypto_scalarmult refuses.
+  unsigned char scalar[crypto_scalarmult_SCALARBYTES];
+  std::fill(std::begin(scalar), std::end(scalar), 0x5a);
+  unsigned char out[crypto_scalarmult_BYTES];
+  const bool usable = crypto_scalarmult(out, scalar, key.data()) == 0;
+  if (!usable) {
+    return absl::InvalidArgumentError("box key is a low-order point");
+  }
+  return absl::OkStatus();
 }
 
 Keyring::Keyring(BoxSecretKey secret)
@@ -115,8 +149,8 @@ absl::StatusOr<Sealed> Seal(Keyring& sender,
   EnsureSodium();
   Sealed sealed;
   randombytes_buf(sealed.nonce.mutable_data(), sealed.nonce.size());
-  SymmetricKey content_key;
-  crypto_aead_xchacha20poly1305_ietf_keygen(content_key.mutable_data());
+  crypto_aead_xchacha20poly1305_ietf_keygen(sealed.content_key.mutable_data());
+  const SymmetricKey& content_key = sealed.content_key;
 
   // Wrap first: an unusable recipient key fails before the body is
   // encrypted.
@@ -157,11 +191,20 @@ absl::StatusOr<std::string> Open(Keyring& mine, absl::string_view my_agency,
                                  const Nonce& nonce, absl::string_view wrapped,
                                  absl::string_view aad,
                                  absl::string_view ciphertext) {
+  absl::StatusOr<SymmetricKey> content_key =
+      OpenContentKey(mine, my_agency, sender_public, nonce, wrapped, aad);
+  if (!content_key.ok()) return content_key.status();
+  return OpenWithContentKey(*content_key, nonce, aad, ciphertext);
+}
+
+absl::StatusOr<SymmetricKey> OpenContentKey(Keyring& mine,
+                                            absl::string_view my_agency,
+                                            const BoxPublicKey& sender_public,
+                                            const Nonce& nonce,
+                                            absl::string_view wrapped,
+                                            absl::string_view aad) {
   EnsureSodium();
-  if (wrapped.size() != kWrappedSize ||
-      ciphertext.size() < crypto_aead_xchacha20poly1305_ietf_ABYTES) {
-    return BodyDoesNotDecrypt();
-  }
+  if (wrapped.size() != kWrappedSize) return BodyDoesNotDecrypt();
   absl::StatusOr<SymmetricKey> wrap_key = mine.WrapKeyWith(sender_public);
   if (!wrap_key.ok()) return BodyDoesNotDecrypt();
 
@@ -173,9 +216,16 @@ absl::StatusOr<std::string> Open(Keyring& mine, absl::string_view my_agency,
           wrap_key->data()) != 0) {
     return BodyDoesNotDecrypt();
   }
+  return content_key;
+}
 
-  std::string plaintext(
-      ciphertext.size() - crypto_aead_xchacha20poly1305_ietf_ABYTES, '\0');
+absl::StatusOr<std::string> OpenWithContentKey(const SymmetricKey& content_key,
+                                               const Nonce& nonce,
+                                               absl::string_view aad,
+                                               absl::string_view ciphertext) {
+  EnsureSodium();
+  if (ciphertext.size() < kTagSize) return BodyDoesNotDecrypt();
+  std::string plaintext(ciphertext.size() - kTagSize, '\0');
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(
           reinterpret_cast<unsigned char*>(plaintext.data()),
           /*mlen_p=*/nullptr, /*nsec=*/nullptr, Bytes(ciphertext),
@@ -184,6 +234,44 @@ absl::StatusOr<std::string> Open(Keyring& mine, absl::string_view my_agency,
     // Never hand back (or leave in freed memory) unauthenticated bytes.
     sodium_memzero(plaintext.data(), plaintext.size());
     return BodyDoesNotDecrypt();
+  }
+  return plaintext;
+}
+
+std::string SealLocal(const SymmetricKey& key, absl::string_view aad,
+                      absl::string_view plaintext) {
+  EnsureSodium();
+  std::string ad = LocalAad(aad);
+  std::string sealed(kNonceSize + plaintext.size() + kTagSize, '\0');
+  unsigned char* nonce = reinterpret_cast<unsigned char*>(sealed.data());
+  // A random 192-bit nonce per call: safe for any number of seals under one
+  // long-lived storage key.
+  randombytes_buf(nonce, kNonceSize);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      nonce + kNonceSize, /*clen_p=*/nullptr, Bytes(plaintext),
+      plaintext.size(), Bytes(ad), ad.size(), /*nsec=*/nullptr, nonce,
+      key.data());
+  return sealed;
+}
+
+absl::StatusOr<std::string> OpenLocal(const SymmetricKey& key,
+                                      absl::string_view aad,
+                                      absl::string_view sealed) {
+  EnsureSodium();
+  if (sealed.size() < kNonceSize + kTagSize) {
+    return absl::UnauthenticatedError("stored data does not decrypt");
+  }
+  std::string ad = LocalAad(aad);
+  absl::string_view nonce = sealed.substr(0, kNonceSize);
+  absl::string_view ciphertext = sealed.substr(kNonceSize);
+  std::string plaintext(ciphertext.size() - kTagSize, '\0');
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(plaintext.data()),
+          /*mlen_p=*/nullptr, /*nsec=*/nullptr, Bytes(ciphertext),
+          ciphertext.size(), Bytes(ad), ad.size(), Bytes(nonce),
+          key.data()) != 0) {
+    sodium_memzero(plaintext.data(), plaintext.size());
+    return absl::UnauthenticatedError("stored data does not decrypt");
   }
   return plaintext;
 }

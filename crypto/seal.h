@@ -11,6 +11,15 @@
 // one symmetric encryption per recipient (a crypto_box_seal would cost one
 // X25519 per recipient per envelope).
 //
+// Opening is two steps, so that a node can keep what it needs to read a body
+// after the key it was wrapped to is erased (forward-secret epoch keys):
+// `OpenContentKey` unwraps the content key, `OpenWithContentKey` decrypts the
+// body with it; `Open` is the two in a row. `SealLocal` / `OpenLocal` encrypt
+// small local secrets (such as content keys) under a node's own storage key:
+//   sealed = nonce[24] || XChaCha20-Poly1305(key, nonce,
+//                                            "tidings/v1/local" || 0x00 || aad,
+//                                            plaintext)
+//
 // Thread-safety: `Keyring` is internally synchronised; free functions are
 // safe from any thread.
 #ifndef TIDINGS_CRYPTO_SEAL_H_
@@ -22,6 +31,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -37,6 +47,12 @@ struct BoxKeyPair {
 BoxKeyPair GenerateBoxKey();
 // The public half of `key` (crypto_scalarmult_base).
 BoxPublicKey PublicKeyOf(const BoxSecretKey& key);
+
+// OK if `key` can be used as a peer's box key; kInvalidArgument "box key is a
+// low-order point" if X25519 with it gives the all-zero output whatever the
+// secret (the points crypto_box_beforenm refuses), so no shared secret could
+// be agreed with it.
+absl::Status ValidateBoxPublicKey(const BoxPublicKey& key);
 
 // Holds one node's X25519 secret and caches the derived wrap key per peer.
 class Keyring {
@@ -72,10 +88,15 @@ struct WrappedKeyOut {
   std::string wrapped;  // 48 bytes
 };
 
+// Move-only: it holds the content key.
 struct Sealed {
   Nonce nonce;
   std::string ciphertext;
   std::vector<WrappedKeyOut> wrapped_keys;  // same order as recipients
+  // The body's content key, for the sender to keep if it must read the body
+  // later without unwrapping (e.g. SealLocal'd under its storage key). Wiped
+  // when the Sealed is destroyed; drop it as soon as it is not needed.
+  SymmetricKey content_key;
 };
 
 // Encrypts `plaintext` for every recipient. kInvalidArgument if a recipient
@@ -84,14 +105,43 @@ absl::StatusOr<Sealed> Seal(Keyring& sender,
                             absl::Span<const Recipient> recipients,
                             absl::string_view aad, absl::string_view plaintext);
 
-// Opens a body sealed by `sender_public` for `my_agency`. Every failure
-// (wrong key, tampered wrap, tampered ciphertext, wrong aad) is the same
-// kUnauthenticated "body does not decrypt".
+// Opens a body sealed by `sender_public` for `my_agency`: OpenContentKey then
+// OpenWithContentKey. Every failure (wrong key, tampered wrap, tampered
+// ciphertext, wrong aad) is the same kUnauthenticated "body does not
+// decrypt".
 [[nodiscard]] absl::StatusOr<std::string> Open(
     Keyring& mine, absl::string_view my_agency,
     const BoxPublicKey& sender_public, const Nonce& nonce,
     absl::string_view wrapped, absl::string_view aad,
     absl::string_view ciphertext);
+
+// Unwraps the content key that `sender_public` wrapped for `my_agency` with
+// `nonce` and `aad` (the body's). Every failure (wrong key, low-order sender
+// key, tampered or wrong-size wrap, wrong aad or recipient) is
+// kUnauthenticated "body does not decrypt".
+[[nodiscard]] absl::StatusOr<SymmetricKey> OpenContentKey(
+    Keyring& mine, absl::string_view my_agency,
+    const BoxPublicKey& sender_public, const Nonce& nonce,
+    absl::string_view wrapped, absl::string_view aad);
+
+// Decrypts a body with its content key. Every failure is kUnauthenticated
+// "body does not decrypt"; no unauthenticated byte is ever returned.
+[[nodiscard]] absl::StatusOr<std::string> OpenWithContentKey(
+    const SymmetricKey& content_key, const Nonce& nonce, absl::string_view aad,
+    absl::string_view ciphertext);
+
+// Encrypts a local secret under `key` (a node's storage key) with a fresh
+// random nonce: nonce[24] || ciphertext || tag[16] (format above). `aad` binds
+// it to its place (e.g. the envelope id), so it cannot be moved to another.
+std::string SealLocal(const SymmetricKey& key, absl::string_view aad,
+                      absl::string_view plaintext);
+
+// Opens what SealLocal made with the same `key` and `aad`. Every failure
+// (wrong key or aad, tampering, too short) is kUnauthenticated "stored data
+// does not decrypt". The caller should wipe the plaintext when done.
+[[nodiscard]] absl::StatusOr<std::string> OpenLocal(const SymmetricKey& key,
+                                                    absl::string_view aad,
+                                                    absl::string_view sealed);
 
 }  // namespace tidings::crypto
 

@@ -64,6 +64,8 @@ absl::string_view DomainPrefix(Domain domain) {
       return "tidings/v1/roster";
     case Domain::kLink:
       return "tidings/v1/link";
+    case Domain::kEpoch:
+      return "tidings/v1/epoch";
   }
   // Only reachable with a value cast from outside the enum: our bug.
   std::fprintf(stderr, "FATAL: unknown crypto::Domain %d\n",

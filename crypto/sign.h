@@ -18,6 +18,7 @@ enum class Domain {
   kEnvelope,  // "tidings/v1/envelope"
   kRoster,    // "tidings/v1/roster"
   kLink,      // "tidings/v1/link"
+  kEpoch,     // "tidings/v1/epoch": an agency's published epoch key
 };
 
 // The domain's prefix string, e.g. "tidings/v1/envelope".

@@ -194,6 +194,7 @@ struct SymmetricKeyTag {};
 struct Sha256Tag {};
 struct PassphraseTag {};
 struct PrivateKeyPemTag {};
+struct SecretFileBytesTag {};
 
 using VerifyKey = PublicBytes<crypto_sign_PUBLICKEYBYTES, VerifyKeyTag>;
 using Signature = PublicBytes<crypto_sign_BYTES, SignatureTag>;
@@ -216,6 +217,8 @@ using SymmetricKey =
 using Passphrase = SecretString<PassphraseTag>;
 // A private key in PEM (the node's TLS key, tls_cert.h).
 using PrivateKeyPem = SecretString<PrivateKeyPemTag>;
+// The contents of a secret file as read (secret_file.h).
+using SecretFileBytes = SecretString<SecretFileBytesTag>;
 
 // Lower-case hex of any byte string (ids in logs and the CLI).
 std::string ToHex(absl::string_view bytes);

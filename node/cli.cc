@@ -1378,7 +1378,7 @@ absl::Status RunRosterSignProposal(const Args& args, std::ostream& out) {
   if (hex.size() != 64 || !hash.has_value()) {
     return UsageError(
         "--proposal needs the 64 hex digits of a proposal hash (see "
-        "`tidings roster show --pending`)");
+        "`tidings roster show`)");
   }
   proto::RosterSignRequest request;
   request.set_hash(*hash);

@@ -50,7 +50,7 @@ class ClientService final : public proto::Client::Service {
       absl::StatusOr<Held> held = Load(entry.envelope_id());
       if (!held.ok()) return ToGrpc(held.status());
       proto::EnvelopeSummary* summary = response->add_envelopes();
-      *summary = Summarize(*held, TitleOf(held->header));
+      *summary = Summarize(*held, TitleOf(*held));
       summary->set_stored_unix_us(entry.stored_unix_us());
     }
     return grpc::Status::OK;
@@ -60,9 +60,7 @@ class ClientService final : public proto::Client::Service {
                     proto::ShowResponse* response) override {
     absl::StatusOr<Held> held = Load(request->envelope_id());
     if (!held.ok()) return ToGrpc(held.status());
-    absl::StatusOr<std::string> plaintext =
-        OpenBody(*deps_.membership->chain(), deps_.identity->agency(),
-                 *deps_.keyring, held->header);
+    absl::StatusOr<std::string> plaintext = OpenHeld(*held);
     if (!plaintext.ok()) return ToGrpc(plaintext.status());
     if (held->header.kind() == proto::KIND_RECEIPT) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -83,7 +81,7 @@ class ClientService final : public proto::Client::Service {
     if (!held.ok()) return ToGrpc(held.status());
     auto receipts = deps_.log->ListReceipts(request->envelope_id());
     if (!receipts.ok()) return ToGrpc(receipts.status());
-    *response->mutable_summary() = Summarize(*held, TitleOf(held->header));
+    *response->mutable_summary() = Summarize(*held, TitleOf(*held));
     for (const std::string& member : held->header.audience()) {
       if (member == held->header.origin()) continue;
       proto::RecipientStatus* status = response->add_recipients();
@@ -324,11 +322,26 @@ class ClientService final : public proto::Client::Service {
     return held;
   }
 
-  std::string TitleOf(const proto::Header& header) {
-    if (header.kind() == proto::KIND_RECEIPT) return "(receipt)";
-    absl::StatusOr<std::string> plaintext =
-        OpenBody(*deps_.membership->chain(), deps_.identity->agency(),
-                 *deps_.keyring, header);
+  // The body of an envelope this node holds: with the content key kept
+  // under the storage key (epoch keys may be erased by now), else by
+  // unwrapping.
+  absl::StatusOr<std::string> OpenHeld(const Held& held) {
+    if (deps_.storage_key != nullptr) {
+      absl::StatusOr<std::optional<std::string>> local =
+          deps_.log->GetLocalKey(held.id);
+      if (local.ok() && local->has_value()) {
+        absl::StatusOr<std::string> plaintext =
+            OpenWithLocalKey(*deps_.storage_key, held.id, **local, held.header);
+        if (plaintext.ok()) return plaintext;
+      }
+    }
+    return OpenBody(*deps_.membership->chain(), deps_.identity->agency(),
+                    OpenKeys{*deps_.keyring, deps_.epochs}, held.header);
+  }
+
+  std::string TitleOf(const Held& held) {
+    if (held.header.kind() == proto::KIND_RECEIPT) return "(receipt)";
+    absl::StatusOr<std::string> plaintext = OpenHeld(held);
     proto::Body body;
     if (!plaintext.ok() || !body.ParseFromString(*plaintext)) {
       return "(cannot decrypt)";

@@ -28,6 +28,8 @@ struct ClientServiceDeps {
   Membership* membership = nullptr;
   const crypto::Identity* identity = nullptr;
   crypto::Keyring* keyring = nullptr;
+  const EpochKeys* epochs = nullptr;                  // optional
+  const crypto::SymmetricKey* storage_key = nullptr;  // optional
   Counters* counters = nullptr;
 };
 

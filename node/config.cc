@@ -53,6 +53,8 @@ enum class Key {
   kPeer,
   kAntiEntropyMs,
   kLogLevel,
+  kEpochSeconds,
+  kEpochGraceSeconds,
 };
 
 std::optional<Key> KeyOf(absl::string_view name) {
@@ -66,6 +68,8 @@ std::optional<Key> KeyOf(absl::string_view name) {
       {"peer", Key::kPeer},
       {"anti_entropy_ms", Key::kAntiEntropyMs},
       {"log_level", Key::kLogLevel},
+      {"epoch_seconds", Key::kEpochSeconds},
+      {"epoch_grace_seconds", Key::kEpochGraceSeconds},
       {"key_passphrase_file", Key::kKeyPassphraseFile},
       {"tls_key_file", Key::kTlsKeyFile},
       {"tls_cert_file", Key::kTlsCertFile},
@@ -204,6 +208,23 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text,
         config.anti_entropy_interval = absl::Milliseconds(ms);
         break;
       }
+      case Key::kEpochSeconds:
+      case Key::kEpochGraceSeconds: {
+        const bool grace = *key == Key::kEpochGraceSeconds;
+        int64_t seconds = 0;
+        constexpr int64_t kMaxSeconds = 366 * 24 * 3600;
+        if (!absl::SimpleAtoi(value, &seconds) || seconds < (grace ? 0 : 1) ||
+            seconds > kMaxSeconds) {
+          return LineError(
+              line_number,
+              absl::StrCat(grace ? "epoch_grace_seconds" : "epoch_seconds",
+                           ": '", absl::CHexEscape(value),
+                           "' is not a number of seconds in ", grace ? 0 : 1,
+                           "..", kMaxSeconds));
+        }
+        (grace ? config.epoch_grace : config.epoch) = absl::Seconds(seconds);
+        break;
+      }
       case Key::kLogLevel:
         if (!IsLogLevel(value)) {
           return LineError(line_number,
@@ -316,6 +337,10 @@ std::string FormatConfig(const Config& config) {
                   absl::ToInt64Milliseconds(config.anti_entropy_interval),
                   "\n");
   absl::StrAppend(&out, "log_level = ", config.log_level, "\n");
+  absl::StrAppend(&out, "epoch_seconds = ", absl::ToInt64Seconds(config.epoch),
+                  "\n");
+  absl::StrAppend(&out, "epoch_grace_seconds = ",
+                  absl::ToInt64Seconds(config.epoch_grace), "\n");
   return out;
 }
 

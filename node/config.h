@@ -18,6 +18,10 @@
 //   peer            = ID.NCB 127.0.0.1:7102   (repeatable; peers to dial)
 //   anti_entropy_ms = 2000                    (optional; default 2000)
 //   log_level       = info                    (optional; trace..critical)
+//   epoch_seconds   = 86400                   (optional; default one day:
+//                     a fresh epoch encryption key this often)
+//   epoch_grace_seconds = 172800              (optional; default two days:
+//                     epoch secrets are erased this long after their epoch)
 // Relative paths are relative to the config file's directory.
 //
 // Thread-safety: plain values.
@@ -53,6 +57,8 @@ struct Config {
   std::vector<PeerAddress> peers;
   absl::Duration anti_entropy_interval = absl::Milliseconds(2000);
   std::string log_level = "info";
+  absl::Duration epoch = absl::Hours(24);
+  absl::Duration epoch_grace = absl::Hours(48);
 };
 
 // Parses config text. `base_dir` resolves relative paths. kInvalidArgument

@@ -17,6 +17,7 @@
 #include "grpcpp/impl/codegen/service_type.h"
 #include "node/client_service.h"
 #include "node/engine.h"
+#include "node/epochs.h"
 #include "node/internal/logging.h"
 #include "node/keys.h"
 #include "node/link.h"
@@ -32,6 +33,9 @@ struct Daemon::Parts {
   std::unique_ptr<Membership> membership;
   std::optional<crypto::TlsCredentials> tls;
   std::unique_ptr<crypto::Keyring> keyring;
+  std::unique_ptr<EpochKeys> epochs;
+  EpochDirectory directory;
+  std::optional<crypto::SymmetricKey> storage_key;
   std::unique_ptr<storage::Log> log;
   Counters counters;
   std::unique_ptr<PeerTransport> transport;
@@ -118,6 +122,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
       parts->membership,
       Membership::Open(std::move(genesis), parts->log.get()));
   const std::shared_ptr<const RosterChain> chain = parts->membership->chain();
+  TIDINGS_ASSIGN_OR_RETURN(
+      parts->epochs,
+      EpochKeys::Open(
+          config.data_dir + "/epoch.keys", *parts->identity,
+          EpochOptions{.duration = config.epoch, .grace = config.epoch_grace}));
+  TIDINGS_ASSIGN_OR_RETURN(
+      parts->storage_key,
+      LoadOrCreateStorageKey(config.data_dir + "/storage.key"));
   TIDINGS_RETURN_IF_ERROR(CheckRosterEntry(chain->current(), *parts->identity));
   TIDINGS_ASSIGN_OR_RETURN(parts->tls,
                            LoadNodeTlsCredentials(config, chain->current()));
@@ -134,6 +146,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   engine_options.membership = parts->membership.get();
   engine_options.identity = &*parts->identity;
   engine_options.keyring = parts->keyring.get();
+  engine_options.epochs = parts->epochs.get();
+  engine_options.directory = &parts->directory;
+  engine_options.storage_key = &*parts->storage_key;
   engine_options.log = parts->log.get();
   engine_options.clock = &RealClock();
   engine_options.sender = parts->transport.get();
@@ -166,6 +181,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   deps.membership = parts->membership.get();
   deps.identity = &*parts->identity;
   deps.keyring = parts->keyring.get();
+  deps.epochs = parts->epochs.get();
+  deps.storage_key = &*parts->storage_key;
   deps.counters = &parts->counters;
   parts->client_service = MakeClientService(deps);
   grpc::ServerBuilder client_builder;

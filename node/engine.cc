@@ -121,6 +121,7 @@ Engine::Engine(const EngineOptions& options)
       clock_(*options.clock),
       sender_(*options.sender),
       counters_(*options.counters) {
+  AdvanceEpochs();
   SettleOwedReceipts();
   committer_ = std::thread([this] { CommitLoop(); });
 }
@@ -193,6 +194,9 @@ void Engine::OnLinkUp(absl::string_view peer) {
     state.next_digest = clock_.Now() + options_.anti_entropy_interval;
   }
   counters_.Add("links_up");
+  if (options_.epochs != nullptr) {
+    sender_.SendToPeer(peer, EpochKeysMessage(), kControl);
+  }
   for (const proto::SignedRoster& pending : membership_.Pending()) {
     proto::PeerMessage proposal;
     proposal.mutable_roster_proposal()->set_proposal(
@@ -219,6 +223,12 @@ void Engine::Announce(const proto::SignedRoster& proposal) {
 
 void Engine::OnRosterApplied(const RosterChain& chain) {
   counters_.Add("roster.applied");
+  if (options_.directory != nullptr) {
+    for (const proto::Revocation& r : chain.current().roster().revocations()) {
+      if (r.at_version() == chain.version())
+        options_.directory->Forget(r.agency());
+    }
+  }
   {
     absl::MutexLock lock(&mu_);
     absl::erase_if(peers_, [&](const auto& entry) {
@@ -287,10 +297,78 @@ absl::Status Engine::HandleRosterProposal(
   return absl::OkStatus();
 }
 
-absl::Status Engine::HandleEpochKeys(absl::string_view,
-                                     const proto::EpochKeys&) {
-  counters_.Add("epoch_keys_ignored");
+absl::Status Engine::HandleEpochKeys(absl::string_view peer,
+                                     const proto::EpochKeys& keys) {
+  if (options_.directory == nullptr) return absl::OkStatus();
+  const std::shared_ptr<const RosterChain> chain = membership_.chain();
+  proto::EpochKeys fresh;
+  for (const std::string& bytes : keys.keys()) {
+    proto::SignedEpochKey signed_key;
+    proto::EpochKey key;
+    absl::Status status;
+    if (bytes.size() > EpochDirectory::kMaxKeyBytes ||
+        !signed_key.ParseFromString(bytes) ||
+        !key.ParseFromString(signed_key.key())) {
+      status = absl::InvalidArgumentError("does not parse");
+    } else if (key.agency() == identity_.agency()) {
+      continue;  // our own, back from a peer
+    } else if (std::optional<crypto::VerifyKey> signer =
+                   chain->current().VerifyKeyOf(key.agency());
+               !signer.has_value()) {
+      continue;  // not a member (any more): nothing to wrap to
+    } else {
+      absl::StatusOr<bool> added =
+          options_.directory->Add(signed_key, key.agency(), *signer);
+      if (added.ok() && *added) {
+        counters_.Add("epoch_keys.learnt");
+        fresh.add_keys(bytes);
+      }
+      status = added.status();
+    }
+    if (!status.ok()) {
+      counters_.Add("rejected.epoch_key");
+      spdlog::warn("refused an epoch key from {}: {}", peer, status.message());
+      TIDINGS_RETURN_IF_ERROR(Strike(peer));
+    }
+  }
+  if (fresh.keys_size() > 0) {
+    proto::PeerMessage message;
+    *message.mutable_epoch_keys() = std::move(fresh);
+    Broadcast(message, peer);
+  }
   return absl::OkStatus();
+}
+
+proto::PeerMessage Engine::EpochKeysMessage() const {
+  proto::PeerMessage message;
+  if (options_.epochs != nullptr) {
+    for (const proto::SignedEpochKey& key : options_.epochs->Published()) {
+      message.mutable_epoch_keys()->add_keys(key.SerializeAsString());
+    }
+  }
+  if (options_.directory != nullptr) {
+    for (const proto::SignedEpochKey& key : options_.directory->All()) {
+      message.mutable_epoch_keys()->add_keys(key.SerializeAsString());
+    }
+  }
+  return message;
+}
+
+void Engine::AdvanceEpochs() {
+  if (options_.epochs == nullptr) return;
+  absl::StatusOr<bool> made = options_.epochs->Advance(clock_.Now());
+  if (!made.ok()) {
+    counters_.Add("epoch_key_failures");
+    spdlog::error("cannot advance epoch keys: {}", made.status().ToString());
+    return;
+  }
+  if (!*made) return;
+  counters_.Add("epoch_keys.made");
+  proto::PeerMessage message;
+  for (const proto::SignedEpochKey& key : options_.epochs->Published()) {
+    message.mutable_epoch_keys()->add_keys(key.SerializeAsString());
+  }
+  Broadcast(message, "");
 }
 
 void Engine::OnLinkDown(absl::string_view peer) {
@@ -313,6 +391,7 @@ void Engine::Hurry(PeerState& state) {
 }
 
 void Engine::Tick() {
+  AdvanceEpochs();
   const absl::Time now = clock_.Now();
   std::vector<std::string> due;
   {
@@ -377,7 +456,8 @@ absl::Status Engine::OnPeerMessage(absl::string_view peer,
 absl::Status Engine::HandlePush(absl::string_view peer,
                                 const proto::Push& push) {
   const std::shared_ptr<const RosterChain> chain = membership_.chain();
-  const VerifyContext context{*chain, identity_.agency(), keyring_, peer};
+  const VerifyContext context{*chain, identity_.agency(), keyring_, peer,
+                              options_.epochs};
   for (const std::string& bytes : push.envelopes()) {
     counters_.Add("received");
     counters_.Add("received_bytes", bytes.size());
@@ -533,8 +613,9 @@ absl::StatusOr<Engine::OwnSlot> Engine::PrepareOwn(
   input.expires_unix_ms = request.expires_unix_ms;
   input.seq = head->second.first + 1;
   input.prev_id = head->second.second;
-  absl::StatusOr<Composed> composed =
-      Compose(identity_, keyring_, roster, input);
+  absl::StatusOr<Composed> composed = Compose(
+      identity_, SealKeys{keyring_, options_.epochs, options_.directory, now},
+      roster, input);
   if (!composed.ok() ||
       !slot.header.ParseFromString(composed->envelope.header())) {
     absl::Status error = composed.ok()
@@ -561,6 +642,10 @@ void Engine::CommitBatch(std::vector<Pending> batch,
     const Verified& v = pending.verified;
     records.push_back(RecordOf(v.header, v.id, v.feed_id, v.serialized, now));
     records.back().receipts = std::move(pending.receipts);
+    if (options_.storage_key != nullptr) {
+      records.back().local_key =
+          LocalKeyOf(*options_.storage_key, v.id, v.content_key);
+    }
     if (OwesReceipt(v.header)) {
       records.back().receipt = storage::ReceiptOwed::kYes;
     }
@@ -578,6 +663,11 @@ void Engine::CommitBatch(std::vector<Pending> batch,
                                  slot->composed.feed_id,
                                  slot->composed.serialized, now));
       records.back().settles = std::move(slot->request.settles);
+      if (options_.storage_key != nullptr) {
+        records.back().local_key =
+            LocalKeyOf(*options_.storage_key, slot->composed.id,
+                       slot->composed.content_key);
+      }
       if (slot->header.kind() == proto::KIND_RECEIPT) {
         absl::StatusOr<std::vector<storage::ReceiptUpdate>> updates =
             ReceiptUpdatesOf(identity_.agency(), slot->composed.id,

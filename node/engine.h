@@ -33,6 +33,7 @@
 #include "crypto/identity.h"
 #include "crypto/seal.h"
 #include "node/envelope.h"
+#include "node/epochs.h"
 #include "node/membership.h"
 #include "node/roster.h"
 #include "proto/client.pb.h"
@@ -83,6 +84,11 @@ struct EngineOptions {
   // All borrowed; must outlive the engine.
   Membership* membership = nullptr;
   const crypto::Identity* identity = nullptr;
+  // Forward secrecy (all optional): this node's epoch keys, other agencies'
+  // published ones, and the storage key its content keys are kept under.
+  EpochKeys* epochs = nullptr;
+  EpochDirectory* directory = nullptr;
+  const crypto::SymmetricKey* storage_key = nullptr;
   crypto::Keyring* keyring = nullptr;
   storage::Log* log = nullptr;
   Clock* clock = nullptr;
@@ -189,6 +195,10 @@ class Engine {
                                     const proto::RosterProposal& proposal);
   absl::Status HandleEpochKeys(absl::string_view peer,
                                const proto::EpochKeys& keys);
+  // Our published epoch keys and those we learnt, in one message.
+  proto::PeerMessage EpochKeysMessage() const;
+  // Makes a new epoch key when due (and gossips it); erases expired ones.
+  void AdvanceEpochs();
   // Sends `message` on every link but `except`'s.
   void Broadcast(const proto::PeerMessage& message, absl::string_view except);
 

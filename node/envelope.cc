@@ -1,5 +1,7 @@
 #include "node/envelope.h"
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -217,6 +219,16 @@ absl::StatusOr<std::vector<std::string>> NormalizeAudience(
 absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
                                  crypto::Keyring& keyring, const Roster& roster,
                                  const ComposeInput& input) {
+  return Compose(identity, SealKeys{keyring, nullptr, nullptr, absl::Time()},
+                 roster, input);
+}
+
+absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
+                                 const SealKeys& keys, const Roster& roster,
+                                 const ComposeInput& input) {
+  std::optional<EpochKeys::Current> own_epoch;
+  if (keys.epochs != nullptr) own_epoch = keys.epochs->current();
+  std::vector<uint64_t> epochs;
   const proto::Member* self = roster.Find(identity.agency());
   if (self == nullptr || self->sign_pk() != identity.verify_key().view()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -233,12 +245,32 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
       return absl::InvalidArgumentError(
           absl::StrCat("audience member ", member, " is not in the roster"));
     }
+    uint64_t epoch = 0;
+    if (own_epoch.has_value()) {
+      if (member == identity.agency()) {
+        key = own_epoch->public_key;
+        epoch = own_epoch->epoch;
+      } else if (keys.directory != nullptr) {
+        std::optional<proto::EpochKey> theirs =
+            keys.directory->Newest(member, keys.now);
+        if (theirs.has_value()) {
+          key = crypto::BoxPublicKey::FromBytes(theirs->box_pk());
+          epoch = theirs->epoch();
+        }
+      }
+    }
+    if (!key.has_value()) {
+      return absl::InternalError("epoch key of the wrong size");
+    }
     recipients.push_back({member, *key});
+    epochs.push_back(epoch);
   }
   const std::string network_id = roster.network_id().str();
+  crypto::Keyring& sender =
+      own_epoch.has_value() ? *own_epoch->keyring : keys.keyring;
   TIDINGS_ASSIGN_OR_RETURN(
       crypto::Sealed sealed,
-      crypto::Seal(keyring, recipients,
+      crypto::Seal(sender, recipients,
                    BodyAadOf(network_id, identity.agency(), input.seq),
                    input.plaintext));
 
@@ -253,10 +285,14 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
   header.set_precedence(input.precedence);
   header.set_created_unix_ms(input.created_unix_ms);
   header.set_expires_unix_ms(input.expires_unix_ms);
-  for (crypto::WrappedKeyOut& wrapped : sealed.wrapped_keys) {
+  for (size_t i = 0; i < sealed.wrapped_keys.size(); ++i) {
     proto::WrappedKey* out = header.add_wrapped_keys();
-    out->set_recipient(std::move(wrapped.recipient));
-    out->set_wrapped(std::move(wrapped.wrapped));
+    out->set_recipient(std::move(sealed.wrapped_keys[i].recipient));
+    out->set_wrapped(std::move(sealed.wrapped_keys[i].wrapped));
+    out->set_epoch(epochs[i]);
+  }
+  if (own_epoch.has_value()) {
+    header.set_sender_box_pk(own_epoch->public_key.str());
   }
   header.set_nonce(sealed.nonce.str());
   header.set_ciphertext(std::move(sealed.ciphertext));
@@ -271,32 +307,61 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
   composed.id = crypto::Hash(composed.envelope.header()).str();
   composed.feed_id = FeedIdOf(network_id, identity.agency(), input.audience);
   composed.serialized = composed.envelope.SerializeAsString();
+  composed.content_key = std::move(sealed.content_key);
   return composed;
 }
 
 namespace {
 
-// Opens the body of `header` for `self`, whose wrapped key sits at `index`.
-absl::StatusOr<std::string> OpenAt(const RosterChain& chain,
-                                   crypto::Keyring& keyring,
-                                   const proto::Header& header, int index,
-                                   absl::string_view self) {
-  const Roster* roster = chain.at(header.roster_version());
+struct Opened {
+  std::string plaintext;
+  crypto::SymmetricKey content_key;
+};
+
+// Opens the body of `header` for `self`, whose wrapped key sits at `index`:
+// with the epoch key it names (or the long-term key for epoch 0), from the
+// sender key in the header (or the origin's roster box key).
+absl::StatusOr<Opened> OpenAt(const RosterChain& chain, const OpenKeys& keys,
+                              const proto::Header& header, int index,
+                              absl::string_view self) {
   std::optional<crypto::BoxPublicKey> sender;
-  if (roster != nullptr) sender = roster->BoxKeyOf(header.origin());
+  if (!header.sender_box_pk().empty()) {
+    sender = crypto::BoxPublicKey::FromBytes(header.sender_box_pk());
+  } else if (const Roster* roster = chain.at(header.roster_version())) {
+    sender = roster->BoxKeyOf(header.origin());
+  }
   std::optional<crypto::Nonce> nonce = crypto::Nonce::FromBytes(header.nonce());
   if (!sender.has_value() || !nonce.has_value()) {
     return Reject(RejectReason::kUndecryptable, "no key for origin");
   }
-  absl::StatusOr<std::string> plaintext = crypto::Open(
-      keyring, self, *sender, *nonce, header.wrapped_keys(index).wrapped(),
-      BodyAadOf(header.network_id(), header.origin(), header.seq()),
-      header.ciphertext());
+  const proto::WrappedKey& wrapped = header.wrapped_keys(index);
+  std::shared_ptr<crypto::Keyring> epoch_keyring;
+  crypto::Keyring* mine = &keys.keyring;
+  if (wrapped.epoch() != 0) {
+    if (keys.epochs != nullptr)
+      epoch_keyring = keys.epochs->KeyringFor(wrapped.epoch());
+    if (epoch_keyring == nullptr) {
+      return Reject(
+          RejectReason::kUndecryptable,
+          absl::StrCat("wrapped to epoch key ", wrapped.epoch(), " of ", self,
+                       ", which this node does not hold "
+                       "(erased or never made)"));
+    }
+    mine = epoch_keyring.get();
+  }
+  const std::string aad =
+      BodyAadOf(header.network_id(), header.origin(), header.seq());
+  absl::StatusOr<crypto::SymmetricKey> content_key = crypto::OpenContentKey(
+      *mine, self, *sender, *nonce, wrapped.wrapped(), aad);
+  absl::StatusOr<std::string> plaintext =
+      content_key.ok() ? crypto::OpenWithContentKey(*content_key, *nonce, aad,
+                                                    header.ciphertext())
+                       : content_key.status();
   if (!plaintext.ok()) {
     return Reject(RejectReason::kUndecryptable,
                   absl::StrCat("body does not decrypt for ", self));
   }
-  return plaintext;
+  return Opened{*std::move(plaintext), *std::move(content_key)};
 }
 
 int IndexOf(const proto::Header& header, absl::string_view agency) {
@@ -383,8 +448,12 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
                   absl::StrCat("relayed by ", context.sender,
                                ", which is not in the audience"));
   }
-  TIDINGS_ASSIGN_OR_RETURN(v.plaintext, OpenAt(context.chain, context.keyring,
-                                               h, self_index, context.self));
+  TIDINGS_ASSIGN_OR_RETURN(
+      Opened opened,
+      OpenAt(context.chain, OpenKeys{context.keyring, context.epochs}, h,
+             self_index, context.self));
+  v.plaintext = std::move(opened.plaintext);
+  v.content_key = std::move(opened.content_key);
   v.id = crypto::Hash(v.envelope.header()).str();
   v.serialized = std::string(serialized);
   return v;
@@ -392,14 +461,46 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
 
 absl::StatusOr<std::string> OpenBody(const RosterChain& chain,
                                      absl::string_view self,
-                                     crypto::Keyring& keyring,
+                                     const OpenKeys& keys,
                                      const proto::Header& header) {
   const int index = IndexOf(header, self);
   if (index < 0 || index >= header.wrapped_keys_size()) {
     return absl::PermissionDeniedError(
         absl::StrCat(self, " is not in the audience"));
   }
-  return OpenAt(chain, keyring, header, index, self);
+  TIDINGS_ASSIGN_OR_RETURN(Opened opened,
+                           OpenAt(chain, keys, header, index, self));
+  return std::move(opened.plaintext);
+}
+
+std::string LocalKeyOf(const crypto::SymmetricKey& storage_key,
+                       absl::string_view envelope_id,
+                       const crypto::SymmetricKey& content_key) {
+  return crypto::SealLocal(
+      storage_key, absl::StrCat("tidings/v1/local-key", envelope_id),
+      absl::string_view(reinterpret_cast<const char*>(content_key.data()),
+                        content_key.size()));
+}
+
+absl::StatusOr<std::string> OpenWithLocalKey(
+    const crypto::SymmetricKey& storage_key, absl::string_view envelope_id,
+    absl::string_view local_key, const proto::Header& header) {
+  TIDINGS_ASSIGN_OR_RETURN(
+      std::string raw,
+      crypto::OpenLocal(storage_key,
+                        absl::StrCat("tidings/v1/local-key", envelope_id),
+                        local_key));
+  std::optional<crypto::SymmetricKey> content_key =
+      crypto::SymmetricKey::FromBytes(raw);
+  sodium_memzero(raw.data(), raw.size());
+  std::optional<crypto::Nonce> nonce = crypto::Nonce::FromBytes(header.nonce());
+  if (!content_key.has_value() || !nonce.has_value()) {
+    return absl::DataLossError("stored local key is malformed");
+  }
+  return crypto::OpenWithContentKey(
+      *content_key, *nonce,
+      BodyAadOf(header.network_id(), header.origin(), header.seq()),
+      header.ciphertext());
 }
 
 }  // namespace tidings::node

@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "crypto/identity.h"
 #include "crypto/seal.h"
+#include "node/epochs.h"
 #include "node/membership.h"
 #include "node/roster.h"
 #include "proto/envelope.pb.h"
@@ -97,14 +98,47 @@ struct Composed {
   std::string serialized;  // serialized proto::Envelope
   std::string id;          // BLAKE2b-256 of envelope.header()
   std::string feed_id;
+  crypto::SymmetricKey content_key;  // to keep under the storage key
+};
+
+// The keys a node seals with: its long-term box key, and (when set) its own
+// current epoch key as the sender key, wrapping to each recipient's newest
+// valid epoch key in `directory` (its own for itself) and to the roster box
+// key of recipients with none (WrappedKey.epoch 0).
+struct SealKeys {
+  crypto::Keyring& keyring;
+  const EpochKeys* epochs = nullptr;
+  const EpochDirectory* directory = nullptr;
+  absl::Time now;
+};
+
+// The keys a node opens with: its long-term box key (epoch 0) and its epoch
+// keys (null: epoch 0 only).
+struct OpenKeys {
+  crypto::Keyring& keyring;
+  const EpochKeys* epochs = nullptr;
 };
 
 // Seals and signs under `roster` (its version goes in the header).
 // kInvalidArgument for an unusable audience key; kFailedPrecondition if
 // `identity`'s key is not its agency's key in `roster` (rotated or removed).
 absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
+                                 const SealKeys& keys, const Roster& roster,
+                                 const ComposeInput& input);
+// With the long-term box keys only (no epochs).
+absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
                                  crypto::Keyring& keyring, const Roster& roster,
                                  const ComposeInput& input);
+
+// The content key of an envelope sealed under a node's storage key, bound to
+// the envelope id (what storage::EnvelopeRecord::local_key holds).
+std::string LocalKeyOf(const crypto::SymmetricKey& storage_key,
+                       absl::string_view envelope_id,
+                       const crypto::SymmetricKey& content_key);
+// Opens `header`'s body with a local key made by LocalKeyOf.
+absl::StatusOr<std::string> OpenWithLocalKey(
+    const crypto::SymmetricKey& storage_key, absl::string_view envelope_id,
+    absl::string_view local_key, const proto::Header& header);
 
 // A received envelope that passed every check.
 struct Verified {
@@ -114,13 +148,15 @@ struct Verified {
   std::string id;
   std::string feed_id;
   std::string plaintext;  // the opened body
+  crypto::SymmetricKey content_key;
 };
 
 struct VerifyContext {
   const RosterChain& chain;
-  absl::string_view self;    // this node's agency
-  crypto::Keyring& keyring;  // this node's X25519 key
-  absl::string_view sender;  // the authenticated peer it came from
+  absl::string_view self;             // this node's agency
+  crypto::Keyring& keyring;           // this node's X25519 key
+  absl::string_view sender;           // the authenticated peer it came from
+  const EpochKeys* epochs = nullptr;  // this node's epoch keys, if any
 };
 
 // Checks, in order: size, parse, version and field bounds, network id, the
@@ -136,7 +172,7 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
 // Opens the body of an envelope this node holds (for `show`).
 absl::StatusOr<std::string> OpenBody(const RosterChain& chain,
                                      absl::string_view self,
-                                     crypto::Keyring& keyring,
+                                     const OpenKeys& keys,
                                      const proto::Header& header);
 
 }  // namespace tidings::node

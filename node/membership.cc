@@ -389,7 +389,7 @@ absl::StatusOr<proto::SignedRoster> Membership::Sign(
       if (!found) {
         return absl::NotFoundError(absl::StrCat(
             "no pending roster proposal ", crypto::ToHex(hash), " for v",
-            chain_->version() + 1, " (see `tidings roster show --pending`)"));
+            chain_->version() + 1, " (see `tidings roster show`)"));
       }
     }
     const uint32_t version = chain_->version() + 1;

@@ -42,8 +42,9 @@ constexpr size_t kMemtableBudget = 32 << 20;
 constexpr size_t kMemtableBytes = 8 << 20;
 
 // Column family names, as stored in the database. Order matches `Cf`.
-constexpr const char* kCfNames[] = {"envelopes", "feeds",    "heads", "inbox",
-                                    "receipts",  "evidence", "meta",  "owed"};
+constexpr const char* kCfNames[] = {"envelopes", "feeds",    "heads",
+                                    "inbox",     "receipts", "evidence",
+                                    "meta",      "owed",     "local_keys"};
 enum Cf : size_t {
   kEnvelopes,
   kFeeds,
@@ -53,6 +54,7 @@ enum Cf : size_t {
   kEvidence,
   kMeta,
   kOwed,
+  kLocalKeys,
   kCfCount,
 };
 
@@ -462,6 +464,10 @@ absl::StatusOr<std::vector<AppendResult>> Log::Append(
     if (record.receipt == ReceiptOwed::kYes) {
       batch.Put(impl.cf(kOwed), ToSlice(record.id), rocksdb::Slice());
     }
+    if (!record.local_key.empty()) {
+      batch.Put(impl.cf(kLocalKeys), ToSlice(record.id),
+                ToSlice(record.local_key));
+    }
     for (const std::string& id : record.settles) {
       batch.Delete(impl.cf(kOwed), ToSlice(id));
     }
@@ -626,6 +632,11 @@ absl::StatusOr<std::vector<std::string>> Log::ListOwedReceipts() const {
   }
   TIDINGS_RETURN_IF_ERROR(FromRocksDb(it->status(), "reading owed receipts"));
   return owed;
+}
+
+absl::StatusOr<std::optional<std::string>> Log::GetLocalKey(
+    absl::string_view id) const {
+  return impl_->Get(kLocalKeys, id);
 }
 
 absl::StatusOr<std::vector<std::string>> Log::ListEvidence() const {

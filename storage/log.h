@@ -86,6 +86,10 @@ struct EnvelopeRecord {
   ReceiptOwed receipt = ReceiptOwed::kNo;
   // Ids whose owed receipt this record settles (deleted if it is stored).
   std::vector<std::string> settles;
+  // The envelope's content key sealed under the node's storage key (opaque
+  // here), so the node can read what it holds after its epoch keys are
+  // erased. Empty: none.
+  std::string local_key;
 };
 
 enum class AppendOutcome {
@@ -154,6 +158,10 @@ class Log {
 
   // Ids of stored envelopes whose receipt is still owed, by id.
   absl::StatusOr<std::vector<std::string>> ListOwedReceipts() const;
+
+  // The local key stored with envelope `id`, or nullopt.
+  absl::StatusOr<std::optional<std::string>> GetLocalKey(
+      absl::string_view id) const;
 
   // Serialized envelopes kept as equivocation evidence.
   absl::StatusOr<std::vector<std::string>> ListEvidence() const;

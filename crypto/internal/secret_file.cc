@@ -145,8 +145,14 @@ absl::StatusOr<FileBytes> ReadFile(const std::string& path,
   return buffer;
 }
 
-absl::Status WriteNewFile(const std::string& path, absl::string_view what,
-                          absl::string_view bytes, mode_t mode) {
+namespace {
+
+// Creates `path` (O_EXCL) with `mode`, writes `bytes` and fsyncs the file but
+// not its directory. On failure after creating the file, removes it: a
+// truncated file left behind would block the retry (O_EXCL) and fail to load
+// later.
+absl::Status CreateAndSync(const std::string& path, absl::string_view what,
+                           absl::string_view bytes, mode_t mode) {
   // O_EXCL: never overwrite (a key may be the only copy of an identity the
   // network knows) and never follow a symlink. The mode applies from the
   // first instant: no window in which a secret is readable by others. The
@@ -165,15 +171,13 @@ absl::Status WriteNewFile(const std::string& path, absl::string_view what,
   if (status.ok() && closer.Close() != 0) {
     status = ErrnoStatus(errno, "cannot close", what, path);
   }
-  if (!status.ok()) {
-    // We created it, so remove it: a truncated file left behind would block
-    // the retry (O_EXCL) and fail to load later.
-    ::unlink(path.c_str());
-    return status;
-  }
+  if (!status.ok()) ::unlink(path.c_str());
+  return status;
+}
 
-  // Make the new directory entry durable too, or a crash could lose a key
-  // whose public half has already been handed out.
+// Makes the directory entries of `path` durable: without it a crash could
+// lose a file (or a rename) whose contents were already relied on.
+absl::Status SyncDirectoryOf(const std::string& path, absl::string_view what) {
   std::string dir = DirectoryOf(path);
   int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0) {
@@ -184,6 +188,42 @@ absl::Status WriteNewFile(const std::string& path, absl::string_view what,
     return ErrnoStatus(errno, "cannot fsync directory of", what, path);
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status WriteNewFile(const std::string& path, absl::string_view what,
+                          absl::string_view bytes, mode_t mode) {
+  if (absl::Status status = CreateAndSync(path, what, bytes, mode);
+      !status.ok()) {
+    return status;
+  }
+  // A crash could otherwise lose a key whose public half has already been
+  // handed out.
+  return SyncDirectoryOf(path, what);
+}
+
+absl::Status ReplaceFile(const std::string& path, absl::string_view what,
+                         absl::string_view bytes, mode_t mode) {
+  const std::string temp = path + ".tmp";
+  // A stale temporary file is what a crash between create and rename leaves;
+  // it holds nothing the real file lacks. unlink removes a symlink itself,
+  // never its target.
+  if (::unlink(temp.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, "cannot remove stale", what, temp);
+  }
+  if (absl::Status status = CreateAndSync(temp, what, bytes, mode);
+      !status.ok()) {
+    return status;
+  }
+  // rename replaces `path` atomically; a symlink at `path` is replaced, not
+  // followed.
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    absl::Status status = ErrnoStatus(errno, "cannot replace", what, path);
+    ::unlink(temp.c_str());
+    return status;
+  }
+  return SyncDirectoryOf(path, what);
 }
 
 }  // namespace tidings::crypto::secret_file_internal

@@ -7,7 +7,7 @@
 //  - files are read through one fixed-size buffer that is wiped afterwards;
 //  - files are created with O_EXCL (never overwriting, never following a
 //    symlink), with their final mode from the first instant, fsynced together
-//    with their directory.
+//    with their directory; files that change are replaced by rename.
 //
 // Private to crypto/. Each message names the file by `what` ("key file", "TLS
 // key file", ...) followed by its path.
@@ -28,8 +28,8 @@
 
 namespace tidings::crypto::secret_file_internal {
 
-struct FileBytesTag {};
-using FileBytes = SecretString<FileBytesTag>;
+// The same type as the public crypto::ReadSecretFile's (secret_file.h).
+using FileBytes = SecretFileBytes;
 
 enum class Access {
   // Refuse files that group or others can read or write: kPermissionDenied
@@ -53,6 +53,13 @@ absl::StatusOr<FileBytes> ReadFile(const std::string& path,
 // is missing. On failure after creating the file, removes it.
 absl::Status WriteNewFile(const std::string& path, absl::string_view what,
                           absl::string_view bytes, mode_t mode);
+
+// Replaces (or creates) `path` with `bytes` and `mode`, atomically and
+// durably: writes "<path>.tmp" (O_EXCL, after removing a stale one), fsyncs
+// it, renames it over `path`, fsyncs the directory. On failure `path` is
+// untouched and the temporary file removed.
+absl::Status ReplaceFile(const std::string& path, absl::string_view what,
+                         absl::string_view bytes, mode_t mode);
 
 // "<what> <path> is malformed: <why>" (kInvalidArgument).
 absl::Status Malformed(absl::string_view what, const std::string& path,

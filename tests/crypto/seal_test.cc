@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -50,6 +51,24 @@ void ExpectDoesNotDecrypt(const absl::StatusOr<std::string>& opened) {
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(opened.status().message(), "body does not decrypt");
+}
+
+// Sealed is move-only (it holds the content key); tests that tamper with a
+// copy make one explicitly.
+Sealed CopyOf(const Sealed& sealed) {
+  Sealed copy;
+  copy.nonce = sealed.nonce;
+  copy.ciphertext = sealed.ciphertext;
+  copy.wrapped_keys = sealed.wrapped_keys;
+  copy.content_key = *SymmetricKey::FromBytes(absl::string_view(
+      reinterpret_cast<const char*>(sealed.content_key.data()),
+      SymmetricKey::size()));
+  return copy;
+}
+
+absl::string_view ViewOf(const SymmetricKey& key) {
+  return absl::string_view(reinterpret_cast<const char*>(key.data()),
+                           SymmetricKey::size());
 }
 
 std::string FlipBit(std::string s, size_t bit) {
@@ -316,7 +335,7 @@ TEST_F(SealTest, EveryBitFlipOfTheCiphertextFails) {
   Sealed sealed = SealToBobAndCarol();
   ASSERT_TRUE(OpenAsBob(sealed).ok());
   for (size_t bit = 0; bit < sealed.ciphertext.size() * 8; ++bit) {
-    Sealed tampered = sealed;
+    Sealed tampered = CopyOf(sealed);
     tampered.ciphertext = FlipBit(sealed.ciphertext, bit);
     ExpectDoesNotDecrypt(OpenAsBob(tampered));
   }
@@ -325,11 +344,11 @@ TEST_F(SealTest, EveryBitFlipOfTheCiphertextFails) {
 TEST_F(SealTest, TruncatedOrExtendedCiphertextFails) {
   Sealed sealed = SealToBobAndCarol();
   for (size_t len = 0; len < sealed.ciphertext.size(); ++len) {
-    Sealed tampered = sealed;
+    Sealed tampered = CopyOf(sealed);
     tampered.ciphertext.resize(len);
     ExpectDoesNotDecrypt(OpenAsBob(tampered));
   }
-  Sealed extended = sealed;
+  Sealed extended = CopyOf(sealed);
   extended.ciphertext.push_back('\0');
   ExpectDoesNotDecrypt(OpenAsBob(extended));
 }
@@ -337,7 +356,7 @@ TEST_F(SealTest, TruncatedOrExtendedCiphertextFails) {
 TEST_F(SealTest, EveryBitFlipOfTheNonceFails) {
   Sealed sealed = SealToBobAndCarol();
   for (size_t bit = 0; bit < Nonce::size() * 8; ++bit) {
-    Sealed tampered = sealed;
+    Sealed tampered = CopyOf(sealed);
     tampered.nonce.mutable_data()[bit / 8] ^=
         static_cast<uint8_t>(1 << (bit % 8));
     ExpectDoesNotDecrypt(OpenAsBob(tampered));
@@ -347,7 +366,7 @@ TEST_F(SealTest, EveryBitFlipOfTheNonceFails) {
 TEST_F(SealTest, EveryBitFlipOfTheWrappedKeyFails) {
   Sealed sealed = SealToBobAndCarol();
   for (size_t bit = 0; bit < size_t{48} * 8; ++bit) {
-    Sealed tampered = sealed;
+    Sealed tampered = CopyOf(sealed);
     tampered.wrapped_keys[0].wrapped =
         FlipBit(sealed.wrapped_keys[0].wrapped, bit);
     ExpectDoesNotDecrypt(OpenAsBob(tampered));
@@ -384,13 +403,13 @@ TEST_F(SealTest, PartsOfTwoSealsDoNotMix) {
   Sealed a = SealToBobAndCarol();
   Sealed b = SealToBobAndCarol();
   // a's wrap with b's body, and a's body with b's nonce.
-  Sealed mixed = a;
+  Sealed mixed = CopyOf(a);
   mixed.ciphertext = b.ciphertext;
   ExpectDoesNotDecrypt(OpenAsBob(mixed));
-  mixed = a;
+  mixed = CopyOf(a);
   mixed.nonce = b.nonce;
   ExpectDoesNotDecrypt(OpenAsBob(mixed));
-  mixed = a;
+  mixed = CopyOf(a);
   mixed.wrapped_keys[0] = b.wrapped_keys[0];
   ExpectDoesNotDecrypt(OpenAsBob(mixed));
 }
@@ -497,6 +516,199 @@ TEST_F(SealTest, ConcurrentSealAndOpen) {
   }
   for (std::thread& thread : threads) thread.join();
   for (int t = 0; t < 6; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
+}
+
+// --- Opening in two steps ----------------------------------------------------
+
+TEST_F(SealTest, SealedHoldsTheContentKeyEveryRecipientUnwraps) {
+  Sealed sealed = SealToBobAndCarol();
+  absl::StatusOr<SymmetricKey> bobs =
+      OpenContentKey(bob_.keyring, "bob", sender_.keyring.public_key(),
+                     sealed.nonce, sealed.wrapped_keys[0].wrapped, kAad);
+  absl::StatusOr<SymmetricKey> carols =
+      OpenContentKey(carol_.keyring, "carol", sender_.keyring.public_key(),
+                     sealed.nonce, sealed.wrapped_keys[1].wrapped, kAad);
+  ASSERT_TRUE(bobs.ok()) << bobs.status();
+  ASSERT_TRUE(carols.ok()) << carols.status();
+  EXPECT_TRUE(SameKey(*bobs, sealed.content_key));
+  EXPECT_TRUE(SameKey(*carols, sealed.content_key));
+
+  absl::StatusOr<std::string> opened =
+      OpenWithContentKey(*bobs, sealed.nonce, kAad, sealed.ciphertext);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(*opened, kBody);
+  // The sender reads its own body with the key Seal handed back.
+  opened = OpenWithContentKey(sealed.content_key, sealed.nonce, kAad,
+                              sealed.ciphertext);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(*opened, kBody);
+}
+
+TEST_F(SealTest, EachSealHasAFreshContentKey) {
+  Sealed a = SealToBobAndCarol();
+  Sealed b = SealToBobAndCarol();
+  EXPECT_FALSE(SameKey(a.content_key, b.content_key));
+}
+
+TEST_F(SealTest, OpenContentKeyFailsOpaquely) {
+  Sealed sealed = SealToBobAndCarol();
+  auto expect_fails = [](const absl::StatusOr<SymmetricKey>& key) {
+    ASSERT_FALSE(key.ok());
+    EXPECT_EQ(key.status().code(), absl::StatusCode::kUnauthenticated);
+    EXPECT_EQ(key.status().message(), "body does not decrypt");
+  };
+  const std::string& wrapped = sealed.wrapped_keys[0].wrapped;
+  // Another member's name, another member's wrap, another keyring.
+  expect_fails(OpenContentKey(bob_.keyring, "carol",
+                              sender_.keyring.public_key(), sealed.nonce,
+                              wrapped, kAad));
+  expect_fails(OpenContentKey(bob_.keyring, "bob", sender_.keyring.public_key(),
+                              sealed.nonce, sealed.wrapped_keys[1].wrapped,
+                              kAad));
+  expect_fails(OpenContentKey(carol_.keyring, "bob",
+                              sender_.keyring.public_key(), sealed.nonce,
+                              wrapped, kAad));
+  // Wrong aad, sender, nonce; wrong sizes; low-order sender keys.
+  expect_fails(OpenContentKey(bob_.keyring, "bob", sender_.keyring.public_key(),
+                              sealed.nonce, wrapped, "other aad"));
+  expect_fails(OpenContentKey(bob_.keyring, "bob", carol_.keyring.public_key(),
+                              sealed.nonce, wrapped, kAad));
+  expect_fails(OpenContentKey(bob_.keyring, "bob", sender_.keyring.public_key(),
+                              Nonce(), wrapped, kAad));
+  for (const std::string& bad :
+       {std::string(), wrapped.substr(0, 47), wrapped + '\0'}) {
+    expect_fails(OpenContentKey(bob_.keyring, "bob",
+                                sender_.keyring.public_key(), sealed.nonce, bad,
+                                kAad));
+  }
+  for (const BoxPublicKey& point : LowOrderPoints()) {
+    expect_fails(OpenContentKey(bob_.keyring, "bob", point, sealed.nonce,
+                                wrapped, kAad));
+  }
+}
+
+TEST_F(SealTest, OpenWithContentKeyFailsOpaquely) {
+  Sealed sealed = SealToBobAndCarol();
+  SymmetricKey other;
+  randombytes_buf(other.mutable_data(), other.size());
+  ExpectDoesNotDecrypt(
+      OpenWithContentKey(other, sealed.nonce, kAad, sealed.ciphertext));
+  ExpectDoesNotDecrypt(OpenWithContentKey(sealed.content_key, sealed.nonce,
+                                          "other aad", sealed.ciphertext));
+  ExpectDoesNotDecrypt(
+      OpenWithContentKey(sealed.content_key, Nonce(), kAad, sealed.ciphertext));
+  for (size_t len = 0; len < sealed.ciphertext.size(); ++len) {
+    ExpectDoesNotDecrypt(OpenWithContentKey(sealed.content_key, sealed.nonce,
+                                            kAad,
+                                            sealed.ciphertext.substr(0, len)));
+  }
+  for (size_t bit = 0; bit < sealed.ciphertext.size() * 8; ++bit) {
+    ExpectDoesNotDecrypt(OpenWithContentKey(sealed.content_key, sealed.nonce,
+                                            kAad,
+                                            FlipBit(sealed.ciphertext, bit)));
+  }
+}
+
+// --- Box key validity --------------------------------------------------------
+
+TEST(ValidateBoxPublicKeyTest, AcceptsGeneratedKeys) {
+  for (int i = 0; i < 16; ++i) {
+    EXPECT_TRUE(ValidateBoxPublicKey(GenerateBoxKey().public_key).ok());
+  }
+}
+
+TEST(ValidateBoxPublicKeyTest, RefusesLowOrderPoints) {
+  for (const BoxPublicKey& point : LowOrderPoints()) {
+    absl::Status status = ValidateBoxPublicKey(point);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument)
+        << ToHex(point.view());
+    EXPECT_EQ(status.message(), "box key is a low-order point");
+  }
+}
+
+// --- Local sealing -----------------------------------------------------------
+
+class SealLocalTest : public ::testing::Test {
+ protected:
+  SealLocalTest() {
+    randombytes_buf(key_.mutable_data(), key_.size());
+    randombytes_buf(other_key_.mutable_data(), other_key_.size());
+  }
+
+  static void ExpectDoesNotOpen(const absl::StatusOr<std::string>& opened) {
+    ASSERT_FALSE(opened.ok());
+    EXPECT_EQ(opened.status().code(), absl::StatusCode::kUnauthenticated);
+    EXPECT_EQ(opened.status().message(), "stored data does not decrypt");
+  }
+
+  SymmetricKey key_;
+  SymmetricKey other_key_;
+};
+
+TEST_F(SealLocalTest, RoundTrips) {
+  SymmetricKey content_key;
+  crypto_aead_xchacha20poly1305_ietf_keygen(content_key.mutable_data());
+  for (const std::string& plaintext :
+       {std::string(), std::string(ViewOf(content_key)),
+        std::string(1 << 16, 'x')}) {
+    std::string sealed = SealLocal(key_, "envelope-id", plaintext);
+    EXPECT_EQ(sealed.size(), 24 + plaintext.size() + 16);
+    absl::StatusOr<std::string> opened = OpenLocal(key_, "envelope-id", sealed);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    EXPECT_EQ(*opened, plaintext);
+  }
+}
+
+TEST_F(SealLocalTest, FreshNonceEveryTime) {
+  std::string a = SealLocal(key_, "aad", "secret");
+  std::string b = SealLocal(key_, "aad", "secret");
+  EXPECT_NE(a.substr(0, 24), b.substr(0, 24));
+  EXPECT_NE(a, b);
+}
+
+TEST_F(SealLocalTest, WrongKeyOrAadFails) {
+  std::string sealed = SealLocal(key_, "envelope-1", "content key");
+  ExpectDoesNotOpen(OpenLocal(other_key_, "envelope-1", sealed));
+  ExpectDoesNotOpen(OpenLocal(key_, "envelope-2", sealed));
+  ExpectDoesNotOpen(OpenLocal(key_, "", sealed));
+}
+
+TEST_F(SealLocalTest, TamperingFails) {
+  std::string sealed = SealLocal(key_, "aad", "content key");
+  for (size_t bit = 0; bit < sealed.size() * 8; ++bit) {
+    ExpectDoesNotOpen(OpenLocal(key_, "aad", FlipBit(sealed, bit)));
+  }
+  for (size_t len = 0; len < sealed.size(); ++len) {
+    ExpectDoesNotOpen(OpenLocal(key_, "aad", sealed.substr(0, len)));
+  }
+  ExpectDoesNotOpen(OpenLocal(key_, "aad", sealed + '\0'));
+}
+
+// A body key sealed with SealLocal is not a body: the label in the associated
+// data keeps the two apart even under the same key bytes.
+TEST_F(SealLocalTest, IsNotABodyUnderTheSameKey) {
+  std::string sealed = SealLocal(key_, "aad", "text");
+  std::optional<Nonce> nonce = Nonce::FromBytes(sealed.substr(0, 24));
+  ASSERT_TRUE(nonce.has_value());
+  ExpectDoesNotDecrypt(
+      OpenWithContentKey(key_, *nonce, "aad", sealed.substr(24)));
+}
+
+TEST_F(SealLocalTest, MatchesTheDocumentedConstruction) {
+  const std::string plaintext = "content key bytes";
+  const std::string aad = "envelope-id";
+  const std::string ad = std::string("tidings/v1/local") + '\0' + aad;
+  std::string sealed = SealLocal(key_, aad, plaintext);
+  std::string opened(plaintext.size(), '\0');
+  ASSERT_EQ(
+      crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(opened.data()), nullptr, nullptr,
+          reinterpret_cast<const unsigned char*>(sealed.data()) + 24,
+          sealed.size() - 24, reinterpret_cast<const unsigned char*>(ad.data()),
+          ad.size(), reinterpret_cast<const unsigned char*>(sealed.data()),
+          key_.data()),
+      0);
+  EXPECT_EQ(opened, plaintext);
 }
 
 }  // namespace

@@ -93,10 +93,11 @@ TEST(DomainTest, PrefixesAreVersionedAndDistinct) {
   EXPECT_EQ(DomainPrefix(Domain::kEnvelope), "tidings/v1/envelope");
   EXPECT_EQ(DomainPrefix(Domain::kRoster), "tidings/v1/roster");
   EXPECT_EQ(DomainPrefix(Domain::kLink), "tidings/v1/link");
+  EXPECT_EQ(DomainPrefix(Domain::kEpoch), "tidings/v1/epoch");
 }
 
 constexpr Domain kAllDomains[] = {Domain::kEnvelope, Domain::kRoster,
-                                  Domain::kLink};
+                                  Domain::kLink, Domain::kEpoch};
 
 TEST(SignTest, RoundTripsInEveryDomain) {
   SigningKeyPair pair = GenerateSigningKey();
