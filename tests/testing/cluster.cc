@@ -309,6 +309,8 @@ absl::Status Cluster::Init() {
     config.client_socket = node.socket_path;
     config.anti_entropy_interval = options_.anti_entropy_interval;
     config.log_level = options_.log_level;
+    config.epoch = options_.epoch;
+    config.epoch_grace = options_.epoch_grace;
     absl::Status isolated =
         WriteFile(node.isolated_config_path, node::FormatConfig(config));
     if (!isolated.ok()) return isolated;

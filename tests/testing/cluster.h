@@ -105,6 +105,9 @@ struct ClusterOptions {
   // Anti-entropy period of every node. Short, so that catch-up is quick.
   absl::Duration anti_entropy_interval = absl::Milliseconds(200);
   std::string log_level = "debug";
+  // Epoch key period and grace of every node.
+  absl::Duration epoch = absl::Hours(24);
+  absl::Duration epoch_grace = absl::Hours(48);
   // How long Start waits for a node to answer Stats.
   absl::Duration ready_timeout = absl::Seconds(30);
   // How long Stop waits for a clean exit before SIGKILL.
