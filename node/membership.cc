@@ -255,33 +255,47 @@ absl::StatusOr<Offered> Membership::OfferLocked(
     TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check,
                              CheckUpdate(*chain_->at(version - 1), update));
     if (!check.complete) return Offered::kStale;
-    // Two agencies changing their own entries at once is honest: not a
-    // fork. Every node keeps the one with the smaller hash (replacing the
-    // newest version if need be); the other agency proposes again.
+    // A change an agency makes to its own entry needs one signature, so it
+    // may race with another change honestly: that is not a fork. A k-signed
+    // update beats a self-change; between two self-changes the smaller hash
+    // wins. Every node ends with the same winner if it is the newest version
+    // it holds; if a node already built on the loser, the chains split, and
+    // that is reported as a fork like any other.
     absl::StatusOr<UpdateCheck> have_check =
         CheckUpdate(*chain_->at(version - 1), have.signed_roster());
-    if (!check.self_change.empty() && check.needed == 1 && have_check.ok() &&
-        !have_check->self_change.empty() && have_check->needed == 1) {
-      if (version != current || !(check.hash.view() < have.hash().view())) {
-        spdlog::warn(
-            "roster v{}: a concurrent change by {} lost to {}'s; it "
-            "must be proposed again",
-            version, check.self_change, have_check->self_change);
+    const bool incoming_self = check.needed == 1 && !check.self_change.empty();
+    const bool have_self = have_check.ok() && have_check->needed == 1 &&
+                           !have_check->self_change.empty();
+    if (incoming_self || have_self) {
+      const bool incoming_wins = incoming_self == have_self
+                                     ? check.hash.view() < have.hash().view()
+                                     : have_self;
+      if (!incoming_wins) {
+        spdlog::warn("roster v{}: a concurrent change lost to the one held",
+                     version);
         return Offered::kStale;
       }
-      spdlog::warn(
-          "roster v{}: {}'s own change replaces {}'s (concurrent; "
-          "the smaller hash wins)",
-          version, check.self_change, have_check->self_change);
-      std::vector<std::shared_ptr<const Roster>> versions;
-      for (uint32_t v = 0; v < version; ++v) {
-        versions.push_back(
-            std::shared_ptr<const Roster>(chain_, chain_->at(v)));
+      if (version == current) {
+        spdlog::warn(
+            "roster v{}: a concurrent change replaces the one held "
+            "(k signatures, or the smaller hash, win)",
+            version);
+        std::vector<std::shared_ptr<const Roster>> versions;
+        for (uint32_t v = 0; v < version; ++v) {
+          versions.push_back(
+              std::shared_ptr<const Roster>(chain_, chain_->at(v)));
+        }
+        std::shared_ptr<const RosterChain> before = chain_;
+        chain_ = std::make_shared<const RosterChain>(std::move(versions));
+        if (absl::Status applied_status = ApplyLocked(update);
+            !applied_status.ok()) {
+          chain_ = std::move(before);
+          return applied_status;
+        }
+        *applied = true;
+        return Offered::kApplied;
       }
-      chain_ = std::make_shared<const RosterChain>(std::move(versions));
-      TIDINGS_RETURN_IF_ERROR(ApplyLocked(update));
-      *applied = true;
-      return Offered::kApplied;
+      // The loser already has a successor here: a split, reported below.
     }
     for (const RosterFork& fork : forks_) {
       if (fork.version == version && fork.other_hash == check.hash.view()) {
@@ -312,6 +326,12 @@ absl::StatusOr<Offered> Membership::OfferLocked(
     return absl::FailedPreconditionError(
         absl::StrCat("update v", version, " but this node has roster v",
                      current, "; the updates between come first"));
+  }
+  if (roster.prev_hash() != chain_->current().hash().view()) {
+    // Its author holds another v<current>: the chains differ.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "update v", version, " does not chain to this node's roster v", current,
+        "; the sender holds a different history"));
   }
   TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check,
                            CheckUpdate(chain_->current(), update));
@@ -407,10 +427,14 @@ absl::StatusOr<proto::SignedRoster> Membership::Sign(
     }
     TIDINGS_RETURN_IF_ERROR(
         SignUpdate(signed_update, chain_->current(), identity));
+    TIDINGS_RETURN_IF_ERROR(OfferLocked(signed_update, &applied).status());
+    // Recorded once the signature is in: one proposal per version, also
+    // across restarts.
     if (log_ != nullptr) {
       TIDINGS_RETURN_IF_ERROR(log_->PutState(signed_key, hash));
+    } else {
+      signed_in_memory_[version] = std::string(hash);
     }
-    TIDINGS_RETURN_IF_ERROR(OfferLocked(signed_update, &applied).status());
     if (!applied) {
       for (const proto::SignedRoster& p : pending_) {
         if (p.roster() == signed_update.roster()) signed_update = p;

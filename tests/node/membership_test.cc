@@ -392,8 +392,11 @@ TEST_F(MembershipTest, UpdateWithAWrongPrevHashIsRefused) {
 
   std::unique_ptr<Membership> membership = OpenMembership(nullptr);
   ASSERT_NE(membership, nullptr);
+  // Offered, it says the histories differ (kFailedPrecondition: not held
+  // against the peer, which may hold another honest history), before any
+  // signature is checked.
   absl::StatusOr<Offered> offered = membership->Offer(update);
-  EXPECT_EQ(offered.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(offered.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(offered.status().message(), HasSubstr("does not chain"));
 }
 
@@ -920,6 +923,67 @@ TEST_F(MembershipTest, ForkSurvivesARestart) {
                roster1, {"A"}));
   EXPECT_EQ(offered.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(offered.status().message(), HasSubstr("forked"));
+}
+
+// Known bug (disabled until membership.cc is fixed): a member's own change
+// (complete with its single signature) racing an ordinary quorum update at
+// the same version is reported as a fork on every node, each keeping a
+// different head, and the chain freezes. Nobody equivocated: C did not sign
+// the admission of F. Any single member can freeze the chain this way.
+TEST_F(MembershipTest, SelfChangeRacingAQuorumUpdateIsNotAFork) {
+  const proto::SignedRoster admit_f = SignedBy(
+      Make(genesis(), Admit(genesis(), "F", 4)), genesis(), {"A", "B", "D"});
+  const proto::SignedRoster by_c =
+      SignedBy(Make(genesis(), WithEndpoint(genesis(), "C", "c2.example:1")),
+               genesis(), {"C"});
+  std::unique_ptr<Membership> x = OpenMembership(nullptr);
+  std::unique_ptr<Membership> y = OpenMembership(nullptr);
+  ASSERT_NE(x, nullptr);
+  ASSERT_NE(y, nullptr);
+  ASSERT_TRUE(x->Offer(admit_f).ok());
+  ASSERT_TRUE(x->Offer(by_c).ok());
+  ASSERT_TRUE(y->Offer(by_c).ok());
+  ASSERT_TRUE(y->Offer(admit_f).ok());
+
+  EXPECT_THAT(x->Forks(), IsEmpty());
+  EXPECT_THAT(y->Forks(), IsEmpty());
+  EXPECT_EQ(x->chain()->current().hash(), y->chain()->current().hash());
+}
+
+// Known bug (disabled until membership.cc is fixed): once a successor is
+// applied on top of the losing self-change, the winner is only "stale" there
+// and the successor does not chain where the winner was applied: the two
+// nodes stay on different chains for good and neither reports a fork.
+TEST_F(MembershipTest, SelfChangeLostUnderASuccessorIsNotASilentSplit) {
+  const proto::SignedRoster by_c =
+      SignedBy(Make(genesis(), WithEndpoint(genesis(), "C", "c2.example:1")),
+               genesis(), {"C"});
+  const proto::SignedRoster by_d =
+      SignedBy(Make(genesis(), WithEndpoint(genesis(), "D", "d2.example:1")),
+               genesis(), {"D"});
+  const bool c_wins = HashOf(by_c) < HashOf(by_d);
+  const proto::SignedRoster& winner = c_wins ? by_c : by_d;
+  const proto::SignedRoster& loser = c_wins ? by_d : by_c;
+  const Roster on_loser = Apply(genesis(), loser);
+  const proto::SignedRoster e_moves =
+      SignedBy(Make(on_loser, WithEndpoint(on_loser, "E", "e2.example:1")),
+               on_loser, {"E"});
+  std::unique_ptr<Membership> x = OpenMembership(nullptr);
+  std::unique_ptr<Membership> y = OpenMembership(nullptr);
+  ASSERT_NE(x, nullptr);
+  ASSERT_NE(y, nullptr);
+  ASSERT_EQ(*x->Offer(winner), Offered::kApplied);
+  ASSERT_EQ(*y->Offer(loser), Offered::kApplied);
+  ASSERT_EQ(*y->Offer(e_moves), Offered::kApplied);
+  x->Offer(e_moves).IgnoreError();  // today: "does not chain to roster v1"
+  y->Offer(winner).IgnoreError();   // today: kStale
+
+  const bool same_head =
+      x->chain()->current().hash() == y->chain()->current().hash();
+  const bool reported = !x->Forks().empty() || !y->Forks().empty();
+  EXPECT_TRUE(same_head || reported)
+      << "x at v" << x->chain()->version() << ", y at v"
+      << y->chain()->version() << ", no fork reported";
 }
 
 // --- Which key signed under which version ----------------------------------
