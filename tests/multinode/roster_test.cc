@@ -77,6 +77,15 @@ ClusterOptions Mesh(std::vector<std::string> agencies) {
                    " signatures"));
 }
 
+// Signs `hash` at `agency` as soon as the proposal has reached it.
+::testing::AssertionResult SignWhenSeen(Cluster& cluster,
+                                        const std::string& agency,
+                                        const std::string& hash) {
+  return cluster.WaitUntil(
+      [&] { return cluster.SignRoster(agency, hash).ok(); }, kTimeout,
+      absl::StrCat(agency, " signs the proposal"));
+}
+
 // Sends a notice with a fresh canary and checks that every agency in
 // `outsiders` never holds the canary, the envelope id or its signature.
 void SendAndScan(Cluster& cluster, const std::string& from,
@@ -358,6 +367,64 @@ TEST(RosterTest, RotatedKeyAndANodeThatSleptThroughThreeChanges) {
 
   // Leakage after the rotation.
   SendAndScan(*cluster, "BB.CG", {"AA.CG", "DD.CG"}, {"CC.CG"});
+}
+
+TEST(RosterTest, NothingLeaksAfterAdmitRotateAndRemove) {
+  const std::string a = "AA.CG", b = "BB.CG", c = "CC.CG", d = "DD.CG",
+                    e = "EE.CG";
+  ClusterOptions options = Mesh({a, b, c, d});
+  options.agencies.push_back(e);
+  options.joiners = {e};
+  options.links.emplace_back(e, a);
+  options.links.emplace_back(e, b);
+  TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
+  TIDINGS_ASSERT_OK(cluster->StartAll());
+  ASSERT_TRUE(cluster->WaitConnected(a, {b, c, d}, kTimeout));
+
+  // v1: admit E (3 of 4).
+  proto::RosterProposeRequest admit;
+  admit.set_op("admit");
+  *admit.mutable_member() = cluster->MemberEntry(e);
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::RosterProposalStatus v1,
+                               cluster->ProposeRoster(a, admit));
+  ASSERT_TRUE(SignWhenSeen(*cluster, b, v1.hash()));
+  ASSERT_TRUE(SignWhenSeen(*cluster, c, v1.hash()));
+  for (const std::string& agency : {a, b, c, d, e}) {
+    ASSERT_TRUE(WaitVersion(*cluster, agency, 1));
+  }
+
+  // v2: rotate C's keys (3 of 5); C restarts with its new key.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::Member next, cluster->PrepareNewKey(c));
+  proto::RosterProposeRequest rotate;
+  rotate.set_op("rotate");
+  rotate.set_agency(c);
+  *rotate.mutable_member() = next;
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::RosterProposalStatus v2,
+                               cluster->ProposeRoster(c, rotate));
+  ASSERT_TRUE(SignWhenSeen(*cluster, a, v2.hash()));
+  ASSERT_TRUE(SignWhenSeen(*cluster, b, v2.hash()));
+  ASSERT_TRUE(WaitVersion(*cluster, c, 2));
+  TIDINGS_ASSERT_OK(cluster->Stop(c));
+  TIDINGS_ASSERT_OK(cluster->UseNewKey(c));
+  TIDINGS_ASSERT_OK(cluster->Start(c));
+
+  // v3: remove D (3 of 5, C signing with its new key).
+  proto::RosterProposeRequest remove;
+  remove.set_op("remove");
+  remove.set_agency(d);
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::RosterProposalStatus v3,
+                               cluster->ProposeRoster(a, remove));
+  ASSERT_TRUE(SignWhenSeen(*cluster, b, v3.hash()));
+  ASSERT_TRUE(SignWhenSeen(*cluster, c, v3.hash()));
+  for (const std::string& agency : {a, b, c, e}) {
+    ASSERT_TRUE(WaitVersion(*cluster, agency, 3));
+  }
+  ASSERT_TRUE(cluster->WaitConnected(c, {a, b}, kTimeout));
+
+  // Every node outside each audience holds none of it.
+  SendAndScan(*cluster, a, {b, e}, {c, d});
+  SendAndScan(*cluster, c, {a, e}, {b, d});
+  SendAndScan(*cluster, e, {a, c}, {b, d});
 }
 
 TEST(RosterTest, EquivocatingUpdatesAreReportedByBothNodesAndNeitherWins) {
