@@ -328,7 +328,11 @@ absl::Status Engine::HandleEpochKeys(absl::string_view peer,
     if (!status.ok()) {
       counters_.Add("rejected.epoch_key");
       spdlog::warn("refused an epoch key from {}: {}", peer, status.message());
-      TIDINGS_RETURN_IF_ERROR(Strike(peer));
+      // Another key for a known epoch is the agency's doing (a node that
+      // lost its epoch file starts again at 1), not the relaying peer's.
+      if (status.code() != absl::StatusCode::kAlreadyExists) {
+        TIDINGS_RETURN_IF_ERROR(Strike(peer));
+      }
     }
   }
   if (fresh.keys_size() > 0) {
