@@ -98,6 +98,10 @@ absl::Status ValidateBoxPublicKey(const BoxPublicKey& key) {
   return absl::OkStatus();
 }
 
+namespace {
+constexpr size_t kMaxCachedWrapKeys = 4096;
+}  // namespace
+
 Keyring::Keyring(BoxSecretKey secret)
     : secret_(std::move(secret)), public_key_(PublicKeyOf(secret_)) {}
 
@@ -134,6 +138,15 @@ absl::StatusOr<SymmetricKey> Keyring::WrapKeyWith(const BoxPublicKey& peer) {
   sodium_memzero(pair, sizeof(pair));
 
   absl::MutexLock lock(&mu_);
+  // Sender keys come from signed headers, and a member could make up a new
+  // one per envelope: the cache is bounded, and simply starts again when
+  // full (the next lookups pay one X25519 each).
+  if (wrap_keys_.size() >= kMaxCachedWrapKeys) {
+    for (auto& [cached_peer, key] : wrap_keys_) {
+      sodium_memzero(key.data(), key.size());
+    }
+    wrap_keys_.clear();
+  }
   // try_emplace leaves an entry cached by a racing thread untouched; both
   // hold the same bytes.
   wrap_keys_.try_emplace(std::move(peer_id),

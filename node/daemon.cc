@@ -158,6 +158,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
       std::max(config.anti_entropy_interval, absl::Seconds(60));
   parts->engine = std::make_unique<Engine>(engine_options);
 
+  // Before any link can apply an update.
+  Parts* raw = parts.get();
+  parts->membership->AddListener([raw](const RosterChain& applied) {
+    raw->transport->OnRosterApplied(applied);
+    raw->engine->OnRosterApplied(applied);
+  });
+
   grpc::ServerBuilder peer_builder;
   int port = 0;
   peer_builder.AddListeningPort(config.listen,
@@ -200,11 +207,6 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
         absl::StrCat("cannot chmod 600 ", config.client_socket));
   }
 
-  Parts* raw = parts.get();
-  parts->membership->AddListener([raw](const RosterChain& applied) {
-    raw->transport->OnRosterApplied(applied);
-    raw->engine->OnRosterApplied(applied);
-  });
   parts->transport->Start(parts->engine.get());
   parts->ticker = std::thread([raw] {
     // The engine decides which links are due; ticking often keeps rounds

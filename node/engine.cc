@@ -26,6 +26,8 @@ constexpr absl::Duration kWantTimeout = absl::Seconds(5);
 constexpr int kMaxStrikesPerMinute = 64;
 // Heads in one message; far more feeds than a real pair of agencies shares.
 constexpr size_t kMaxHeads = 1 << 16;
+// Roster updates in one peer message (the handshake sends at most this many).
+constexpr int kMaxRosterUpdatesPerMessage = 256;
 
 class SystemClock final : public Clock {
  public:
@@ -243,6 +245,10 @@ void Engine::OnRosterApplied(const RosterChain& chain) {
 
 absl::Status Engine::HandleRosterUpdates(absl::string_view peer,
                                          const proto::RosterUpdates& updates) {
+  if (updates.updates_size() > kMaxRosterUpdatesPerMessage) {
+    counters_.Add("rejected.roster");
+    return Strike(peer);
+  }
   for (const std::string& bytes : updates.updates()) {
     proto::SignedRoster update;
     if (!update.ParseFromString(bytes)) {
@@ -301,6 +307,15 @@ absl::Status Engine::HandleEpochKeys(absl::string_view peer,
                                      const proto::EpochKeys& keys) {
   if (options_.directory == nullptr) return absl::OkStatus();
   const std::shared_ptr<const RosterChain> chain = membership_.chain();
+  // A few keys per member at most; more is not gossip but load.
+  const size_t max_keys =
+      EpochDirectory::kDefaultMaxKeysPerAgency *
+          static_cast<size_t>(chain->current().roster().members_size()) +
+      16;
+  if (static_cast<size_t>(keys.keys_size()) > max_keys) {
+    counters_.Add("rejected.epoch_keys");
+    return Strike(peer);
+  }
   proto::EpochKeys fresh;
   for (const std::string& bytes : keys.keys()) {
     proto::SignedEpochKey signed_key;
@@ -312,6 +327,11 @@ absl::Status Engine::HandleEpochKeys(absl::string_view peer,
       status = absl::InvalidArgumentError("does not parse");
     } else if (key.agency() == identity_.agency()) {
       continue;  // our own, back from a peer
+    } else if (std::optional<proto::EpochKey> known =
+                   options_.directory->Find(key.agency(), key.epoch());
+               known.has_value() &&
+               known->SerializeAsString() == signed_key.key()) {
+      continue;  // known already: no signature check
     } else if (std::optional<crypto::VerifyKey> signer =
                    chain->current().VerifyKeyOf(key.agency());
                !signer.has_value()) {
@@ -490,9 +510,16 @@ absl::Status Engine::HandlePush(absl::string_view peer,
     }
     if (!verified.ok()) {
       SendRejection(peer, id, verified.status());
-      // Signed under a roster this node has not applied yet: the peer's
-      // updates are on their way; anti-entropy brings the envelope again.
-      if (RejectReasonOf(verified.status()) != RejectReason::kRosterAhead) {
+      // Not the relaying peer's doing, so not held against it: signed under
+      // a roster this node has not applied yet (its updates are on their
+      // way), signed by a revoked key past its cut (an honest member may
+      // still hold and serve it), or authentic but wrapped to an epoch key
+      // this node no longer holds.
+      const std::optional<RejectReason> reason =
+          RejectReasonOf(verified.status());
+      if (reason != RejectReason::kRosterAhead &&
+          reason != RejectReason::kRevoked &&
+          reason != RejectReason::kUndecryptable) {
         TIDINGS_RETURN_IF_ERROR(Strike(peer));
       }
       continue;

@@ -19,6 +19,9 @@ constexpr absl::string_view kRosterKey = "roster/";
 constexpr absl::string_view kProposalKey = "proposal/";
 constexpr absl::string_view kForkKey = "roster_fork/";
 constexpr absl::string_view kSignedKey = "signed/";
+// Proposals for the next version held at once: each needs a member's
+// signature, and honest members make few.
+constexpr size_t kMaxPendingProposals = 32;
 
 std::string VersionKey(absl::string_view prefix, uint32_t version) {
   return absl::StrFormat("%s%010u", prefix, version);
@@ -226,10 +229,7 @@ absl::Status Membership::ApplyLocked(const proto::SignedRoster& update) {
   }
   spdlog::info("roster v{} applied: {} (signed by {} members)", next.version(),
                next.roster().change(), update.signatures_size());
-  std::vector<std::shared_ptr<const Roster>> versions;
-  for (uint32_t v = 0; v <= chain_->version(); ++v) {
-    versions.push_back(std::shared_ptr<const Roster>(chain_, chain_->at(v)));
-  }
+  std::vector<std::shared_ptr<const Roster>> versions = chain_->versions();
   versions.push_back(std::make_shared<const Roster>(std::move(next)));
   chain_ = std::make_shared<const RosterChain>(std::move(versions));
   pending_.clear();
@@ -280,11 +280,9 @@ absl::StatusOr<Offered> Membership::OfferLocked(
             "roster v{}: a concurrent change replaces the one held "
             "(k signatures, or the smaller hash, win)",
             version);
-        std::vector<std::shared_ptr<const Roster>> versions;
-        for (uint32_t v = 0; v < version; ++v) {
-          versions.push_back(
-              std::shared_ptr<const Roster>(chain_, chain_->at(v)));
-        }
+        std::vector<std::shared_ptr<const Roster>> versions =
+            chain_->versions();
+        versions.resize(version);
         std::shared_ptr<const RosterChain> before = chain_;
         chain_ = std::make_shared<const RosterChain>(std::move(versions));
         if (absl::Status applied_status = ApplyLocked(update);
@@ -295,7 +293,16 @@ absl::StatusOr<Offered> Membership::OfferLocked(
         *applied = true;
         return Offered::kApplied;
       }
-      // The loser already has a successor here: a split, reported below.
+      // The loser already has a successor here. Recording a fork would let
+      // any single member freeze the chain (a self-change needs only its own
+      // signature), so it is refused as stale; the node's history differs
+      // from its peers' from this version on until an operator rebuilds it
+      // (docs/architecture.md, known limitations).
+      spdlog::warn(
+          "roster v{}: a concurrent change would replace one this "
+          "node has built on; refused",
+          version);
+      return Offered::kStale;
     }
     for (const RosterFork& fork : forks_) {
       if (fork.version == version && fork.other_hash == check.hash.view()) {
@@ -335,6 +342,10 @@ absl::StatusOr<Offered> Membership::OfferLocked(
   }
   TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check,
                            CheckUpdate(chain_->current(), update));
+  if (check.signers.empty()) {
+    return absl::InvalidArgumentError(
+        "roster proposal carries no signature of a member");
+  }
   proto::SignedRoster* merged = nullptr;
   bool changed = true;
   for (proto::SignedRoster& p : pending_) {
@@ -344,6 +355,11 @@ absl::StatusOr<Offered> Membership::OfferLocked(
     }
   }
   if (merged == nullptr) {
+    if (pending_.size() >= kMaxPendingProposals) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(kMaxPendingProposals, " proposals for roster v", version,
+                       " are pending already; refusing more"));
+    }
     pending_.push_back(update);
     merged = &pending_.back();
   }

@@ -57,6 +57,11 @@ class RosterChain {
     return version < versions_.size() ? versions_[version].get() : nullptr;
   }
 
+  // Every version, genesis first (shared, not copied).
+  const std::vector<std::shared_ptr<const Roster>>& versions() const {
+    return versions_;
+  }
+
   // The key that must have signed an envelope of `origin` signed under
   // `roster_version` at feed position (feed_id, seq). Reject statuses
   // (node/envelope.h): roster_ahead if this chain has not reached that

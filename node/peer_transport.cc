@@ -273,6 +273,8 @@ class PeerService final : public proto::Peer::Service {
 // peer further behind catches up over several links (each one brings it
 // closer).
 constexpr uint32_t kMaxUpdatesPerHandshake = 256;
+// ... and at most about this many bytes (well under kMaxPeerMessageBytes).
+constexpr size_t kMaxUpdateBytesPerHandshake = 4 * 1024 * 1024;
 
 // The handshake of node/link.h. Returns the authenticated peer agency.
 // Between Hello and Proof, the side with the newer roster sends the updates
@@ -327,12 +329,15 @@ absl::StatusOr<std::string> Handshake(Link& link, Membership& membership,
   if (their_hello.roster_version() < chain->version() &&
       chain->current().IsMember(agency)) {
     proto::PeerMessage updates;
+    size_t bytes = 0;
     for (uint32_t v = their_hello.roster_version() + 1;
          v <= chain->version() &&
-         v <= their_hello.roster_version() + kMaxUpdatesPerHandshake;
+         v <= their_hello.roster_version() + kMaxUpdatesPerHandshake &&
+         bytes < kMaxUpdateBytesPerHandshake;
          ++v) {
-      updates.mutable_roster_updates()->add_updates(
-          chain->at(v)->signed_roster().SerializeAsString());
+      std::string update = chain->at(v)->signed_roster().SerializeAsString();
+      bytes += update.size();
+      updates.mutable_roster_updates()->add_updates(std::move(update));
     }
     if (!link.io().Write(updates)) {
       return absl::UnavailableError("stream closed before roster updates");
@@ -532,6 +537,14 @@ absl::Status PeerTransport::RunLink(std::unique_ptr<Link> link) {
   }
   link->set_authenticated();
   spdlog::info("link up with {} ({})", *agency, link->description());
+  // An update applied while this handshake ran may have removed the peer.
+  if (!options_.membership->chain()->current().IsMember(*agency)) {
+    spdlog::warn("link {} dropped: {} was removed meanwhile",
+                 link->description(), *agency);
+    link->io().Cancel();
+    forget();
+    return absl::PermissionDeniedError("removed during the handshake");
+  }
 
   std::thread writer([this, raw = link.get()] {
     proto::PeerMessage message;
