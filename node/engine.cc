@@ -28,6 +28,8 @@ constexpr int kMaxStrikesPerMinute = 64;
 constexpr size_t kMaxHeads = 1 << 16;
 // Roster updates in one peer message (the handshake sends at most this many).
 constexpr int kMaxRosterUpdatesPerMessage = 256;
+// Versions sent with each newly applied one.
+constexpr uint32_t kRecentUpdates = 8;
 
 class SystemClock final : public Clock {
  public:
@@ -237,9 +239,15 @@ void Engine::OnRosterApplied(const RosterChain& chain) {
       return !chain.current().IsMember(entry.first);
     });
   }
+  // The last few versions, not only the newest: a peer that missed one
+  // broadcast fills the gap from the next (versions it holds are no-ops).
   proto::PeerMessage message;
-  message.mutable_roster_updates()->add_updates(
-      chain.current().signed_roster().SerializeAsString());
+  const uint32_t newest = chain.version();
+  for (uint32_t v = newest > kRecentUpdates ? newest - kRecentUpdates + 1 : 1;
+       v <= newest; ++v) {
+    message.mutable_roster_updates()->add_updates(
+        chain.at(v)->signed_roster().SerializeAsString());
+  }
   Broadcast(message, "");
 }
 

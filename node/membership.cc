@@ -429,28 +429,38 @@ absl::StatusOr<proto::SignedRoster> Membership::Sign(
       }
     }
     const uint32_t version = chain_->version() + 1;
-    const std::string signed_key = VersionKey(kSignedKey, version);
+    // Per version and predecessor: after a concurrent self-change replaced
+    // the predecessor, the member may sign for the new branch.
+    const std::string signed_key =
+        absl::StrCat(VersionKey(kSignedKey, version), "/",
+                     crypto::ToHex(chain_->current().hash().view()));
+    std::vector<std::string> earlier;
     if (log_ != nullptr) {
-      TIDINGS_ASSIGN_OR_RETURN(auto earlier, log_->ScanState(signed_key));
-      for (const auto& [key, value] : earlier) {
-        if (value != hash) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("this node already signed proposal ",
-                           crypto::ToHex(value), " for roster v", version,
-                           "; a member signs one proposal per version"));
-        }
+      TIDINGS_ASSIGN_OR_RETURN(auto records, log_->ScanState(signed_key));
+      for (auto& [key, value] : records) earlier.push_back(std::move(value));
+    } else if (auto it = signed_in_memory_.find(signed_key);
+               it != signed_in_memory_.end()) {
+      earlier.push_back(it->second);
+    }
+    for (const std::string& value : earlier) {
+      if (value != hash) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("this node already signed proposal ",
+                         crypto::ToHex(value), " for roster v", version,
+                         "; a member signs one proposal per version"));
       }
     }
     TIDINGS_RETURN_IF_ERROR(
         SignUpdate(signed_update, chain_->current(), identity));
-    TIDINGS_RETURN_IF_ERROR(OfferLocked(signed_update, &applied).status());
-    // Recorded once the signature is in: one proposal per version, also
-    // across restarts.
+    // Recorded before the signature can be stored or sent anywhere: a crash
+    // in between must not let this node sign a second proposal for the
+    // version (one proposal per version, also across restarts).
     if (log_ != nullptr) {
       TIDINGS_RETURN_IF_ERROR(log_->PutState(signed_key, hash));
     } else {
-      signed_in_memory_[version] = std::string(hash);
+      signed_in_memory_[signed_key] = std::string(hash);
     }
+    TIDINGS_RETURN_IF_ERROR(OfferLocked(signed_update, &applied).status());
     if (!applied) {
       for (const proto::SignedRoster& p : pending_) {
         if (p.roster() == signed_update.roster()) signed_update = p;

@@ -160,8 +160,9 @@ class Membership {
   // Proposals for chain_->version() + 1, by roster hash.
   std::vector<proto::SignedRoster> pending_ ABSL_GUARDED_BY(mu_);
   std::vector<RosterFork> forks_ ABSL_GUARDED_BY(mu_);
-  // What this node signed, by version, when there is no log to keep it.
-  std::map<uint32_t, std::string> signed_in_memory_ ABSL_GUARDED_BY(mu_);
+  // What this node signed, by version and predecessor, when there is no log
+  // to keep it.
+  std::map<std::string, std::string> signed_in_memory_ ABSL_GUARDED_BY(mu_);
   std::vector<std::function<void(const RosterChain&)>> listeners_
       ABSL_GUARDED_BY(mu_);
 };
