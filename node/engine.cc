@@ -227,10 +227,15 @@ void Engine::Announce(const proto::SignedRoster& proposal) {
 
 void Engine::OnRosterApplied(const RosterChain& chain) {
   counters_.Add("roster.applied");
-  if (options_.directory != nullptr) {
-    for (const proto::Revocation& r : chain.current().roster().revocations()) {
-      if (r.at_version() == chain.version())
-        options_.directory->Forget(r.agency());
+  // Epoch keys signed by a key this update removed, rotated or revoked are
+  // no longer any use: forget them (the agency publishes new ones).
+  if (const Roster* before = chain.at(chain.version() - 1);
+      options_.directory != nullptr && before != nullptr) {
+    for (const proto::Member& was : before->roster().members()) {
+      const proto::Member* now = chain.current().Find(was.agency());
+      if (now == nullptr || now->sign_pk() != was.sign_pk()) {
+        options_.directory->Forget(was.agency());
+      }
     }
   }
   {
