@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "crypto/hash.h"
 #include "crypto/identity.h"
 #include "crypto/status_macros.h"
 #include "grpcpp/grpcpp.h"
@@ -50,6 +51,8 @@ struct Daemon::Parts {
 
 namespace {
 
+constexpr absl::string_view kStorageKeyId = "storage_key_id";
+
 absl::Status CheckRosterEntry(const Roster& roster,
                               const crypto::Identity& identity) {
   const proto::Member* member = roster.Find(identity.agency());
@@ -68,6 +71,29 @@ absl::Status CheckRosterEntry(const Roster& roster,
         absl::StrCat("the key file's public keys are not the entry for ",
                      identity.agency(), " in roster v", roster.version(),
                      " (after a key rotation, point key_file at the new key)"));
+  }
+  return absl::OkStatus();
+}
+
+// The log remembers which storage key its content keys are sealed under (a
+// hash of it, never the key): a missing storage.key would otherwise be
+// replaced by a new one silently, and every stored body would become
+// unreadable once the epoch keys are erased.
+absl::Status CheckStorageKey(storage::Log& log, const crypto::SymmetricKey& key,
+                             const std::string& path) {
+  crypto::Hasher hasher;
+  hasher.UpdateField("tidings/v1/storage-key-id");
+  hasher.UpdateField(
+      absl::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
+  const std::string id = hasher.Finish().str();
+  TIDINGS_ASSIGN_OR_RETURN(auto held, log.ScanState(kStorageKeyId));
+  if (held.empty()) return log.PutState(kStorageKeyId, id);
+  if (held.front().second != id) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path,
+        " is not the storage key this node's log was written with (was it "
+        "lost or replaced?); restore it from backup, or the bodies it holds "
+        "stay unreadable once their epoch keys are erased"));
   }
   return absl::OkStatus();
 }
@@ -130,6 +156,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   TIDINGS_ASSIGN_OR_RETURN(
       parts->storage_key,
       LoadOrCreateStorageKey(config.data_dir + "/storage.key"));
+  TIDINGS_RETURN_IF_ERROR(CheckStorageKey(*parts->log, *parts->storage_key,
+                                          config.data_dir + "/storage.key"));
   TIDINGS_RETURN_IF_ERROR(CheckRosterEntry(chain->current(), *parts->identity));
   TIDINGS_ASSIGN_OR_RETURN(parts->tls,
                            LoadNodeTlsCredentials(config, chain->current()));

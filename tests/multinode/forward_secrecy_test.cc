@@ -2,6 +2,9 @@
 // and once a recipient has erased the epoch secret, a captured envelope no
 // longer opens with anything left on its disk, while the node still reads
 // what it stored.
+#include <stdio.h>
+#include <unistd.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -104,6 +107,30 @@ TEST(ForwardSecrecyTest, CapturedEnvelopeDoesNotOpenAfterTheGracePeriod) {
   ASSERT_TRUE(cluster->WaitUntil(
       [&] { return cluster->Show(kB, later.envelope_id()).ok(); }, kTimeout,
       "B reads a notice sealed under a later epoch"));
+}
+
+TEST(ForwardSecrecyTest, ALostStorageKeyIsRefusedAtStart) {
+  ClusterOptions options;
+  options.agencies = {kA};
+  TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
+  TIDINGS_ASSERT_OK(cluster->Start(kA));
+  TIDINGS_ASSERT_OK(cluster->Stop(kA));
+  const std::string path = cluster->data_dir(kA) + "/storage.key";
+  const std::string saved = path + ".saved";
+  ASSERT_EQ(::rename(path.c_str(), saved.c_str()), 0);
+
+  // A fresh key would leave every stored body unreadable once its epoch
+  // keys are erased: the node refuses to start, and says why.
+  const absl::Status started = cluster->Start(kA);
+  EXPECT_FALSE(started.ok());
+  EXPECT_NE(cluster->LogTail(kA).find("is not the storage key"),
+            std::string::npos)
+      << cluster->LogTail(kA);
+
+  // The original key back: it starts.
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  ASSERT_EQ(::rename(saved.c_str(), path.c_str()), 0);
+  TIDINGS_EXPECT_OK(cluster->Start(kA));
 }
 
 }  // namespace
