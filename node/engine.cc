@@ -263,55 +263,45 @@ absl::Status Engine::HandleRosterUpdates(absl::string_view peer,
     return Strike(peer);
   }
   for (const std::string& bytes : updates.updates()) {
-    proto::SignedRoster update;
-    if (!update.ParseFromString(bytes)) {
-      counters_.Add("rejected.roster");
-      spdlog::warn("refused a roster update from {}: does not parse", peer);
-      TIDINGS_RETURN_IF_ERROR(Strike(peer));
-      continue;
-    }
-    absl::StatusOr<Offered> offered = membership_.Offer(update);
-    if (offered.ok()) {
-      counters_.Add(absl::StrCat("roster.", OfferedName(*offered)));
-      continue;
-    }
-    counters_.Add("rejected.roster");
-    spdlog::warn("refused a roster update from {}: {}", peer,
-                 offered.status().message());
-    // Behind or forked is not the peer's fault; a bad update is.
-    if (offered.status().code() != absl::StatusCode::kFailedPrecondition) {
-      TIDINGS_RETURN_IF_ERROR(Strike(peer));
-    }
+    TIDINGS_RETURN_IF_ERROR(OfferFromPeer(peer, bytes, "roster").status());
   }
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::optional<Offered>> Engine::OfferFromPeer(
+    absl::string_view peer, absl::string_view bytes, absl::string_view what) {
+  absl::StatusOr<Offered> offered = membership_.OfferBytes(bytes);
+  if (offered.ok()) {
+    counters_.Add(absl::StrCat(what, ".", OfferedName(*offered)));
+    return std::optional<Offered>(*offered);
+  }
+  counters_.Add(absl::StrCat("rejected.", what));
+  spdlog::warn("refused a {} from {}: {}", what, peer,
+               offered.status().message());
+  // Behind or forked is not the peer's fault; a bad update is.
+  if (offered.status().code() != absl::StatusCode::kFailedPrecondition) {
+    TIDINGS_RETURN_IF_ERROR(Strike(peer));
+  }
+  return std::optional<Offered>();
+}
+
 absl::Status Engine::HandleRosterProposal(
     absl::string_view peer, const proto::RosterProposal& proposal) {
+  TIDINGS_ASSIGN_OR_RETURN(
+      std::optional<Offered> offered,
+      OfferFromPeer(peer, proposal.proposal(), "roster_proposal"));
   proto::SignedRoster update;
-  absl::StatusOr<Offered> offered =
-      update.ParseFromString(proposal.proposal())
-          ? membership_.Offer(update)
-          : absl::InvalidArgumentError("does not parse");
-  if (!offered.ok()) {
-    counters_.Add("rejected.roster_proposal");
-    spdlog::warn("refused a roster proposal from {}: {}", peer,
-                 offered.status().message());
-    if (offered.status().code() != absl::StatusCode::kFailedPrecondition) {
-      return Strike(peer);
-    }
+  if (offered != Offered::kPending ||
+      !update.ParseFromString(proposal.proposal())) {
     return absl::OkStatus();
   }
-  counters_.Add(absl::StrCat("roster_proposal.", OfferedName(*offered)));
-  if (*offered == Offered::kPending) {
-    // New to us: pass on what we now hold (with our merged signatures).
-    for (const proto::SignedRoster& pending : membership_.Pending()) {
-      if (pending.roster() != update.roster()) continue;
-      proto::PeerMessage message;
-      message.mutable_roster_proposal()->set_proposal(
-          pending.SerializeAsString());
-      Broadcast(message, "");
-    }
+  // New to us: pass on what we now hold (with our merged signatures).
+  for (const proto::SignedRoster& pending : membership_.Pending()) {
+    if (pending.roster() != update.roster()) continue;
+    proto::PeerMessage message;
+    message.mutable_roster_proposal()->set_proposal(
+        pending.SerializeAsString());
+    Broadcast(message, "");
   }
   return absl::OkStatus();
 }

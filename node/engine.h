@@ -18,6 +18,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -193,6 +194,12 @@ class Engine {
                                    const proto::RosterUpdates& updates);
   absl::Status HandleRosterProposal(absl::string_view peer,
                                     const proto::RosterProposal& proposal);
+  // Offers serialized roster bytes from `peer` to the membership; counts
+  // "<what>.<outcome>" or "rejected.<what>" and holds a bad one against the
+  // peer. nullopt if refused; an error if the link should close.
+  absl::StatusOr<std::optional<Offered>> OfferFromPeer(absl::string_view peer,
+                                                       absl::string_view bytes,
+                                                       absl::string_view what);
   absl::Status HandleEpochKeys(absl::string_view peer,
                                const proto::EpochKeys& keys);
   // Our published epoch keys and those we learnt, in one message.

@@ -388,6 +388,16 @@ absl::StatusOr<Offered> Membership::Offer(const proto::SignedRoster& update) {
   return out;
 }
 
+absl::StatusOr<Offered> Membership::OfferBytes(absl::string_view serialized) {
+  proto::SignedRoster update;
+  if (!update.ParseFromArray(serialized.data(),
+                             static_cast<int>(serialized.size()))) {
+    return absl::InvalidArgumentError(
+        "roster update does not parse as a tidings.proto.SignedRoster");
+  }
+  return Offer(update);
+}
+
 absl::StatusOr<proto::SignedRoster> Membership::Propose(
     proto::Roster next, const crypto::Identity& identity) {
   proto::SignedRoster proposal;

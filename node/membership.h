@@ -114,6 +114,9 @@ class Membership {
   // for a version beyond the next (earlier updates are missing) or the chain
   // has forked.
   absl::StatusOr<Offered> Offer(const proto::SignedRoster& update);
+  // Offer for a serialized SignedRoster off the wire; kInvalidArgument if it
+  // does not parse.
+  absl::StatusOr<Offered> OfferBytes(absl::string_view serialized);
 
   // Makes the successor of the current roster from `next` (see MakeUpdate),
   // signs it with `identity` and offers it. Returns it as signed so far.

@@ -353,11 +353,7 @@ absl::StatusOr<std::string> Handshake(Link& link, Membership& membership,
           "peer has a newer roster but sent no roster updates");
     }
     for (const std::string& bytes : theirs.roster_updates().updates()) {
-      proto::SignedRoster update;
-      absl::StatusOr<Offered> offered =
-          update.ParseFromString(bytes)
-              ? membership.Offer(update)
-              : absl::InvalidArgumentError("does not parse");
+      absl::StatusOr<Offered> offered = membership.OfferBytes(bytes);
       if (!offered.ok()) {
         counters.Add("rejected.roster");
         return absl::PermissionDeniedError(

@@ -77,6 +77,23 @@ ClusterOptions Mesh(std::vector<std::string> agencies) {
                    " signatures"));
 }
 
+// A FakePeer linked to `agency` as the member `as` (its certificate and
+// keys), handshake done.
+absl::StatusOr<std::unique_ptr<FakePeer>> ConnectAs(Cluster& cluster,
+                                                    const std::string& as,
+                                                    const std::string& agency) {
+  FakePeerOptions options;
+  options.tls = &cluster.tls(as);
+  absl::StatusOr<std::unique_ptr<FakePeer>> peer =
+      FakePeer::Connect(cluster.listen_address(agency), options);
+  if (!peer.ok()) return peer.status();
+  absl::Status handshake =
+      (*peer)->Handshake(cluster.identity(as), cluster.network_id(),
+                         cluster.identity(agency).verify_key());
+  if (!handshake.ok()) return handshake;
+  return peer;
+}
+
 // Signs `hash` at `agency` as soon as the proposal has reached it.
 ::testing::AssertionResult SignWhenSeen(Cluster& cluster,
                                         const std::string& agency,
@@ -262,14 +279,8 @@ TEST(RosterTest, RemovedAgencyIsCutOffAndWhatItSignsAfterwardsIsRevoked) {
                                          cluster->roster(), input));
   for (const char* agency : {"AA.CG", "BB.CG", "CC.CG"}) {
     SCOPED_TRACE(agency);
-    FakePeerOptions as_x;
-    as_x.tls = &cluster->tls("XX.CG");
-    TIDINGS_ASSERT_OK_AND_ASSIGN(
-        std::unique_ptr<FakePeer> peer,
-        FakePeer::Connect(cluster->listen_address(agency), as_x));
-    TIDINGS_ASSERT_OK(peer->Handshake(cluster->identity("XX.CG"),
-                                      cluster->network_id(),
-                                      cluster->identity(agency).verify_key()));
+    TIDINGS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FakePeer> peer,
+                                 ConnectAs(*cluster, "XX.CG", agency));
     TIDINGS_ASSERT_OK(peer->Push(late.serialized));
     TIDINGS_ASSERT_OK_AND_ASSIGN(proto::Rejection rejection,
                                  peer->AwaitRejection(kTimeout));
@@ -457,14 +468,8 @@ TEST(RosterTest, EquivocatingUpdatesAreReportedByBothNodesAndNeitherWins) {
   // X gives A the first and B the second, then each the other one.
   std::vector<std::unique_ptr<FakePeer>> links;
   for (const char* agency : {"AA.CG", "BB.CG"}) {
-    FakePeerOptions as_x;
-    as_x.tls = &cluster->tls("XX.CG");
-    TIDINGS_ASSERT_OK_AND_ASSIGN(
-        std::unique_ptr<FakePeer> peer,
-        FakePeer::Connect(cluster->listen_address(agency), as_x));
-    TIDINGS_ASSERT_OK(peer->Handshake(cluster->identity("XX.CG"),
-                                      cluster->network_id(),
-                                      cluster->identity(agency).verify_key()));
+    TIDINGS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FakePeer> peer,
+                                 ConnectAs(*cluster, "XX.CG", agency));
     links.push_back(std::move(peer));
   }
   auto deliver = [&](FakePeer& peer, const proto::SignedRoster& update) {
