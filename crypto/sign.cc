@@ -66,6 +66,10 @@ absl::string_view DomainPrefix(Domain domain) {
       return "tidings/v1/link";
     case Domain::kEpoch:
       return "tidings/v1/epoch";
+    case Domain::kNodeCert:
+      return "tidings/v1/node";
+    case Domain::kNodeRevocation:
+      return "tidings/v1/node-revocation";
   }
   // Only reachable with a value cast from outside the enum: our bug.
   std::fprintf(stderr, "FATAL: unknown crypto::Domain %d\n",

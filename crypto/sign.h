@@ -15,10 +15,12 @@
 namespace tidings::crypto {
 
 enum class Domain {
-  kEnvelope,  // "tidings/v1/envelope"
-  kRoster,    // "tidings/v1/roster"
-  kLink,      // "tidings/v1/link"
-  kEpoch,     // "tidings/v1/epoch": an agency's published epoch key
+  kEnvelope,        // "tidings/v1/envelope"
+  kRoster,          // "tidings/v1/roster"
+  kLink,            // "tidings/v1/link"
+  kEpoch,           // "tidings/v1/epoch": an agency's published epoch key
+  kNodeCert,        // "tidings/v1/node": an agency certifies a field node
+  kNodeRevocation,  // "tidings/v1/node-revocation": ... and withdraws it
 };
 
 // The domain's prefix string, e.g. "tidings/v1/envelope".

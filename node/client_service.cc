@@ -146,6 +146,49 @@ class ClientService final : public proto::Client::Service {
     return Answer(*proposal, response);
   }
 
+  grpc::Status CertifyNode(grpc::ServerContext*,
+                           const proto::NodeCertifyRequest* request,
+                           proto::NodeInfo* response) override {
+    const proto::Member& member = request->node().member();
+    if (absl::Status s = ValidateFieldNodeId(member.agency()); !s.ok()) {
+      return ToGrpc(s);
+    }
+    proto::NodeCert cert;
+    cert.set_node(member.agency());
+    cert.set_name(member.name());
+    cert.set_sign_pk(member.sign_pk());
+    cert.set_box_pk(member.box_pk());
+    cert.set_tls_cert_sha256(member.tls_cert_sha256());
+    *cert.mutable_endpoints() = member.endpoints();
+    cert.set_issued_unix_ms(absl::ToUnixMillis(absl::Now()));
+    absl::StatusOr<proto::SignedNodeCert> signed_cert =
+        deps_.membership->CertifyNode(std::move(cert), *deps_.identity);
+    if (!signed_cert.ok()) return ToGrpc(signed_cert.status());
+    return DescribeNode(member.agency(), response);
+  }
+
+  grpc::Status RevokeNode(grpc::ServerContext*,
+                          const proto::NodeRevokeRequest* request,
+                          proto::NodeInfo* response) override {
+    if (absl::Status s = ValidateFieldNodeId(request->node()); !s.ok()) {
+      return ToGrpc(s);
+    }
+    absl::StatusOr<proto::SignedNodeRevocation> revocation =
+        deps_.membership->RevokeNode(request->node(), *deps_.identity,
+                                     absl::ToUnixMillis(absl::Now()));
+    if (!revocation.ok()) return ToGrpc(revocation.status());
+    return DescribeNode(request->node(), response);
+  }
+
+  grpc::Status ListNodes(grpc::ServerContext*, const proto::NodeListRequest*,
+                         proto::NodeListResponse* response) override {
+    for (const auto& [id, node] : deps_.membership->chain()->nodes().all()) {
+      grpc::Status status = DescribeNode(id, response->add_nodes());
+      if (!status.ok()) return status;
+    }
+    return grpc::Status::OK;
+  }
+
   grpc::Status RosterInfo(grpc::ServerContext*, const proto::RosterInfoRequest*,
                           proto::RosterInfoResponse* response) override {
     const std::shared_ptr<const RosterChain> chain = deps_.membership->chain();
@@ -296,6 +339,30 @@ class ClientService final : public proto::Client::Service {
       next.set_threshold(k);
     }
     return next;
+  }
+
+  grpc::Status DescribeNode(const std::string& id, proto::NodeInfo* out) {
+    const std::shared_ptr<const RosterChain> chain = deps_.membership->chain();
+    const FieldNode* node = chain->nodes().Find(id);
+    if (node == nullptr) {
+      return grpc::Status(grpc::StatusCode::INTERNAL,
+                          "field node vanished from the membership");
+    }
+    out->set_node(id);
+    out->set_has_cert(node->has_cert);
+    if (node->has_cert) {
+      out->set_name(node->cert.name());
+      out->set_sign_pk(node->cert.sign_pk());
+      out->set_tls_cert_sha256(node->cert.tls_cert_sha256());
+      out->set_issued_unix_ms(node->cert.issued_unix_ms());
+      out->set_signed_cert(node->signed_cert.SerializeAsString());
+    }
+    out->set_active(chain->IsActive(id));
+    out->set_revoked(node->revocation.has_value());
+    if (node->revocation.has_value()) {
+      out->set_revoked_unix_ms(node->revocation->revoked_unix_ms());
+    }
+    return grpc::Status::OK;
   }
 
   struct Held {

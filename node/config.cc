@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "node/field_nodes.h"
 #include "node/internal/address.h"
 #include "node/roster.h"
 
@@ -55,6 +56,7 @@ enum class Key {
   kLogLevel,
   kEpochSeconds,
   kEpochGraceSeconds,
+  kNodeCert,
 };
 
 std::optional<Key> KeyOf(absl::string_view name) {
@@ -73,6 +75,7 @@ std::optional<Key> KeyOf(absl::string_view name) {
       {"key_passphrase_file", Key::kKeyPassphraseFile},
       {"tls_key_file", Key::kTlsKeyFile},
       {"tls_cert_file", Key::kTlsCertFile},
+      {"node_cert", Key::kNodeCert},
   };
   auto it = kKeys->find(name);
   if (it == kKeys->end()) return std::nullopt;
@@ -132,13 +135,16 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text,
 
     switch (*key) {
       case Key::kAgency:
-        if (absl::Status s = ValidateAgencyId(value); !s.ok()) {
+        if (absl::Status s = ValidatePrincipal(value); !s.ok()) {
           return LineError(line_number, s.message());
         }
         config.agency = std::string(value);
         break;
       case Key::kKeyFile:
         config.key_file = ResolvePath(base_dir, value);
+        break;
+      case Key::kNodeCert:
+        config.node_cert_file = ResolvePath(base_dir, value);
         break;
       case Key::kKeyPassphraseFile:
         config.key_passphrase_file = ResolvePath(base_dir, value);
@@ -179,7 +185,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text,
                            absl::StrCat("peer wants 'AGENCY host:port', got '",
                                         absl::CHexEscape(value), "'"));
         }
-        if (absl::Status s = ValidateAgencyId(parts[0]); !s.ok()) {
+        if (absl::Status s = ValidatePrincipal(parts[0]); !s.ok()) {
           return LineError(line_number, absl::StrCat("peer: ", s.message()));
         }
         if (absl::Status s = ValidateAddress(parts[1]); !s.ok()) {
@@ -248,6 +254,16 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text,
           absl::StrCat("missing required key '", name, "'"));
     }
   }
+  if (IsFieldNode(config.agency) != !config.node_cert_file.empty()) {
+    return absl::InvalidArgumentError(
+        IsFieldNode(config.agency)
+            ? absl::StrCat("field node ", config.agency,
+                           " needs 'node_cert' (the certificate its agency "
+                           "made with `tidings node certify`)")
+            : absl::StrCat("'node_cert' is only for a field node "
+                           "(agency = AGENCY/NAME), not ",
+                           config.agency));
+  }
   if (auto it = peer_lines.find(config.agency); it != peer_lines.end()) {
     return LineError(it->second, absl::StrCat("peer ", config.agency,
                                               " is this node's own agency"));
@@ -257,11 +273,13 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text,
       std::filesystem::path(config.key_file).parent_path();
   if (config.tls_key_file.empty()) {
     config.tls_key_file =
-        (key_dir / absl::StrCat(config.agency, ".tls.key")).string();
+        (key_dir / absl::StrCat(FileStemOf(config.agency), ".tls.key"))
+            .string();
   }
   if (config.tls_cert_file.empty()) {
     config.tls_cert_file =
-        (key_dir / absl::StrCat(config.agency, ".tls.crt")).string();
+        (key_dir / absl::StrCat(FileStemOf(config.agency), ".tls.crt"))
+            .string();
   }
   for (const auto& [path, name] :
        {std::pair<const std::string&, absl::string_view>{config.tls_key_file,
@@ -325,6 +343,9 @@ std::string FormatConfig(const Config& config) {
   }
   if (!config.tls_cert_file.empty()) {
     absl::StrAppend(&out, "tls_cert_file = ", config.tls_cert_file, "\n");
+  }
+  if (!config.node_cert_file.empty()) {
+    absl::StrAppend(&out, "node_cert = ", config.node_cert_file, "\n");
   }
   absl::StrAppend(&out, "roster = ", config.roster_file, "\n");
   absl::StrAppend(&out, "data_dir = ", config.data_dir, "\n");

@@ -1,21 +1,26 @@
 // The daemon's configuration file.
 //
 // One `key = value` per line, '#' starts a comment. Keys:
-//   agency          = MY.NCB                  (required)
+//   agency          = MY.NCB                  (required; a field node's is
+//                     AGENCY/NAME, e.g. MY.NCB/SHIP1)
+//   node_cert       = keys/MY.NCB+SHIP1.cert  (a field node's, required
+//                     there: its certificate from `tidings node certify`)
 //   key_file        = keys/MY.NCB.key         (required; secret key file)
 //   key_passphrase_file = secret/passphrase   (optional; if key_file is
 //                     sealed; mode 0600 or 0400; one trailing newline is
 //                     not part of the passphrase. Without it, the
 //                     passphrase comes from $TIDINGS_KEY_PASSPHRASE.)
 //   tls_key_file    = keys/MY.NCB.tls.key     (optional; default
-//                     <key_file's dir>/<agency>.tls.key; mode 0600)
+//                     <key_file's dir>/<agency>.tls.key, '/' in a field
+//                     node's id written '+'; mode 0600)
 //   tls_cert_file   = keys/MY.NCB.tls.crt     (optional; default
 //                     <key_file's dir>/<agency>.tls.crt)
 //   roster          = roster.bin              (required; signed roster file)
 //   data_dir        = data/MY.NCB             (required; RocksDB lives here)
 //   listen          = 127.0.0.1:7101          (required; peer service)
 //   client_socket   = run/MY.NCB.sock         (required; client service)
-//   peer            = ID.NCB 127.0.0.1:7102   (repeatable; peers to dial)
+//   peer            = ID.NCB 127.0.0.1:7102   (repeatable; peers to dial,
+//                     members or field nodes)
 //   anti_entropy_ms = 2000                    (optional; default 2000)
 //   log_level       = info                    (optional; trace..critical)
 //   epoch_seconds   = 86400                   (optional; default one day:
@@ -45,6 +50,7 @@ struct PeerAddress {
 struct Config {
   std::string agency;
   std::string key_file;
+  std::string node_cert_file;  // a field node's; empty for a member's node
   // Empty: none configured (node/keys.h then tries the environment).
   std::string key_passphrase_file;
   // Always set after ParseConfig (defaults next to key_file).

@@ -9,6 +9,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "crypto/hash.h"
@@ -73,6 +74,28 @@ absl::Status CheckRosterEntry(const Roster& roster,
                      " (after a key rotation, point key_file at the new key)"));
   }
   return absl::OkStatus();
+}
+
+// A field node's own certificate: it must be this node's, and its agency's
+// signature must hold (or wait for a roster version not reached yet).
+absl::Status OfferOwnNodeCert(const Config& config,
+                              const crypto::Identity& identity,
+                              Membership& membership,
+                              std::optional<proto::NodeCert>& out) {
+  TIDINGS_ASSIGN_OR_RETURN(proto::SignedNodeCert signed_cert,
+                           LoadNodeCert(config, identity));
+  out.emplace();
+  out->ParseFromString(signed_cert.cert());
+  absl::StatusOr<bool> offered = membership.OfferNodeCert(signed_cert);
+  if (offered.ok()) return absl::OkStatus();
+  if (absl::StartsWith(offered.status().message(), "roster_ahead")) {
+    spdlog::warn("{}; it is checked once this node has that roster version",
+                 offered.status().message());
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("node certificate ", config.node_cert_file,
+                   " is refused: ", offered.status().message()));
 }
 
 // The log remembers which storage key its content keys are sealed under (a
@@ -158,9 +181,18 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
       LoadOrCreateStorageKey(config.data_dir + "/storage.key"));
   TIDINGS_RETURN_IF_ERROR(CheckStorageKey(*parts->log, *parts->storage_key,
                                           config.data_dir + "/storage.key"));
-  TIDINGS_RETURN_IF_ERROR(CheckRosterEntry(chain->current(), *parts->identity));
-  TIDINGS_ASSIGN_OR_RETURN(parts->tls,
-                           LoadNodeTlsCredentials(config, chain->current()));
+  std::optional<proto::NodeCert> node_cert;
+  if (IsFieldNode(config.agency)) {
+    TIDINGS_RETURN_IF_ERROR(OfferOwnNodeCert(config, *parts->identity,
+                                             *parts->membership, node_cert));
+  } else {
+    TIDINGS_RETURN_IF_ERROR(
+        CheckRosterEntry(chain->current(), *parts->identity));
+  }
+  TIDINGS_ASSIGN_OR_RETURN(
+      parts->tls,
+      LoadNodeTlsCredentials(config, chain->current(),
+                             node_cert.has_value() ? &*node_cert : nullptr));
 
   PeerTransportOptions transport_options;
   transport_options.membership = parts->membership.get();
@@ -191,6 +223,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   parts->membership->AddListener([raw](const RosterChain& applied) {
     raw->transport->OnRosterApplied(applied);
     raw->engine->OnRosterApplied(applied);
+  });
+  parts->membership->AddNodesListener([raw](const RosterChain& changed) {
+    raw->transport->OnNodesChanged(changed);
+    raw->engine->OnNodesChanged(changed);
   });
 
   grpc::ServerBuilder peer_builder;

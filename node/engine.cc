@@ -47,9 +47,24 @@ std::vector<std::string> AudienceOf(const proto::Header& header) {
                                   header.audience().end());
 }
 
+// Every field-node certificate and revocation `chain` holds, in one message.
+proto::PeerMessage NodeCertsMessage(const RosterChain& chain) {
+  proto::PeerMessage message;
+  proto::NodeCerts* out = message.mutable_node_certs();
+  for (const auto& [id, node] : chain.nodes().all()) {
+    if (node.has_cert) out->add_certs(node.signed_cert.SerializeAsString());
+    if (node.revocation.has_value()) {
+      out->add_revocations(node.signed_revocation.SerializeAsString());
+    }
+  }
+  return message;
+}
+
+// Whether `principal` (an agency, or a field node of one) may hold what is
+// addressed to `list`.
 bool InAudience(const google::protobuf::RepeatedPtrField<std::string>& list,
-                absl::string_view agency) {
-  return std::find(list.begin(), list.end(), agency) != list.end();
+                absl::string_view principal) {
+  return std::find(list.begin(), list.end(), AgencyOf(principal)) != list.end();
 }
 
 // Receipt rows carried by a verified KIND_RECEIPT envelope.
@@ -201,6 +216,11 @@ void Engine::OnLinkUp(absl::string_view peer) {
   if (options_.epochs != nullptr) {
     sender_.SendToPeer(peer, EpochKeysMessage(), kControl);
   }
+  if (proto::PeerMessage certs = NodeCertsMessage(*membership_.chain());
+      certs.node_certs().certs_size() + certs.node_certs().revocations_size() >
+      0) {
+    sender_.SendToPeer(peer, certs, kControl);
+  }
   for (const proto::SignedRoster& pending : membership_.Pending()) {
     proto::PeerMessage proposal;
     proposal.mutable_roster_proposal()->set_proposal(
@@ -241,7 +261,7 @@ void Engine::OnRosterApplied(const RosterChain& chain) {
   {
     absl::MutexLock lock(&mu_);
     absl::erase_if(peers_, [&](const auto& entry) {
-      return !chain.current().IsMember(entry.first);
+      return !chain.IsActive(entry.first);
     });
   }
   // The last few versions, not only the newest: a peer that missed one
@@ -313,7 +333,8 @@ absl::Status Engine::HandleEpochKeys(absl::string_view peer,
   // A few keys per member at most; more is not gossip but load.
   const size_t max_keys =
       EpochDirectory::kDefaultMaxKeysPerAgency *
-          static_cast<size_t>(chain->current().roster().members_size()) +
+          (static_cast<size_t>(chain->current().roster().members_size()) +
+           chain->nodes().all().size()) +
       16;
   if (static_cast<size_t>(keys.keys_size()) > max_keys) {
     counters_.Add("rejected.epoch_keys");
@@ -336,9 +357,9 @@ absl::Status Engine::HandleEpochKeys(absl::string_view peer,
                known->SerializeAsString() == signed_key.key()) {
       continue;  // known already: no signature check
     } else if (std::optional<crypto::VerifyKey> signer =
-                   chain->current().VerifyKeyOf(key.agency());
+                   chain->VerifyKeyOf(key.agency());
                !signer.has_value()) {
-      continue;  // not a member (any more): nothing to wrap to
+      continue;  // not a member or field node (any more): nothing to wrap to
     } else {
       absl::StatusOr<bool> added =
           options_.directory->Add(signed_key, key.agency(), *signer);
@@ -362,6 +383,71 @@ absl::Status Engine::HandleEpochKeys(absl::string_view peer,
     proto::PeerMessage message;
     *message.mutable_epoch_keys() = std::move(fresh);
     Broadcast(message, peer);
+  }
+  return absl::OkStatus();
+}
+
+void Engine::OnNodesChanged(const RosterChain& chain) {
+  counters_.Add("nodes.changed");
+  if (options_.directory != nullptr) {
+    for (const auto& [id, node] : chain.nodes().all()) {
+      if (!chain.IsActive(id)) options_.directory->Forget(id);
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    absl::erase_if(peers_, [&](const auto& entry) {
+      return !chain.IsActive(entry.first);
+    });
+  }
+  Broadcast(NodeCertsMessage(chain), "");
+}
+
+absl::Status Engine::HandleNodeCerts(absl::string_view peer,
+                                     const proto::NodeCerts& certs) {
+  const size_t max_records =
+      kMaxFieldNodesPerAgency *
+      static_cast<size_t>(
+          membership_.chain()->current().roster().members_size());
+  if (static_cast<size_t>(certs.certs_size()) > max_records ||
+      static_cast<size_t>(certs.revocations_size()) > max_records) {
+    counters_.Add("rejected.node_certs");
+    return Strike(peer);
+  }
+  // Certificates first: a revocation names one.
+  auto offer = [&](absl::string_view what,
+                   const absl::StatusOr<bool>& added) -> absl::Status {
+    if (added.ok()) {
+      if (*added) counters_.Add(absl::StrCat(what, ".learnt"));
+      return absl::OkStatus();
+    }
+    counters_.Add(absl::StrCat("rejected.", what));
+    spdlog::warn("refused a {} from {}: {}", what, peer,
+                 added.status().message());
+    // Only a malformed or forged record is the relaying peer's doing; the
+    // others depend on what each node has learnt so far.
+    const absl::StatusCode code = added.status().code();
+    if (code == absl::StatusCode::kInvalidArgument ||
+        code == absl::StatusCode::kUnauthenticated) {
+      return Strike(peer);
+    }
+    return absl::OkStatus();
+  };
+  for (const std::string& bytes : certs.certs()) {
+    proto::SignedNodeCert cert;
+    TIDINGS_RETURN_IF_ERROR(
+        offer("node_cert",
+              bytes.size() <= kMaxNodeRecordBytes && cert.ParseFromString(bytes)
+                  ? membership_.OfferNodeCert(cert)
+                  : absl::InvalidArgumentError("does not parse")));
+  }
+  for (const std::string& bytes : certs.revocations()) {
+    proto::SignedNodeRevocation revocation;
+    TIDINGS_RETURN_IF_ERROR(offer(
+        "node_revocation",
+        bytes.size() <= kMaxNodeRecordBytes && revocation.ParseFromString(bytes)
+            ? membership_.OfferNodeRevocation(revocation)
+            : absl::InvalidArgumentError("does not parse")));
   }
   return absl::OkStatus();
 }
@@ -469,6 +555,8 @@ absl::Status Engine::OnPeerMessage(absl::string_view peer,
       return HandleRosterProposal(peer, message.roster_proposal());
     case proto::PeerMessage::kEpochKeys:
       return HandleEpochKeys(peer, message.epoch_keys());
+    case proto::PeerMessage::kNodeCerts:
+      return HandleNodeCerts(peer, message.node_certs());
     case proto::PeerMessage::kHello:
     case proto::PeerMessage::kProof:
       return absl::FailedPreconditionError("handshake message on a live link");
@@ -501,7 +589,8 @@ absl::Status Engine::HandlePush(absl::string_view peer,
     }
     absl::StatusOr<Verified> verified = Verify(context, bytes);
     std::vector<storage::ReceiptUpdate> receipts;
-    if (verified.ok() && verified->header.kind() == proto::KIND_RECEIPT) {
+    if (verified.ok() && verified->readable &&
+        verified->header.kind() == proto::KIND_RECEIPT) {
       absl::StatusOr<std::vector<storage::ReceiptUpdate>> updates =
           ReceiptUpdatesOf(verified->header.origin(), verified->id,
                            verified->plaintext);
@@ -515,12 +604,14 @@ absl::Status Engine::HandlePush(absl::string_view peer,
       SendRejection(peer, id, verified.status());
       // Not the relaying peer's doing, so not held against it: signed under
       // a roster this node has not applied yet (its updates are on their
-      // way), signed by a revoked key past its cut (an honest member may
+      // way) or by a field node whose certificate has not arrived yet,
+      // signed by a revoked key past its cut (an honest member may
       // still hold and serve it), or authentic but wrapped to an epoch key
       // this node no longer holds.
       const std::optional<RejectReason> reason =
           RejectReasonOf(verified.status());
       if (reason != RejectReason::kRosterAhead &&
+          reason != RejectReason::kUnknownNode &&
           reason != RejectReason::kRevoked &&
           reason != RejectReason::kUndecryptable) {
         TIDINGS_RETURN_IF_ERROR(Strike(peer));
@@ -647,9 +738,11 @@ absl::StatusOr<Engine::OwnSlot> Engine::PrepareOwn(
   input.expires_unix_ms = request.expires_unix_ms;
   input.seq = head->second.first + 1;
   input.prev_id = head->second.second;
-  absl::StatusOr<Composed> composed = Compose(
-      identity_, SealKeys{keyring_, options_.epochs, options_.directory, now},
-      roster, input);
+  absl::StatusOr<Composed> composed =
+      Compose(identity_,
+              SealKeys{keyring_, options_.epochs, options_.directory, now,
+                       &chain->nodes()},
+              roster, input);
   if (!composed.ok() ||
       !slot.header.ParseFromString(composed->envelope.header())) {
     absl::Status error = composed.ok()
@@ -676,7 +769,7 @@ void Engine::CommitBatch(std::vector<Pending> batch,
     const Verified& v = pending.verified;
     records.push_back(RecordOf(v.header, v.id, v.feed_id, v.serialized, now));
     records.back().receipts = std::move(pending.receipts);
-    if (options_.storage_key != nullptr) {
+    if (options_.storage_key != nullptr && v.readable) {
       records.back().local_key =
           LocalKeyOf(*options_.storage_key, v.id, v.content_key);
     }
@@ -800,8 +893,11 @@ void Engine::CommitBatch(std::vector<Pending> batch,
 }
 
 bool Engine::OwesReceipt(const proto::Header& header) const {
+  // Field nodes do not receipt: "delivered" is the agency's node storing it,
+  // and field nodes sit on the thinnest links.
   return header.kind() != proto::KIND_RECEIPT &&
-         header.origin() != identity_.agency();
+         header.origin() != identity_.agency() &&
+         !IsFieldNode(identity_.agency());
 }
 
 void Engine::EmitReceipts(const std::vector<ReceiptDue>& due) {
@@ -874,27 +970,27 @@ void Engine::SettleOwedReceipts() {
 
 void Engine::Forward(const proto::Header& header, absl::string_view feed_id,
                      const std::string& serialized, absl::string_view except) {
-  proto::PeerMessage message;
-  bool built = false;
-  for (const std::string& member : header.audience()) {
-    if (member == identity_.agency() || member == except ||
-        member == header.origin()) {
-      continue;
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = peers_.find(member);
-      if (it == peers_.end()) continue;
-      uint64_t& known = it->second.known[feed_id];
+  // Linked audience members and field nodes of audience agencies.
+  std::vector<std::string> targets;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [peer, state] : peers_) {
+      if (peer == except || peer == header.origin() ||
+          !InAudience(header.audience(), peer)) {
+        continue;
+      }
+      uint64_t& known = state.known[feed_id];
       if (known >= header.seq()) continue;
       known = header.seq();
-      Hurry(it->second);
+      Hurry(state);
+      targets.push_back(peer);
     }
-    if (!built) {
-      message.mutable_push()->add_envelopes(serialized);
-      built = true;
-    }
-    if (sender_.SendToPeer(member, message, header.precedence())) {
+  }
+  if (targets.empty()) return;
+  proto::PeerMessage message;
+  message.mutable_push()->add_envelopes(serialized);
+  for (const std::string& peer : targets) {
+    if (sender_.SendToPeer(peer, message, header.precedence())) {
       counters_.Add("forwarded");
     }
   }

@@ -147,6 +147,11 @@ class Engine {
   // and forgets peers that are no longer members.
   void OnRosterApplied(const RosterChain& chain);
 
+  // After the membership accepted a field-node certificate or revocation:
+  // gossips every one it holds to every linked peer, and forgets field
+  // nodes that no longer hold (and their epoch keys).
+  void OnNodesChanged(const RosterChain& chain);
+
   // Anti-entropy: sends a heads digest to every linked peer whose round is
   // due (call it at least every anti_entropy_interval).
   void Tick();
@@ -202,6 +207,10 @@ class Engine {
                                                        absl::string_view what);
   absl::Status HandleEpochKeys(absl::string_view peer,
                                const proto::EpochKeys& keys);
+  // Field-node certificates and revocations from a peer. An error closes
+  // the link.
+  absl::Status HandleNodeCerts(absl::string_view peer,
+                               const proto::NodeCerts& certs);
   // Our published epoch keys and those we learnt, in one message.
   proto::PeerMessage EpochKeysMessage() const;
   // Makes a new epoch key when due (and gossips it); erases expired ones.

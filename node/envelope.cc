@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "crypto/hash.h"
@@ -26,6 +27,7 @@ const RejectReason kAllReasons[] = {
     RejectReason::kUndecryptable, RejectReason::kGap,
     RejectReason::kPrevMismatch,  RejectReason::kEquivocation,
     RejectReason::kRevoked,       RejectReason::kRosterAhead,
+    RejectReason::kUnknownNode,
 };
 
 bool ValidKind(proto::Kind kind) {
@@ -71,10 +73,13 @@ absl::Status CheckHeaderShape(const proto::Header& h) {
                   absl::StrCat("audience of ", h.audience_size(),
                                " members (1 to ", kMaxAudience, " allowed)"));
   }
-  if (h.wrapped_keys_size() != h.audience_size()) {
+  if (h.wrapped_keys_size() < h.audience_size() ||
+      static_cast<size_t>(h.wrapped_keys_size()) >
+          static_cast<size_t>(h.audience_size()) + kMaxFieldNodeWraps) {
     return Reject(RejectReason::kMalformed,
                   absl::StrCat(h.wrapped_keys_size(), " wrapped keys for ",
-                               h.audience_size(), " audience members"));
+                               h.audience_size(), " audience members (at most ",
+                               kMaxFieldNodeWraps, " more for field nodes)"));
   }
   return absl::OkStatus();
 }
@@ -153,6 +158,8 @@ absl::string_view RejectReasonName(RejectReason reason) {
       return "revoked";
     case RejectReason::kRosterAhead:
       return "roster_ahead";
+    case RejectReason::kUnknownNode:
+      return "unknown_node";
   }
   return "unknown";
 }
@@ -199,7 +206,7 @@ std::string BodyAadOf(absl::string_view network_id, absl::string_view origin,
 absl::StatusOr<std::vector<std::string>> NormalizeAudience(
     const Roster& roster, absl::string_view origin,
     std::vector<std::string> audience) {
-  audience.emplace_back(origin);
+  audience.emplace_back(AgencyOf(origin));
   std::sort(audience.begin(), audience.end());
   audience.erase(std::unique(audience.begin(), audience.end()), audience.end());
   if (audience.size() > kMaxAudience) {
@@ -229,30 +236,40 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
   std::optional<EpochKeys::Current> own_epoch;
   if (keys.epochs != nullptr) own_epoch = keys.epochs->current();
   std::vector<uint64_t> epochs;
-  const proto::Member* self = roster.Find(identity.agency());
-  if (self == nullptr || self->sign_pk() != identity.verify_key().view()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "this node's key is not ", identity.agency(), "'s key in roster v",
-        roster.version(),
-        self == nullptr ? " (the agency was removed)"
-                        : "; restart tidingsd with the agency's new key file"));
+  const absl::string_view self_id = identity.agency();
+  if (IsFieldNode(self_id)) {
+    const FieldNode* me =
+        keys.nodes != nullptr ? keys.nodes->Active(self_id, roster) : nullptr;
+    if (me == nullptr || me->cert.sign_pk() != identity.verify_key().view()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "this field node's certificate is not known here or no longer "
+          "holds under roster v",
+          roster.version(), " (revoked, or its agency removed)"));
+    }
+  } else {
+    const proto::Member* self = roster.Find(self_id);
+    if (self == nullptr || self->sign_pk() != identity.verify_key().view()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "this node's key is not ", self_id, "'s key in roster v",
+          roster.version(),
+          self == nullptr
+              ? " (the agency was removed)"
+              : "; restart tidingsd with the agency's new key file"));
+    }
   }
   std::vector<crypto::Recipient> recipients;
   recipients.reserve(input.audience.size());
-  for (const std::string& member : input.audience) {
-    std::optional<crypto::BoxPublicKey> key = roster.BoxKeyOf(member);
-    if (!key.has_value()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("audience member ", member, " is not in the roster"));
-    }
+  // Wraps to `principal`'s newest epoch key if known, else `key`.
+  auto add = [&](const std::string& principal,
+                 std::optional<crypto::BoxPublicKey> key) -> absl::Status {
     uint64_t epoch = 0;
     if (own_epoch.has_value()) {
-      if (member == identity.agency()) {
+      if (principal == self_id) {
         key = own_epoch->public_key;
         epoch = own_epoch->epoch;
       } else if (keys.directory != nullptr) {
         std::optional<proto::EpochKey> theirs =
-            keys.directory->Newest(member, keys.now);
+            keys.directory->Newest(principal, keys.now);
         if (theirs.has_value()) {
           key = crypto::BoxPublicKey::FromBytes(theirs->box_pk());
           epoch = theirs->epoch();
@@ -260,10 +277,37 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
       }
     }
     if (!key.has_value()) {
-      return absl::InternalError("epoch key of the wrong size");
+      return absl::InternalError("box key of the wrong size");
     }
-    recipients.push_back({member, *key});
+    recipients.push_back({principal, *key});
     epochs.push_back(epoch);
+    return absl::OkStatus();
+  };
+  for (const std::string& member : input.audience) {
+    std::optional<crypto::BoxPublicKey> key = roster.BoxKeyOf(member);
+    if (!key.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("audience member ", member, " is not in the roster"));
+    }
+    TIDINGS_RETURN_IF_ERROR(add(member, key));
+  }
+  if (keys.nodes != nullptr) {
+    std::vector<const FieldNode*> field;
+    for (const std::string& member : input.audience) {
+      for (const FieldNode* node : keys.nodes->ActiveOf(member, roster)) {
+        field.push_back(node);
+      }
+    }
+    std::sort(field.begin(), field.end(),
+              [](const FieldNode* a, const FieldNode* b) {
+                return a->cert.node() < b->cert.node();
+              });
+    if (field.size() > kMaxFieldNodeWraps) field.resize(kMaxFieldNodeWraps);
+    for (const FieldNode* node : field) {
+      TIDINGS_RETURN_IF_ERROR(
+          add(node->cert.node(),
+              crypto::BoxPublicKey::FromBytes(node->cert.box_pk())));
+    }
   }
   const std::string network_id = roster.network_id().str();
   crypto::Keyring& sender =
@@ -327,8 +371,8 @@ absl::StatusOr<Opened> OpenAt(const RosterChain& chain, const OpenKeys& keys,
   std::optional<crypto::BoxPublicKey> sender;
   if (!header.sender_box_pk().empty()) {
     sender = crypto::BoxPublicKey::FromBytes(header.sender_box_pk());
-  } else if (const Roster* roster = chain.at(header.roster_version())) {
-    sender = roster->BoxKeyOf(header.origin());
+  } else {
+    sender = chain.BoxKeyOf(header.origin(), header.roster_version());
   }
   std::optional<crypto::Nonce> nonce = crypto::Nonce::FromBytes(header.nonce());
   if (!sender.has_value() || !nonce.has_value()) {
@@ -364,9 +408,15 @@ absl::StatusOr<Opened> OpenAt(const RosterChain& chain, const OpenKeys& keys,
   return Opened{*std::move(plaintext), *std::move(content_key)};
 }
 
-int IndexOf(const proto::Header& header, absl::string_view agency) {
-  for (int i = 0; i < header.audience_size(); ++i) {
-    if (header.audience(i) == agency) return i;
+bool InAudience(const proto::Header& header, absl::string_view agency) {
+  return std::find(header.audience().begin(), header.audience().end(),
+                   agency) != header.audience().end();
+}
+
+// Where `principal`'s wrapped key is, or -1.
+int WrapIndexOf(const proto::Header& header, absl::string_view principal) {
+  for (int i = 0; i < header.wrapped_keys_size(); ++i) {
+    if (header.wrapped_keys(i).recipient() == principal) return i;
   }
   return -1;
 }
@@ -431,29 +481,51 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
       return Reject(RejectReason::kMalformed,
                     absl::StrCat("wrapped key ", i, " is not for ", member));
     }
-    has_origin |= member == h.origin();
+    has_origin |= member == AgencyOf(h.origin());
   }
   if (!has_origin) {
     return Reject(RejectReason::kBadAudience,
-                  "audience does not include the origin");
+                  "audience does not include the origin's agency");
   }
-  const int self_index = IndexOf(h, context.self);
-  if (self_index < 0) {
+  for (int i = h.audience_size(); i < h.wrapped_keys_size(); ++i) {
+    const std::string& node = h.wrapped_keys(i).recipient();
+    if (!ValidateFieldNodeId(node).ok() || !InAudience(h, AgencyOf(node))) {
+      return Reject(RejectReason::kMalformed,
+                    absl::StrCat("wrapped key ", i, " is for '",
+                                 absl::CHexEscape(node.substr(0, 80)),
+                                 "', not a field node of an audience agency"));
+    }
+    if (i > h.audience_size() && !(h.wrapped_keys(i - 1).recipient() < node)) {
+      return Reject(RejectReason::kMalformed,
+                    "field nodes' wrapped keys are not sorted and unique");
+    }
+  }
+  if (!InAudience(h, AgencyOf(context.self))) {
     return Reject(RejectReason::kNotInAudience,
                   absl::StrCat(context.self, " is not in the audience {",
                                absl::StrJoin(h.audience(), ","), "}"));
   }
-  if (IndexOf(h, context.sender) < 0) {
+  if (!InAudience(h, AgencyOf(context.sender))) {
     return Reject(RejectReason::kSenderNotInAudience,
                   absl::StrCat("relayed by ", context.sender,
                                ", which is not in the audience"));
   }
-  TIDINGS_ASSIGN_OR_RETURN(
-      Opened opened,
-      OpenAt(context.chain, OpenKeys{context.keyring, context.epochs}, h,
-             self_index, context.self));
-  v.plaintext = std::move(opened.plaintext);
-  v.content_key = std::move(opened.content_key);
+  const int self_index = WrapIndexOf(h, context.self);
+  if (self_index >= 0) {
+    TIDINGS_ASSIGN_OR_RETURN(
+        Opened opened,
+        OpenAt(context.chain, OpenKeys{context.keyring, context.epochs}, h,
+               self_index, context.self));
+    v.plaintext = std::move(opened.plaintext);
+    v.content_key = std::move(opened.content_key);
+  } else if (IsFieldNode(context.self)) {
+    // Its agency is in the audience, so it may hold and relay it; the
+    // origin had not learnt of this node when it sealed it.
+    v.readable = false;
+  } else {
+    return Reject(RejectReason::kMalformed,
+                  absl::StrCat("no wrapped key for ", context.self));
+  }
   v.id = crypto::Hash(v.envelope.header()).str();
   v.serialized = std::string(serialized);
   return v;
@@ -463,10 +535,13 @@ absl::StatusOr<std::string> OpenBody(const RosterChain& chain,
                                      absl::string_view self,
                                      const OpenKeys& keys,
                                      const proto::Header& header) {
-  const int index = IndexOf(header, self);
-  if (index < 0 || index >= header.wrapped_keys_size()) {
+  const int index = WrapIndexOf(header, self);
+  if (index < 0) {
     return absl::PermissionDeniedError(
-        absl::StrCat(self, " is not in the audience"));
+        absl::StrCat("nothing in this envelope was wrapped for ", self,
+                     InAudience(header, AgencyOf(self))
+                         ? " (its origin did not know this field node yet)"
+                         : " (not in the audience)"));
   }
   TIDINGS_ASSIGN_OR_RETURN(Opened opened,
                            OpenAt(chain, keys, header, index, self));

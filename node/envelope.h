@@ -29,6 +29,8 @@ inline constexpr size_t kMaxEnvelopeBytes = 256 * 1024;
 // Title and text may be 64 KiB each; the rest of a Body is a few bytes.
 inline constexpr size_t kMaxBodyBytes = 132 * 1024;
 inline constexpr size_t kMaxAudience = 64;
+// Wrapped keys for field nodes of the audience's agencies, at most.
+inline constexpr size_t kMaxFieldNodeWraps = 256;
 
 // Names of kinds and precedences as officers type and see them ("alert",
 // "flash"). The *FromName functions accept only kinds and precedences an
@@ -57,6 +59,9 @@ enum class RejectReason {
   kRosterAhead,          // "roster_ahead": signed under a roster version
                          // this node has not applied yet (not the sender's
                          // fault; retried once the update arrives)
+  kUnknownNode,          // "unknown_node": signed by a field node whose
+                         // certificate has not reached this node yet (not
+                         // the sender's fault; retried once it arrives)
 };
 absl::string_view RejectReasonName(RejectReason reason);
 
@@ -76,8 +81,9 @@ std::string FeedIdOf(absl::string_view network_id, absl::string_view origin,
 std::string BodyAadOf(absl::string_view network_id, absl::string_view origin,
                       uint64_t seq);
 
-// Sorts, de-duplicates and adds the origin. kInvalidArgument if a member is
-// not in the roster, an id is malformed, or the audience is too large.
+// Sorts, de-duplicates and adds the origin's agency. kInvalidArgument if a
+// member is not in the roster, an id is malformed, or the audience is too
+// large.
 absl::StatusOr<std::vector<std::string>> NormalizeAudience(
     const Roster& roster, absl::string_view origin,
     std::vector<std::string> audience);
@@ -104,12 +110,16 @@ struct Composed {
 // The keys a node seals with: its long-term box key, and (when set) its own
 // current epoch key as the sender key, wrapping to each recipient's newest
 // valid epoch key in `directory` (its own for itself) and to the roster box
-// key of recipients with none (WrappedKey.epoch 0).
+// key of recipients with none (WrappedKey.epoch 0). With `nodes`, the
+// content key is also wrapped to every active field node of each audience
+// agency (to its epoch key, or its certificate's box key); a field node
+// sender needs its own certificate there.
 struct SealKeys {
   crypto::Keyring& keyring;
   const EpochKeys* epochs = nullptr;
   const EpochDirectory* directory = nullptr;
   absl::Time now;
+  const FieldNodes* nodes = nullptr;
 };
 
 // The keys a node opens with: its long-term box key (epoch 0) and its epoch
@@ -149,11 +159,12 @@ struct Verified {
   std::string feed_id;
   std::string plaintext;  // the opened body
   crypto::SymmetricKey content_key;
+  bool readable = true;  // false: nothing was wrapped for this field node
 };
 
 struct VerifyContext {
   const RosterChain& chain;
-  absl::string_view self;             // this node's agency
+  absl::string_view self;             // this node's principal
   crypto::Keyring& keyring;           // this node's X25519 key
   absl::string_view sender;           // the authenticated peer it came from
   const EpochKeys* epochs = nullptr;  // this node's epoch keys, if any
@@ -161,10 +172,14 @@ struct VerifyContext {
 
 // Checks, in order: size, parse, version and field bounds, network id, the
 // origin's key at the roster version it signed under (and not revoked for
-// this feed position), signature, audience well-formed and members at that
-// version, this node in the audience, sender in the audience, body opens for
-// this node. Feed position is
-// checked by the log on append.
+// this feed position; a field node's from its certificate), signature,
+// audience well-formed and members at that version, the origin's agency in
+// it, wrapped keys (one per audience member in order, then field nodes of
+// audience agencies, sorted), this node's agency in the audience, the
+// sender's agency in the audience, body opens for this node. A field node
+// with no wrapped key of its own (its certificate had not reached the
+// origin) accepts the envelope unread: `readable` is false, the plaintext
+// empty. Feed position is checked by the log on append.
 // Every failure is a Reject() status.
 absl::StatusOr<Verified> Verify(const VerifyContext& context,
                                 absl::string_view serialized);

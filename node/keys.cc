@@ -77,11 +77,13 @@ absl::StatusOr<crypto::Identity> LoadNodeIdentity(const Config& config) {
 }
 
 absl::StatusOr<crypto::TlsCredentials> LoadNodeTlsCredentials(
-    const Config& config, const Roster& roster) {
+    const Config& config, const Roster& roster, const proto::NodeCert* cert) {
   TIDINGS_ASSIGN_OR_RETURN(
       crypto::TlsCredentials credentials,
       crypto::LoadTlsCredentials(config.tls_key_file, config.tls_cert_file));
-  std::optional<crypto::Sha256> pinned = roster.TlsFingerprintOf(config.agency);
+  std::optional<crypto::Sha256> pinned =
+      cert != nullptr ? crypto::Sha256::FromBytes(cert->tls_cert_sha256())
+                      : roster.TlsFingerprintOf(config.agency);
   if (!pinned.has_value()) {
     // Not admitted yet: the admitting update pins the certificate, and
     // peers check it against that.
@@ -93,10 +95,34 @@ absl::StatusOr<crypto::TlsCredentials> LoadNodeTlsCredentials(
   if (!(fingerprint == *pinned)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "TLS certificate ", config.tls_cert_file, " has fingerprint ",
-        crypto::ToHex(fingerprint.view()), ", but the roster pins ",
+        crypto::ToHex(fingerprint.view()), ", but ",
+        cert != nullptr ? "the node certificate" : "the roster", " pins ",
         crypto::ToHex(pinned->view()), " for ", config.agency));
   }
   return credentials;
+}
+
+absl::StatusOr<proto::SignedNodeCert> LoadNodeCert(
+    const Config& config, const crypto::Identity& identity) {
+  proto::SignedNodeCert signed_cert;
+  TIDINGS_RETURN_IF_ERROR(ReadProtoFile(config.node_cert_file, signed_cert));
+  proto::NodeCert cert;
+  if (!cert.ParseFromString(signed_cert.cert())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "node certificate ", config.node_cert_file, " does not parse"));
+  }
+  if (cert.node() != identity.agency()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node certificate ", config.node_cert_file, " is for ",
+                     cert.node(), ", not ", identity.agency()));
+  }
+  if (cert.sign_pk() != identity.verify_key().view() ||
+      cert.box_pk() != identity.box_public().view()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "node certificate ", config.node_cert_file,
+        " certifies other keys than those of key file ", config.key_file));
+  }
+  return signed_cert;
 }
 
 }  // namespace tidings::node

@@ -22,6 +22,7 @@
 #include "crypto/types.h"
 #include "node/config.h"
 #include "node/roster.h"
+#include "proto/roster.pb.h"
 
 namespace tidings::node {
 
@@ -55,8 +56,19 @@ absl::StatusOr<crypto::Identity> LoadNodeIdentity(const Config& config);
 // <path> has fingerprint <hex>, but the roster pins <hex> for <agency>". An
 // agency not (yet) in the roster is not checked here: peers check its
 // certificate against the update that admits it.
+// For a field node, `cert` is its certificate, and the TLS certificate must
+// be the one it pins.
 absl::StatusOr<crypto::TlsCredentials> LoadNodeTlsCredentials(
-    const Config& config, const Roster& roster);
+    const Config& config, const Roster& roster,
+    const proto::NodeCert* cert = nullptr);
+
+// A field node's certificate (`config.node_cert_file`, a serialized
+// proto::SignedNodeCert), checked to be `identity`'s: the same node id and
+// keys. kInvalidArgument if it does not parse; kFailedPrecondition naming
+// the mismatch otherwise. Whether its agency's signature holds is the
+// membership's to check (node/membership.h, OfferNodeCert).
+absl::StatusOr<proto::SignedNodeCert> LoadNodeCert(
+    const Config& config, const crypto::Identity& identity);
 
 }  // namespace tidings::node
 

@@ -19,6 +19,10 @@ constexpr absl::string_view kRosterKey = "roster/";
 constexpr absl::string_view kProposalKey = "proposal/";
 constexpr absl::string_view kForkKey = "roster_fork/";
 constexpr absl::string_view kSignedKey = "signed/";
+constexpr absl::string_view kNodeCertKey = "node_cert/";
+constexpr absl::string_view kNodeRevocationKey = "node_revocation/";
+// Node certificates and revocations held for a roster version not reached.
+constexpr size_t kMaxHeldNodeRecords = 64;
 // Proposals for the next version held at once: each needs a member's
 // signature, and honest members make few.
 constexpr size_t kMaxPendingProposals = 32;
@@ -58,6 +62,20 @@ bool MergeSignatures(proto::SignedRoster& into,
   return changed;
 }
 
+// The node id and roster version a certificate or revocation (one of them
+// non-null) names; empty and 0 if it does not parse (the check says why).
+std::pair<std::string, uint32_t> NodeAndVersionOf(
+    const proto::SignedNodeCert* cert, const proto::SignedNodeRevocation* rev) {
+  if (cert != nullptr) {
+    proto::NodeCert parsed;
+    if (!parsed.ParseFromString(cert->cert())) return {"", 0};
+    return {parsed.node(), parsed.roster_version()};
+  }
+  proto::NodeRevocation parsed;
+  if (!parsed.ParseFromString(rev->revocation())) return {"", 0};
+  return {parsed.node(), parsed.roster_version()};
+}
+
 }  // namespace
 
 absl::string_view OfferedName(Offered offered) {
@@ -93,6 +111,9 @@ absl::StatusOr<crypto::VerifyKey> RosterChain::SignerKey(
                   absl::StrCat("signed under roster v", roster_version,
                                "; this node has v", version()));
   }
+  if (IsFieldNode(origin)) {
+    return nodes_->SignerKey(origin, feed_id, seq, current());
+  }
   const proto::Member* member = roster->Find(origin);
   if (member == nullptr) {
     return Reject(RejectReason::kUnknownOrigin,
@@ -119,6 +140,53 @@ absl::StatusOr<crypto::VerifyKey> RosterChain::SignerKey(
     return Reject(RejectReason::kUnknownOrigin, "origin key is malformed");
   }
   return *key;
+}
+
+bool RosterChain::IsActive(absl::string_view principal) const {
+  return IsFieldNode(principal)
+             ? nodes_->Active(principal, current()) != nullptr
+             : current().IsMember(principal);
+}
+
+std::optional<crypto::VerifyKey> RosterChain::VerifyKeyOf(
+    absl::string_view principal) const {
+  if (!IsFieldNode(principal)) return current().VerifyKeyOf(principal);
+  const FieldNode* node = nodes_->Active(principal, current());
+  if (node == nullptr) return std::nullopt;
+  return crypto::VerifyKey::FromBytes(node->cert.sign_pk());
+}
+
+std::optional<crypto::Sha256> RosterChain::TlsFingerprintOf(
+    absl::string_view principal) const {
+  if (!IsFieldNode(principal)) return current().TlsFingerprintOf(principal);
+  const FieldNode* node = nodes_->Active(principal, current());
+  if (node == nullptr) return std::nullopt;
+  return crypto::Sha256::FromBytes(node->cert.tls_cert_sha256());
+}
+
+bool RosterChain::IsPinned(const crypto::Sha256& fingerprint) const {
+  for (const proto::Member& m : current().roster().members()) {
+    if (m.tls_cert_sha256() == fingerprint.view()) return true;
+  }
+  for (const auto& [id, node] : nodes_->all()) {
+    if (node.has_cert && node.cert.tls_cert_sha256() == fingerprint.view() &&
+        nodes_->Active(id, current()) != nullptr) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::optional<crypto::BoxPublicKey> RosterChain::BoxKeyOf(
+    absl::string_view principal, uint32_t version) const {
+  if (IsFieldNode(principal)) {
+    const FieldNode* node = nodes_->Find(principal);
+    if (node == nullptr || !node->has_cert) return std::nullopt;
+    return crypto::BoxPublicKey::FromBytes(node->cert.box_pk());
+  }
+  const Roster* roster = at(version);
+  if (roster == nullptr) return std::nullopt;
+  return roster->BoxKeyOf(principal);
 }
 
 Membership::Membership(std::shared_ptr<const RosterChain> chain,
@@ -165,6 +233,27 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Open(
       std::make_shared<const RosterChain>(std::move(versions)), log));
   absl::MutexLock lock(&out->mu_);
   out->forks_ = std::move(forks);
+  if (log != nullptr) {
+    // Certificates first: a revocation may name one.
+    TIDINGS_ASSIGN_OR_RETURN(auto certs, log->ScanState(kNodeCertKey));
+    TIDINGS_ASSIGN_OR_RETURN(auto revocations,
+                             log->ScanState(kNodeRevocationKey));
+    for (const auto& [key, value] : certs) {
+      proto::SignedNodeCert cert;
+      if (!cert.ParseFromString(value) ||
+          !out->OfferNodeLocked(&cert, nullptr, false).ok()) {
+        spdlog::warn("stored node certificate {} no longer holds; dropped",
+                     key);
+      }
+    }
+    for (const auto& [key, value] : revocations) {
+      proto::SignedNodeRevocation revocation;
+      if (!revocation.ParseFromString(value) ||
+          !out->OfferNodeLocked(nullptr, &revocation, false).ok()) {
+        spdlog::warn("stored node revocation {} no longer holds; dropped", key);
+      }
+    }
+  }
   for (const auto& [key, value] : proposals) {
     proto::SignedRoster proposal;
     bool applied = false;
@@ -231,8 +320,10 @@ absl::Status Membership::ApplyLocked(const proto::SignedRoster& update) {
                next.roster().change(), update.signatures_size());
   std::vector<std::shared_ptr<const Roster>> versions = chain_->versions();
   versions.push_back(std::make_shared<const Roster>(std::move(next)));
-  chain_ = std::make_shared<const RosterChain>(std::move(versions));
+  chain_ = std::make_shared<const RosterChain>(std::move(versions),
+                                               chain_->shared_nodes());
   pending_.clear();
+  RetryHeldNodesLocked();
   return absl::OkStatus();
 }
 
@@ -284,7 +375,8 @@ absl::StatusOr<Offered> Membership::OfferLocked(
             chain_->versions();
         versions.resize(version);
         std::shared_ptr<const RosterChain> before = chain_;
-        chain_ = std::make_shared<const RosterChain>(std::move(versions));
+        chain_ = std::make_shared<const RosterChain>(std::move(versions),
+                                                     chain_->shared_nodes());
         if (absl::Status applied_status = ApplyLocked(update);
             !applied_status.ok()) {
           chain_ = std::move(before);
@@ -482,11 +574,138 @@ absl::StatusOr<proto::SignedRoster> Membership::Sign(
   return signed_update;
 }
 
+void Membership::AddNodesListener(
+    std::function<void(const RosterChain&)> listener) {
+  absl::MutexLock lock(&mu_);
+  node_listeners_.push_back(std::move(listener));
+}
+
+void Membership::NotifyNodes(const std::shared_ptr<const RosterChain>& chain) {
+  std::vector<std::function<void(const RosterChain&)>> listeners;
+  {
+    absl::MutexLock lock(&mu_);
+    listeners = node_listeners_;
+  }
+  for (const auto& listener : listeners) listener(*chain);
+}
+
+absl::StatusOr<bool> Membership::OfferNodeLocked(
+    const proto::SignedNodeCert* cert, const proto::SignedNodeRevocation* rev,
+    bool persist) {
+  const auto [node, version] = NodeAndVersionOf(cert, rev);
+  const Roster* signed_under = chain_->at(version);
+  const FieldNodes& nodes = chain_->nodes();
+  absl::StatusOr<std::optional<FieldNodes>> next =
+      cert != nullptr
+          ? nodes.WithCert(*cert, signed_under, chain_->current())
+          : nodes.WithRevocation(*rev, signed_under, chain_->current());
+  if (!next.ok()) {
+    if (signed_under == nullptr &&
+        held_certs_.size() + held_revocations_.size() < kMaxHeldNodeRecords) {
+      if (cert != nullptr) {
+        held_certs_.push_back(*cert);
+      } else {
+        held_revocations_.push_back(*rev);
+      }
+    }
+    return next.status();
+  }
+  if (!next->has_value()) return false;
+  if (persist && log_ != nullptr) {
+    // Keyed by node id: one certificate and one revocation per node.
+    TIDINGS_RETURN_IF_ERROR(log_->PutState(
+        absl::StrCat(cert != nullptr ? kNodeCertKey : kNodeRevocationKey, node),
+        cert != nullptr ? cert->SerializeAsString()
+                        : rev->SerializeAsString()));
+  }
+  chain_ = std::make_shared<const RosterChain>(
+      chain_->versions(),
+      std::make_shared<const FieldNodes>(std::move(**next)));
+  return true;
+}
+
+void Membership::RetryHeldNodesLocked() {
+  std::vector<proto::SignedNodeCert> certs = std::move(held_certs_);
+  std::vector<proto::SignedNodeRevocation> revocations =
+      std::move(held_revocations_);
+  held_certs_.clear();
+  held_revocations_.clear();
+  for (const proto::SignedNodeCert& cert : certs) {
+    OfferNodeLocked(&cert, nullptr, true).IgnoreError();
+  }
+  for (const proto::SignedNodeRevocation& rev : revocations) {
+    OfferNodeLocked(nullptr, &rev, true).IgnoreError();
+  }
+}
+
+absl::StatusOr<bool> Membership::OfferNodeCert(
+    const proto::SignedNodeCert& cert) {
+  absl::StatusOr<bool> out;
+  std::shared_ptr<const RosterChain> chain;
+  {
+    absl::MutexLock lock(&mu_);
+    out = OfferNodeLocked(&cert, nullptr, true);
+    chain = chain_;
+  }
+  if (out.ok() && *out) NotifyNodes(chain);
+  return out;
+}
+
+absl::StatusOr<bool> Membership::OfferNodeRevocation(
+    const proto::SignedNodeRevocation& revocation) {
+  absl::StatusOr<bool> out;
+  std::shared_ptr<const RosterChain> chain;
+  {
+    absl::MutexLock lock(&mu_);
+    out = OfferNodeLocked(nullptr, &revocation, true);
+    chain = chain_;
+  }
+  if (out.ok() && *out) NotifyNodes(chain);
+  return out;
+}
+
+absl::StatusOr<proto::SignedNodeCert> Membership::CertifyNode(
+    proto::NodeCert cert, const crypto::Identity& identity) {
+  if (chain()->nodes().Find(cert.node()) != nullptr) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(cert.node(),
+                     " is certified or revoked already; a node "
+                     "id is certified once (use a new name)"));
+  }
+  TIDINGS_ASSIGN_OR_RETURN(
+      proto::SignedNodeCert signed_cert,
+      SignNodeCert(std::move(cert), identity, chain()->current()));
+  TIDINGS_RETURN_IF_ERROR(OfferNodeCert(signed_cert).status());
+  return signed_cert;
+}
+
+absl::StatusOr<proto::SignedNodeRevocation> Membership::RevokeNode(
+    absl::string_view node, const crypto::Identity& identity,
+    int64_t now_unix_ms) {
+  std::shared_ptr<const RosterChain> now = chain();
+  const FieldNode* entry = now->nodes().Find(node);
+  if (entry == nullptr || !entry->has_cert) {
+    return absl::NotFoundError(
+        absl::StrCat("no certificate of ", node, " is known here"));
+  }
+  if (entry->revocation.has_value()) {
+    return absl::AlreadyExistsError(absl::StrCat(node, " is revoked already"));
+  }
+  std::vector<proto::FeedCut> cuts;
+  if (log_ != nullptr) cuts = CutsFor(*log_, node);
+  TIDINGS_ASSIGN_OR_RETURN(
+      proto::SignedNodeRevocation revocation,
+      SignNodeRevocation(entry->cert, std::move(cuts), now_unix_ms, identity,
+                         now->current()));
+  TIDINGS_RETURN_IF_ERROR(OfferNodeRevocation(revocation).status());
+  return revocation;
+}
+
 std::vector<proto::FeedCut> CutsFor(const storage::Log& log,
-                                    absl::string_view agency) {
+                                    absl::string_view origin) {
   std::vector<proto::FeedCut> cuts;
   for (const proto::FeedHead& head : log.ListHeads()) {
-    if (head.origin() != agency) continue;
+    if (head.origin() != origin) continue;
     proto::FeedCut cut;
     cut.set_feed_id(head.feed_id());
     cut.set_last_seq(head.seq());

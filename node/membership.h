@@ -36,6 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "crypto/identity.h"
 #include "crypto/types.h"
+#include "node/field_nodes.h"
 #include "node/roster.h"
 #include "proto/roster.pb.h"
 #include "storage/log.h"
@@ -44,8 +45,11 @@ namespace tidings::node {
 
 class RosterChain {
  public:
-  explicit RosterChain(std::vector<std::shared_ptr<const Roster>> versions)
-      : versions_(std::move(versions)) {}
+  explicit RosterChain(std::vector<std::shared_ptr<const Roster>> versions,
+                       std::shared_ptr<const FieldNodes> nodes = nullptr)
+      : versions_(std::move(versions)),
+        nodes_(nodes != nullptr ? std::move(nodes)
+                                : std::make_shared<const FieldNodes>()) {}
 
   const Roster& current() const { return *versions_.back(); }
   uint32_t version() const { return current().version(); }
@@ -67,6 +71,8 @@ class RosterChain {
   // (node/envelope.h): roster_ahead if this chain has not reached that
   // version yet, unknown_origin if the origin was not a member then, revoked
   // if a later update revoked that key and the position is past its cut.
+  // For a field node origin ("AGENCY/NAME"), FieldNodes::SignerKey under
+  // the current roster.
   absl::StatusOr<crypto::VerifyKey> SignerKey(absl::string_view origin,
                                               uint32_t roster_version,
                                               absl::string_view feed_id,
@@ -76,8 +82,29 @@ class RosterChain {
   const proto::Revocation* RevocationOf(absl::string_view origin,
                                         absl::string_view sign_pk) const;
 
+  // The field-node certificates and revocations known with this chain.
+  const FieldNodes& nodes() const { return *nodes_; }
+  const std::shared_ptr<const FieldNodes>& shared_nodes() const {
+    return nodes_;
+  }
+
+  // Principals (node/field_nodes.h) as they stand now: a current member, or
+  // a field node whose certificate holds under the current roster.
+  bool IsActive(absl::string_view principal) const;
+  std::optional<crypto::VerifyKey> VerifyKeyOf(
+      absl::string_view principal) const;
+  std::optional<crypto::Sha256> TlsFingerprintOf(
+      absl::string_view principal) const;
+  // Whether `fingerprint` is an active principal's TLS certificate.
+  bool IsPinned(const crypto::Sha256& fingerprint) const;
+  // `principal`'s long-term box key as of roster `version` (for a field
+  // node: its certificate's, whatever the version).
+  std::optional<crypto::BoxPublicKey> BoxKeyOf(absl::string_view principal,
+                                               uint32_t version) const;
+
  private:
   std::vector<std::shared_ptr<const Roster>> versions_;  // index = version
+  std::shared_ptr<const FieldNodes> nodes_;
 };
 
 // Two different complete updates at one version.
@@ -138,6 +165,30 @@ class Membership {
   // Called after each applied update with the new chain.
   void AddListener(std::function<void(const RosterChain&)> listener);
 
+  // A field-node certificate or revocation from a peer, the CLI or the
+  // node's own certificate file, checked against the chain (see
+  // FieldNodes::WithCert). True if it is new: then it is kept in the log,
+  // and the node listeners run. One signed under a roster version this node
+  // has not reached is held (at most 64) and offered again after each
+  // applied update; kFailedPrecondition "roster_ahead ..." says so.
+  absl::StatusOr<bool> OfferNodeCert(const proto::SignedNodeCert& cert);
+  absl::StatusOr<bool> OfferNodeRevocation(
+      const proto::SignedNodeRevocation& revocation);
+
+  // Certifies a field node of `identity`'s agency (signed under the current
+  // roster) and offers it. kAlreadyExists if that node id is known.
+  absl::StatusOr<proto::SignedNodeCert> CertifyNode(
+      proto::NodeCert cert, const crypto::Identity& identity);
+  // Revokes field node `node` of `identity`'s agency, cutting each of its
+  // feeds at the head `log` holds, and offers the revocation. kNotFound if
+  // no certificate of it is known.
+  absl::StatusOr<proto::SignedNodeRevocation> RevokeNode(
+      absl::string_view node, const crypto::Identity& identity,
+      int64_t now_unix_ms);
+
+  // Called after each accepted certificate or revocation with the new chain.
+  void AddNodesListener(std::function<void(const RosterChain&)> listener);
+
  private:
   Membership(std::shared_ptr<const RosterChain> chain, storage::Log* log);
   // Applies `update` (complete, for the next version) under mu_.
@@ -149,6 +200,14 @@ class Membership {
   absl::Status PersistProposal(const proto::SignedRoster& proposal)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Notify(const std::shared_ptr<const RosterChain>& chain);
+  void NotifyNodes(const std::shared_ptr<const RosterChain>& chain);
+  // Offers a certificate or revocation (one of them non-null) under mu_;
+  // sets *changed. Held ones are retried by RetryHeldNodesLocked.
+  absl::StatusOr<bool> OfferNodeLocked(const proto::SignedNodeCert* cert,
+                                       const proto::SignedNodeRevocation* rev,
+                                       bool persist)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RetryHeldNodesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sign() for a pending proposal, or for `fresh` (Propose) if not null.
   absl::StatusOr<proto::SignedRoster> Sign(absl::string_view hash,
                                            const crypto::Identity& identity,
@@ -168,12 +227,18 @@ class Membership {
   std::map<std::string, std::string> signed_in_memory_ ABSL_GUARDED_BY(mu_);
   std::vector<std::function<void(const RosterChain&)>> listeners_
       ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void(const RosterChain&)>> node_listeners_
+      ABSL_GUARDED_BY(mu_);
+  // Node certificates and revocations signed under a version not reached.
+  std::vector<proto::SignedNodeCert> held_certs_ ABSL_GUARDED_BY(mu_);
+  std::vector<proto::SignedNodeRevocation> held_revocations_
+      ABSL_GUARDED_BY(mu_);
 };
 
-// Feed cuts for a revocation of `agency`: the head of every feed of its that
-// `log` holds.
+// Feed cuts for a revocation of `origin` (an agency or a field node): the
+// head of every feed of its that `log` holds.
 std::vector<proto::FeedCut> CutsFor(const storage::Log& log,
-                                    absl::string_view agency);
+                                    absl::string_view origin);
 
 }  // namespace tidings::node
 

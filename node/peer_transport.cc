@@ -201,7 +201,8 @@ class Link {
 
 namespace {
 
-// Accepts a TLS peer only if its certificate is pinned by a roster entry.
+// Accepts a TLS peer only if its certificate is pinned by a roster entry or
+// the certificate of an active field node.
 // Runs inside gRPC's TLS handshake, before any message is parsed.
 class RosterPinVerifier final
     : public grpc::experimental::ExternalCertificateVerifier {
@@ -215,15 +216,9 @@ class RosterPinVerifier final
     const grpc::string_ref pem = request->peer_cert();
     absl::StatusOr<crypto::Sha256> fingerprint = crypto::CertificateFingerprint(
         absl::string_view(pem.data(), pem.size()));
-    if (fingerprint.ok()) {
-      const std::shared_ptr<const RosterChain> chain = membership_->chain();
-      const Roster& roster = chain->current();
-      for (const std::string& agency : roster.agencies()) {
-        if (roster.TlsFingerprintOf(agency) == *fingerprint) {
-          *sync_status = grpc::Status::OK;
-          return true;
-        }
-      }
+    if (fingerprint.ok() && membership_->chain()->IsPinned(*fingerprint)) {
+      *sync_status = grpc::Status::OK;
+      return true;
     }
     counters_->Add("links_refused.tls");
     spdlog::warn(
@@ -311,7 +306,7 @@ absl::StatusOr<std::string> Handshake(Link& link, Membership& membership,
                      crypto::ToHex(their_hello.network_id()), ")"));
   }
   const std::string& agency = their_hello.agency();
-  if (absl::Status valid = ValidateAgencyId(agency); !valid.ok()) {
+  if (absl::Status valid = ValidatePrincipal(agency); !valid.ok()) {
     return absl::PermissionDeniedError(
         absl::StrCat("peer's hello: ", valid.message()));
   }
@@ -325,9 +320,9 @@ absl::StatusOr<std::string> Handshake(Link& link, Membership& membership,
   if (their_hello.nonce().size() != kLinkNonceBytes) {
     return absl::InvalidArgumentError("hello nonce is not 32 bytes");
   }
-  // Only a member may learn the roster from us.
+  // Only a member or one of its field nodes may learn the roster from us.
   if (their_hello.roster_version() < chain->version() &&
-      chain->current().IsMember(agency)) {
+      chain->IsActive(agency)) {
     proto::PeerMessage updates;
     size_t bytes = 0;
     for (uint32_t v = their_hello.roster_version() + 1;
@@ -366,17 +361,18 @@ absl::StatusOr<std::string> Handshake(Link& link, Membership& membership,
   }
   // Judged by the membership as it is now, updates included; nothing is
   // proved to a peer that fails these.
-  const Roster& roster = chain->current();
-  std::optional<crypto::VerifyKey> their_key = roster.VerifyKeyOf(agency);
+  std::optional<crypto::VerifyKey> their_key = chain->VerifyKeyOf(agency);
   if (!their_key.has_value()) {
     return absl::PermissionDeniedError(
-        absl::StrCat("peer claims agency '", agency, "', not in roster v",
-                     roster.version()));
+        absl::StrCat("peer claims to be '", agency, "', ",
+                     IsFieldNode(agency)
+                         ? "a field node with no valid certificate here"
+                         : absl::StrCat("not in roster v", chain->version())));
   }
-  // The TLS verifier let in any pinned certificate; it must be this agency's.
+  // The TLS verifier let in any pinned certificate; it must be this peer's.
   absl::StatusOr<crypto::Sha256> certificate =
       crypto::CertificateFingerprint(link.io().PeerCertificate());
-  std::optional<crypto::Sha256> pinned = roster.TlsFingerprintOf(agency);
+  std::optional<crypto::Sha256> pinned = chain->TlsFingerprintOf(agency);
   if (!certificate.ok() || !pinned.has_value() || !(*certificate == *pinned)) {
     return absl::PermissionDeniedError(
         absl::StrCat("peer claims ", agency, " but its TLS certificate is not ",
@@ -489,8 +485,9 @@ void PeerTransport::DialLoop(PeerAddress peer) {
   std::unique_ptr<proto::Peer::Stub> stub = proto::Peer::NewStub(channel);
   absl::Duration backoff = options_.min_backoff;
   while (!shutdown_.HasBeenNotified()) {
-    if (!options_.membership->chain()->current().IsMember(peer.agency)) {
-      // Removed (or not admitted yet): nothing to say to it.
+    if (!options_.membership->chain()->IsActive(peer.agency)) {
+      // Removed or revoked (or not admitted or certified yet): nothing to
+      // say to it.
       shutdown_.WaitForNotificationWithTimeout(options_.max_backoff);
       continue;
     }
@@ -534,7 +531,7 @@ absl::Status PeerTransport::RunLink(std::unique_ptr<Link> link) {
   link->set_authenticated();
   spdlog::info("link up with {} ({})", *agency, link->description());
   // An update applied while this handshake ran may have removed the peer.
-  if (!options_.membership->chain()->current().IsMember(*agency)) {
+  if (!options_.membership->chain()->IsActive(*agency)) {
     spdlog::warn("link {} dropped: {} was removed meanwhile",
                  link->description(), *agency);
     link->io().Cancel();
@@ -619,21 +616,45 @@ void PeerTransport::OnRosterApplied(const RosterChain& chain) {
   const Roster* before = chain.at(now.version() - 1);
   absl::MutexLock lock(&mu_);
   for (auto& [agency, links] : links_) {
-    const proto::Member* member = now.Find(agency);
-    const proto::Member* was =
-        before != nullptr ? before->Find(agency) : nullptr;
-    const bool changed =
-        member == nullptr || was == nullptr ||
-        member->SerializeAsString() != was->SerializeAsString();
-    if (!changed) continue;
-    spdlog::warn("closing links with {}: {} in roster v{}", agency,
-                 member == nullptr ? "no longer a member" : "entry changed",
-                 now.version());
-    options_.counters->Add("links_closed_for_roster");
-    for (Link* link : links) {
-      link->Close();
-      link->io().Cancel();
+    if (IsFieldNode(agency)) {
+      // Its certificate holds while its agency and the key that certified
+      // it do.
+      if (chain.IsActive(agency)) continue;
+      spdlog::warn(
+          "closing links with {}: its certificate no longer holds "
+          "in roster v{}",
+          agency, now.version());
+    } else {
+      const proto::Member* member = now.Find(agency);
+      const proto::Member* was =
+          before != nullptr ? before->Find(agency) : nullptr;
+      const bool changed =
+          member == nullptr || was == nullptr ||
+          member->SerializeAsString() != was->SerializeAsString();
+      if (!changed) continue;
+      spdlog::warn("closing links with {}: {} in roster v{}", agency,
+                   member == nullptr ? "no longer a member" : "entry changed",
+                   now.version());
     }
+    options_.counters->Add("links_closed_for_roster");
+    CloseLocked(links);
+  }
+}
+
+void PeerTransport::OnNodesChanged(const RosterChain& chain) {
+  absl::MutexLock lock(&mu_);
+  for (auto& [principal, links] : links_) {
+    if (chain.IsActive(principal)) continue;
+    spdlog::warn("closing links with {}: revoked by its agency", principal);
+    options_.counters->Add("links_closed_for_revocation");
+    CloseLocked(links);
+  }
+}
+
+void PeerTransport::CloseLocked(const std::vector<Link*>& links) {
+  for (Link* link : links) {
+    link->Close();
+    link->io().Cancel();
   }
 }
 

@@ -85,6 +85,9 @@ class PeerTransport final : public PeerSender {
   // agency that is no longer a member or whose entry changed (keys,
   // certificate); changed members are re-authenticated when they redial.
   void OnRosterApplied(const RosterChain& chain);
+  // After the membership accepted a field-node certificate or revocation:
+  // closes at once every link to a field node that no longer holds.
+  void OnNodesChanged(const RosterChain& chain);
 
   // Cancels links whose handshake has not finished in time.
   void ExpireHandshakes();
@@ -99,6 +102,8 @@ class PeerTransport final : public PeerSender {
   // Returns the engine to deliver to (null before Start).
   Engine* Register(const std::string& agency, Link* link);
   void Unregister(const std::string& agency, Link* link);
+  void CloseLocked(const std::vector<Link*>& links)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction
   const PeerTransportOptions options_;
@@ -108,7 +113,8 @@ class PeerTransport final : public PeerSender {
   absl::Notification shutdown_;
   absl::Mutex mu_;
   Engine* engine_ ABSL_GUARDED_BY(mu_) = nullptr;
-  // Live, authenticated links by agency, newest last.
+  // Live, authenticated links by principal (agency or field node), newest
+  // last.
   absl::flat_hash_map<std::string, std::vector<Link*>> links_
       ABSL_GUARDED_BY(mu_);
   // Every link in any state (for shutdown and handshake expiry).
