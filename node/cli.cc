@@ -53,6 +53,7 @@
 #include "crypto/types.h"
 #include "node/config.h"
 #include "node/envelope.h"
+#include "node/field_nodes.h"
 #include "node/internal/address.h"
 #include "node/roster.h"
 #include "proto/client.grpc.pb.h"
@@ -71,6 +72,9 @@ constexpr uint32_t kPrefixSearchLimit = 1000;
 constexpr size_t kMinIdPrefix = 8;
 constexpr int kMaxResponseBytes = 256 << 20;
 constexpr size_t kTitleColumn = 60;  // code points shown in the inbox table
+// crypto::GenerateTlsCertificate's limit (X.509's ub-common-name); a field
+// node id may be one longer.
+constexpr size_t kMaxCommonNameBytes = 64;
 
 // ---------------------------------------------------------------------------
 // Errors: a usage error is an absl::Status carrying this payload.
@@ -660,8 +664,18 @@ class RemoveOnFailure {
 // keygen
 
 absl::Status RunKeygen(const Args& args, std::ostream& out) {
+  // An agency id, or a field node's "AGENCY/NAME" (node/field_nodes.h).
   TIDINGS_ASSIGN_OR_RETURN(const std::string agency, args.Required("agency"));
-  TIDINGS_RETURN_IF_ERROR(ValidateAgencyFlag("agency", agency));
+  if (absl::Status s = ValidatePrincipal(agency); !s.ok()) {
+    return UsageError(absl::StrCat("--agency: ", s.message()));
+  }
+  if (agency.size() > kMaxCommonNameBytes) {
+    return UsageError(absl::StrCat(
+        "--agency: '", agency, "' is ", agency.size(),
+        " characters; the TLS certificate's common name holds at most ",
+        kMaxCommonNameBytes));
+  }
+  const bool field_node = IsFieldNode(agency);
   TIDINGS_ASSIGN_OR_RETURN(const std::string dir, args.Required("out"));
   const std::string name = args.Find("name") ? *args.Find("name") : "";
   TIDINGS_RETURN_IF_ERROR(ValidateText("name", name, kMaxNameBytes));
@@ -682,12 +696,14 @@ absl::Status RunKeygen(const Args& args, std::ostream& out) {
                            PassphraseFlag(args));
 
   const std::filesystem::path base(dir);
-  const std::string key_path = (base / absl::StrCat(agency, ".key")).string();
-  const std::string pub_path = (base / absl::StrCat(agency, ".pub")).string();
+  // '/' in a field node's id would name a directory.
+  const std::string stem = FileStemOf(agency);
+  const std::string key_path = (base / absl::StrCat(stem, ".key")).string();
+  const std::string pub_path = (base / absl::StrCat(stem, ".pub")).string();
   const std::string tls_key_path =
-      (base / absl::StrCat(agency, ".tls.key")).string();
+      (base / absl::StrCat(stem, ".tls.key")).string();
   const std::string tls_cert_path =
-      (base / absl::StrCat(agency, ".tls.crt")).string();
+      (base / absl::StrCat(stem, ".tls.crt")).string();
   // Check all before writing any: a half-made set is worse than none.
   for (const std::string& path :
        {key_path, pub_path, tls_key_path, tls_cert_path}) {
@@ -703,7 +719,8 @@ absl::Status RunKeygen(const Args& args, std::ostream& out) {
   absl::StatusOr<crypto::TlsCredentials> tls =
       crypto::GenerateTlsCertificate(agency, hosts);
   if (!tls.ok()) {
-    // The agency id is valid by now, so only a host can be wrong.
+    // The agency id and its length are checked by now, so only a host can
+    // be wrong.
     if (tls.status().code() == absl::StatusCode::kInvalidArgument) {
       return UsageError(absl::StrCat("--endpoint: ", tls.status().message()));
     }
@@ -744,6 +761,7 @@ absl::Status RunKeygen(const Args& args, std::ostream& out) {
   if (args.Bool("json")) {
     out << JsonObject()
                .String("agency", agency)
+               .Bool("field_node", field_node)
                .String("key_file", key_path)
                .Bool("sealed", passphrase.has_value())
                .String("pub_file", pub_path)
@@ -756,7 +774,7 @@ absl::Status RunKeygen(const Args& args, std::ostream& out) {
         << "\n";
     return absl::OkStatus();
   }
-  out << "agency       " << agency << "\n"
+  out << (field_node ? "field node   " : "agency       ") << agency << "\n"
       << "secret key   " << key_path << " (mode 0600; "
       << (passphrase.has_value() ? absl::StrCat("sealed with the passphrase, ",
                                                 CostDescription(cost), "; ")
@@ -768,6 +786,12 @@ absl::Status RunKeygen(const Args& args, std::ostream& out) {
       << "sign key     " << sign_hex << "\n"
       << "box key      " << box_hex << "\n"
       << "tls cert     sha256 " << tls_hex << "\n";
+  if (field_node) {
+    out << "\nNext, " << AgencyOf(agency)
+        << "'s node certifies it (compare the keys above first):\n"
+        << "  tidings node certify --pub " << pub_path << " --out "
+        << stem << ".cert\n";
+  }
   return absl::OkStatus();
 }
 
@@ -1311,7 +1335,8 @@ absl::Status RunRosterPropose(const Args& args, std::ostream& out) {
   const std::string& op = args.positional().front();
   request.set_op(op);
   if (const std::string* agency = args.Find("agency")) {
-    TIDINGS_RETURN_IF_ERROR(ValidateAgencyId(*agency));
+    // Members only: a field node is revoked with `tidings node revoke`.
+    TIDINGS_RETURN_IF_ERROR(ValidateAgencyFlag("agency", *agency));
     request.set_agency(*agency);
   }
   if (const std::string* pub = args.Find("pub")) {
@@ -1612,6 +1637,26 @@ absl::Status RunSend(const Args& args, std::ostream& out) {
   return absl::OkStatus();
 }
 
+// Columns padded to their widest cell (cells already Printable), the last
+// one unpadded.
+void PrintTable(const std::vector<std::vector<std::string>>& rows,
+                std::ostream& out) {
+  std::vector<size_t> widths(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c) {
+      widths[c] = std::max(widths[c], DisplayWidth(row[c]));
+    }
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c + 1 < row.size(); ++c) {
+      absl::StrAppend(&line, PadRight(row[c], widths[c] + 2));
+    }
+    absl::StrAppend(&line, row.back());
+    out << absl::StripTrailingAsciiWhitespace(line) << "\n";
+  }
+}
+
 absl::Status RunInbox(const Args& args, std::ostream& out) {
   TIDINGS_ASSIGN_OR_RETURN(std::optional<uint32_t> limit,
                            args.Get<uint32_t>("limit", "a whole number"));
@@ -1647,20 +1692,7 @@ absl::Status RunInbox(const Args& args, std::ostream& out) {
          ShortId(s.envelope_id()),
          Printable(Truncate(s.title(), kTitleColumn), Lines::kEscape)});
   }
-  std::vector<size_t> widths(rows.front().size(), 0);
-  for (const auto& row : rows) {
-    for (size_t c = 0; c < row.size(); ++c) {
-      widths[c] = std::max(widths[c], DisplayWidth(row[c]));
-    }
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t c = 0; c + 1 < row.size(); ++c) {
-      absl::StrAppend(&line, PadRight(row[c], widths[c] + 2));
-    }
-    absl::StrAppend(&line, row.back());
-    out << absl::StripTrailingAsciiWhitespace(line) << "\n";
-  }
+  PrintTable(rows, out);
   return absl::OkStatus();
 }
 
@@ -1823,6 +1855,236 @@ absl::Status RunStats(const Args& args, std::ostream& out) {
 }
 
 // ---------------------------------------------------------------------------
+// Field nodes: certified and revoked by the agency's own node.
+
+// Writes `bytes` to a new file at `path` (mode 0644: public material),
+// refusing to replace anything there (O_EXCL), synced before it returns.
+absl::Status WriteNewPublicFile(const std::string& path,
+                                absl::string_view bytes) {
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int error_number = errno;
+    if (error_number == EEXIST) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(path, " already exists; refusing to overwrite it"));
+    }
+    return absl::ErrnoToStatus(error_number,
+                               absl::StrCat("cannot create ", path));
+  }
+  absl::Status status;
+  size_t written = 0;
+  while (status.ok() && written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status = absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", path));
+    } else {
+      written += static_cast<size_t>(n);
+    }
+  }
+  if (status.ok() && ::fsync(fd) != 0) {
+    status = absl::ErrnoToStatus(errno, absl::StrCat("cannot sync ", path));
+  }
+  if (::close(fd) != 0 && status.ok()) {
+    status = absl::ErrnoToStatus(errno, absl::StrCat("cannot close ", path));
+  }
+  if (!status.ok()) ::unlink(path.c_str());
+  return status;
+}
+
+// One word per state for --json, and the words the table shows.
+struct NodeState {
+  absl::string_view token;
+  absl::string_view text;
+};
+
+NodeState StateOf(const proto::NodeInfo& node) {
+  if (!node.has_cert()) return {"revocation_only", "revocation only"};
+  if (node.revoked()) return {"revoked", "revoked"};
+  if (node.active()) return {"active", "active"};
+  return {"not_valid", "not valid (agency removed or key revoked)"};
+}
+
+JsonObject NodeInfoJson(const proto::NodeInfo& node) {
+  JsonObject json;
+  json.String("node", node.node())
+      .String("name", node.name())
+      .String("state", StateOf(node).token)
+      .Bool("has_cert", node.has_cert())
+      .Bool("active", node.active())
+      .Bool("revoked", node.revoked())
+      .String("sign_pk", crypto::ToHex(node.sign_pk()))
+      .String("tls_cert_sha256", crypto::ToHex(node.tls_cert_sha256()))
+      .Int("issued_unix_ms", node.issued_unix_ms())
+      .String("issued", IsoTime(node.issued_unix_ms()))
+      .Int("revoked_unix_ms", node.revoked_unix_ms())
+      .String("revoked_at", IsoTime(node.revoked_unix_ms()));
+  return json;
+}
+
+void PrintNodeInfo(const proto::NodeInfo& node, std::ostream& out) {
+  out << "node         " << Printable(node.node(), Lines::kEscape) << "\n";
+  if (!node.name().empty()) {
+    out << "name         " << Printable(node.name(), Lines::kEscape) << "\n";
+  }
+  out << "state        " << StateOf(node).text << "\n";
+  if (node.has_cert()) {
+    out << "sign key     " << crypto::ToHex(node.sign_pk()) << "\n"
+        << "tls cert     sha256 " << crypto::ToHex(node.tls_cert_sha256())
+        << "\n"
+        << "issued       " << IsoTime(node.issued_unix_ms()) << "\n";
+  }
+  if (node.revoked()) {
+    out << "revoked      " << IsoTime(node.revoked_unix_ms()) << "\n";
+  }
+}
+
+// The certificate in `info`, checked to be of `member`'s id and keys: the
+// file is handed on as this node's word for them.
+absl::Status CheckCertifies(const proto::NodeInfo& info,
+                            const proto::Member& member) {
+  proto::SignedNodeCert signed_cert;
+  proto::NodeCert cert;
+  if (!info.has_cert() || !signed_cert.ParseFromString(info.signed_cert()) ||
+      !cert.ParseFromString(signed_cert.cert())) {
+    return absl::DataLossError(
+        "the node sent no certificate that parses as a NodeCert");
+  }
+  if (cert.node() != member.agency() || cert.sign_pk() != member.sign_pk() ||
+      cert.box_pk() != member.box_pk() ||
+      cert.tls_cert_sha256() != member.tls_cert_sha256()) {
+    return absl::DataLossError(absl::StrCat(
+        "the node sent a certificate of other keys than those of ",
+        Printable(member.agency(), Lines::kEscape)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunNodeCertify(const Args& args, std::ostream& out) {
+  TIDINGS_ASSIGN_OR_RETURN(const std::string pub_path, args.Required("pub"));
+  TIDINGS_ASSIGN_OR_RETURN(const std::string out_path, args.Required("out"));
+  TIDINGS_ASSIGN_OR_RETURN(NodeClient client, NodeClient::Connect(args));
+  TIDINGS_ASSIGN_OR_RETURN(const proto::Member member,
+                           ReadMemberFile(pub_path));
+  if (absl::Status s = ValidateFieldNodeId(member.agency()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        pub_path, ": ", s.message(),
+        "; a field node's .pub comes from `tidings keygen --agency "
+        "AGENCY/NAME`"));
+  }
+  // Before the node signs anything: a node id is certified once.
+  if (PathExists(out_path)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        out_path, " already exists; refusing to overwrite a certificate"));
+  }
+  proto::NodeCertifyRequest request;
+  *request.mutable_node()->mutable_member() = member;
+  proto::NodeInfo info;
+  absl::Status status = client.Call(
+      "CertifyNode", &proto::Client::Stub::CertifyNode, request, info);
+  bool again = false;
+  if (absl::IsAlreadyExists(status)) {
+    // A retry after the file could not be written: if the node holds a
+    // live certificate of exactly these keys, it is written out again.
+    proto::NodeListResponse list;
+    TIDINGS_RETURN_IF_ERROR(client.Call("ListNodes",
+                                        &proto::Client::Stub::ListNodes,
+                                        proto::NodeListRequest(), list));
+    auto known = std::find_if(
+        list.nodes().begin(), list.nodes().end(),
+        [&](const proto::NodeInfo& n) { return n.node() == member.agency(); });
+    if (known == list.nodes().end() || known->revoked() ||
+        !CheckCertifies(*known, member).ok()) {
+      return status;
+    }
+    info = *known;
+    again = true;
+  } else {
+    TIDINGS_RETURN_IF_ERROR(status);
+  }
+  TIDINGS_RETURN_IF_ERROR(CheckCertifies(info, member));
+  if (absl::Status written = WriteNewPublicFile(out_path, info.signed_cert());
+      !written.ok()) {
+    return absl::Status(
+        written.code(),
+        absl::StrCat(written.message(), "; the node has certified ",
+                     member.agency(),
+                     ": run this again with a writable --out to get the file"));
+  }
+  if (args.Bool("json")) {
+    out << NodeInfoJson(info)
+               .String("cert_file", out_path)
+               .Bool("certified_before", again)
+               .Build()
+        << "\n";
+    return absl::OkStatus();
+  }
+  out << (again ? "already certified " : "certified ") << member.agency()
+      << "\n\n";
+  PrintNodeInfo(info, out);
+  out << "certificate  " << out_path << " (public)\n\n"
+      << "Give this file to the field node's operator as its node_cert;\n"
+      << "they check that the keys above are the ones keygen printed.\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunNodeRevoke(const Args& args, std::ostream& out) {
+  TIDINGS_ASSIGN_OR_RETURN(const std::string node, args.Required("node"));
+  if (absl::Status s = ValidateFieldNodeId(node); !s.ok()) {
+    return UsageError(absl::StrCat("--node: ", s.message()));
+  }
+  TIDINGS_ASSIGN_OR_RETURN(NodeClient client, NodeClient::Connect(args));
+  proto::NodeRevokeRequest request;
+  request.set_node(node);
+  proto::NodeInfo info;
+  TIDINGS_RETURN_IF_ERROR(client.Call(
+      "RevokeNode", &proto::Client::Stub::RevokeNode, request, info));
+  if (args.Bool("json")) {
+    out << NodeInfoJson(info).Build() << "\n";
+    return absl::OkStatus();
+  }
+  out << "revoked " << node << "\n\n";
+  PrintNodeInfo(info, out);
+  out << "\nIts links close; what it signed past the heads of its feeds this\n"
+      << "node holds is refused. The id is never certified again.\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunNodeList(const Args& args, std::ostream& out) {
+  TIDINGS_ASSIGN_OR_RETURN(NodeClient client, NodeClient::Connect(args));
+  proto::NodeListResponse response;
+  TIDINGS_RETURN_IF_ERROR(client.Call("ListNodes",
+                                      &proto::Client::Stub::ListNodes,
+                                      proto::NodeListRequest(), response));
+  if (args.Bool("json")) {
+    std::vector<std::string> nodes;
+    for (const proto::NodeInfo& node : response.nodes()) {
+      nodes.push_back(NodeInfoJson(node).Build());
+    }
+    out << JsonObject().Raw("nodes", JsonArray(nodes)).Build() << "\n";
+    return absl::OkStatus();
+  }
+  if (response.nodes().empty()) {
+    out << "no field nodes known\n";
+    return absl::OkStatus();
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"NODE", "NAME", "STATE", "ISSUED (UTC)"}};
+  for (const proto::NodeInfo& node : response.nodes()) {
+    rows.push_back({Printable(node.node(), Lines::kEscape),
+                    node.name().empty()
+                        ? "-"
+                        : Printable(Truncate(node.name(), kTitleColumn),
+                                    Lines::kEscape),
+                    std::string(StateOf(node).text),
+                    IsoTime(node.issued_unix_ms())});
+  }
+  PrintTable(rows, out);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
 // The command table.
 
 const std::vector<Command>& Commands() {
@@ -1836,8 +2098,13 @@ const std::vector<Command>& Commands() {
        "(mode 0600) and ID.tls.crt, the node's TLS key and self-signed\n"
        "certificate (for 127.0.0.1 and each --endpoint host); and ID.pub,\n"
        "its public identity for `tidings roster init`, which pins the\n"
-       "certificate by its SHA-256. Never overwrites any of them.",
-       {{"agency", "ID", "the agency id, e.g. MY.NCB (required)"},
+       "certificate by its SHA-256. Never overwrites any of them.\n"
+       "For a field node of an agency, ID is AGENCY/NAME (MY.NCB/SHIP1) and\n"
+       "the files are named AGENCY+NAME.key and so on; its .pub goes to the\n"
+       "agency's node for `tidings node certify`.",
+       {{"agency", "ID",
+         "the agency id, e.g. MY.NCB, or a field node's AGENCY/NAME "
+         "(required)"},
         {"out", "DIR",
          "directory for the files; created 0700 if missing (required)"},
         {"name", "NAME", "human-readable agency name"},
@@ -2053,6 +2320,55 @@ const std::vector<Command>& Commands() {
        0,
        "",
        &RunStats},
+      {"node certify",
+       "--pub FIELD.pub --out FILE (--socket PATH | --config FILE) [--json]",
+       "certify a field node of this agency; write its certificate",
+       "The node signs, with this agency's identity key, a certificate of the\n"
+       "field node whose public identity is in FIELD.pub (made by `tidings\n"
+       "keygen --agency AGENCY/NAME`), gossips it, and the certificate is\n"
+       "written to FILE (mode 0644; it is public). Give FILE to the field\n"
+       "node's operator: its config names it as node_cert. Compare the keys\n"
+       "printed with those keygen printed on the field node. A node id is\n"
+       "certified once: if FILE could not be written, run the command again\n"
+       "and the node's certificate of the same keys is written. Never\n"
+       "overwrites FILE.",
+       {{"pub", "FILE", "the field node's .pub file (required)"},
+        {"out", "FILE",
+         "the certificate file to create, e.g. MY.NCB+SHIP1.cert (required)"},
+        kSocketFlag,
+        kConfigFlag,
+        kJsonFlag},
+       0,
+       0,
+       "",
+       &RunNodeCertify},
+      {"node revoke",
+       "--node AGENCY/NAME (--socket PATH | --config FILE) [--json]",
+       "revoke a field node of this agency",
+       "The node signs and gossips the revocation of a field node it\n"
+       "certified: links to it close, nothing is encrypted to it any more,\n"
+       "and what it signed past the heads of its feeds this node holds is\n"
+       "refused. Final: the id is never certified again.",
+       {{"node", "AGENCY/NAME", "the field node, e.g. MY.NCB/SHIP1 (required)"},
+        kSocketFlag,
+        kConfigFlag,
+        kJsonFlag},
+       0,
+       0,
+       "",
+       &RunNodeRevoke},
+      {"node list",
+       "(--socket PATH | --config FILE) [--json]",
+       "the field nodes this node knows of, any agency's",
+       "Lists every field node certificate and revocation this node holds:\n"
+       "id, name, state and when it was certified. States: active; revoked;\n"
+       "not valid (its agency was removed or the agency key that certified\n"
+       "it revoked); revocation only (no certificate seen).",
+       {kSocketFlag, kConfigFlag, kJsonFlag},
+       0,
+       0,
+       "",
+       &RunNodeList},
   };
   return *kCommands;
 }
@@ -2088,6 +2404,7 @@ constexpr CommandGroup kGroups[] = {
     {"roster", "init, sign, propose, verify or show",
      "<init|sign|propose|verify|show>"},
     {"key", "seal or unseal", "<seal|unseal>"},
+    {"node", "certify, revoke or list", "<certify|revoke|list>"},
 };
 
 const CommandGroup* FindGroup(absl::string_view name) {

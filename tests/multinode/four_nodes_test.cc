@@ -27,13 +27,6 @@ constexpr char kPh[] = "PH.CG";
 constexpr char kVn[] = "VN.MP";
 constexpr absl::Duration kTimeout = absl::Seconds(30);
 
-std::string RandomCanary() {
-  crypto::EnsureSodium();
-  std::string nonce(12, '\0');
-  randombytes_buf(nonce.data(), nonce.size());
-  return absl::StrCat("CANARY-", crypto::ToHex(nonce));
-}
-
 // The byte strings of `envelope` that a non-member must never hold.
 std::vector<std::pair<std::string, std::string>> SecretPieces(
     const proto::Envelope& envelope, const proto::Header& header) {

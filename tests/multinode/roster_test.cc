@@ -28,24 +28,6 @@ namespace {
 
 constexpr absl::Duration kTimeout = absl::Seconds(30);
 
-std::string RandomCanary() {
-  crypto::EnsureSodium();
-  std::string nonce(12, '\0');
-  randombytes_buf(nonce.data(), nonce.size());
-  return absl::StrCat("CANARY-", crypto::ToHex(nonce));
-}
-
-ClusterOptions Mesh(std::vector<std::string> agencies) {
-  ClusterOptions options;
-  options.agencies = std::move(agencies);
-  for (size_t i = 0; i < options.agencies.size(); ++i) {
-    for (size_t j = i + 1; j < options.agencies.size(); ++j) {
-      options.links.emplace_back(options.agencies[i], options.agencies[j]);
-    }
-  }
-  return options;
-}
-
 ::testing::AssertionResult WaitVersion(Cluster& cluster,
                                        const std::string& agency,
                                        uint32_t version) {

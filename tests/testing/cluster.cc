@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -29,6 +30,7 @@
 #include "crypto/types.h"
 #include "grpcpp/grpcpp.h"
 #include "node/config.h"
+#include "node/field_nodes.h"
 
 #ifndef TIDINGSD_PATH
 #error "TIDINGSD_PATH must name the tidingsd binary"
@@ -192,6 +194,24 @@ std::unique_ptr<crypto::Keyring> KeyringOf(const crypto::Identity& identity) {
   return std::make_unique<crypto::Keyring>(std::move(*copy));
 }
 
+std::string RandomCanary() {
+  crypto::EnsureSodium();
+  std::string nonce(12, '\0');
+  randombytes_buf(nonce.data(), nonce.size());
+  return absl::StrCat("CANARY-", crypto::ToHex(nonce));
+}
+
+ClusterOptions Mesh(std::vector<std::string> agencies) {
+  ClusterOptions options;
+  options.agencies = std::move(agencies);
+  for (size_t i = 0; i < options.agencies.size(); ++i) {
+    for (size_t j = i + 1; j < options.agencies.size(); ++j) {
+      options.links.emplace_back(options.agencies[i], options.agencies[j]);
+    }
+  }
+  return options;
+}
+
 absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Create(
     ClusterOptions options) {
   std::unique_ptr<Cluster> cluster(new Cluster(std::move(options)));
@@ -229,8 +249,8 @@ absl::Status Cluster::Init() {
     }
     auto identity =
         std::make_unique<crypto::Identity>(crypto::Identity::Generate(agency));
-    absl::Status saved =
-        identity->SaveFile(absl::StrCat(dir_, "/keys/", agency, ".key"));
+    absl::Status saved = identity->SaveFile(
+        absl::StrCat(dir_, "/keys/", node::FileStemOf(agency), ".key"));
     if (!saved.ok()) return saved;
     identities_.emplace(agency, std::move(identity));
     absl::StatusOr<crypto::TlsCredentials> tls =
@@ -238,8 +258,9 @@ absl::Status Cluster::Init() {
     if (!tls.ok()) return tls.status();
     // Where the daemon looks by default: next to the key file.
     absl::Status tls_saved = crypto::SaveTlsCredentials(
-        *tls, absl::StrCat(dir_, "/keys/", agency, ".tls.key"),
-        absl::StrCat(dir_, "/keys/", agency, ".tls.crt"));
+        *tls,
+        absl::StrCat(dir_, "/keys/", node::FileStemOf(agency), ".tls.key"),
+        absl::StrCat(dir_, "/keys/", node::FileStemOf(agency), ".tls.crt"));
     if (!tls_saved.ok()) return tls_saved;
     tls_.emplace(agency,
                  std::make_unique<crypto::TlsCredentials>(*std::move(tls)));
@@ -252,12 +273,14 @@ absl::Status Cluster::Init() {
     absl::StatusOr<int> port = ports.Reserve();
     if (!port.ok()) return port.status();
     node.port = *port;
-    node.config_path = absl::StrCat(dir_, "/", agency, ".conf");
+    node.config_path =
+        absl::StrCat(dir_, "/", node::FileStemOf(agency), ".conf");
     node.isolated_config_path =
-        absl::StrCat(dir_, "/", agency, ".isolated.conf");
-    node.data_dir = absl::StrCat(dir_, "/data/", agency);
-    node.socket_path = absl::StrCat(dir_, "/run/", agency, ".sock");
-    node.log_path = absl::StrCat(dir_, "/", agency, ".log");
+        absl::StrCat(dir_, "/", node::FileStemOf(agency), ".isolated.conf");
+    node.data_dir = absl::StrCat(dir_, "/data/", node::FileStemOf(agency));
+    node.socket_path =
+        absl::StrCat(dir_, "/run/", node::FileStemOf(agency), ".sock");
+    node.log_path = absl::StrCat(dir_, "/", node::FileStemOf(agency), ".log");
     nodes_.push_back(std::move(node));
   }
   ports.Release();
@@ -273,9 +296,11 @@ absl::Status Cluster::Init() {
     b->neighbours.push_back(a->agency);
   }
 
-  // Genesis roster, signed by every founder (running or not).
+  // Genesis roster, signed by every founder (running or not); field nodes
+  // are certified by their agency once it runs (CertifyNode).
   std::erase_if(members, [&](const std::string& agency) {
-    return std::find(options_.joiners.begin(), options_.joiners.end(),
+    return node::IsFieldNode(agency) ||
+           std::find(options_.joiners.begin(), options_.joiners.end(),
                      agency) != options_.joiners.end();
   });
   std::vector<proto::Member> roster_members;
@@ -302,7 +327,10 @@ absl::Status Cluster::Init() {
   for (const NodeState& node : nodes_) {
     node::Config config;
     config.agency = node.agency;
-    config.key_file = absl::StrCat(dir_, "/keys/", node.agency, ".key");
+    config.key_file =
+        absl::StrCat(dir_, "/keys/", node::FileStemOf(node.agency), ".key");
+    if (node::IsFieldNode(node.agency))
+      config.node_cert_file = NodeCertPath(node.agency);
     config.roster_file = roster_path;
     config.data_dir = node.data_dir;
     config.listen = absl::StrCat("127.0.0.1:", node.port);
@@ -326,6 +354,40 @@ absl::Status Cluster::Init() {
   return absl::OkStatus();
 }
 
+std::string Cluster::NodeCertPath(absl::string_view node) const {
+  return absl::StrCat(dir_, "/keys/", node::FileStemOf(node), ".cert");
+}
+
+absl::StatusOr<proto::NodeInfo> Cluster::CertifyNode(const proto::Member& entry,
+                                                     absl::string_view by) {
+  proto::NodeCertifyRequest request;
+  *request.mutable_node()->mutable_member() = entry;
+  return Call(by, &proto::Client::Stub::CertifyNode, request);
+}
+
+absl::StatusOr<proto::NodeInfo> Cluster::CertifyNode(absl::string_view node) {
+  absl::StatusOr<proto::NodeInfo> info =
+      CertifyNode(MemberEntry(node), node::AgencyOf(node));
+  if (!info.ok()) return info.status();
+  absl::Status written = WriteFile(NodeCertPath(node), info->signed_cert());
+  if (!written.ok()) return written;
+  return info;
+}
+
+absl::StatusOr<proto::NodeInfo> Cluster::RevokeNode(absl::string_view node,
+                                                    absl::string_view by) {
+  proto::NodeRevokeRequest request;
+  request.set_node(std::string(node));
+  return Call(by.empty() ? node::AgencyOf(node) : by,
+              &proto::Client::Stub::RevokeNode, request);
+}
+
+absl::StatusOr<proto::NodeListResponse> Cluster::ListNodes(
+    absl::string_view agency) {
+  return Call(agency, &proto::Client::Stub::ListNodes,
+              proto::NodeListRequest());
+}
+
 proto::Member Cluster::MemberEntry(absl::string_view agency) const {
   std::vector<std::string> endpoints;
   if (const NodeState* node = FindNode(agency); node != nullptr) {
@@ -343,7 +405,8 @@ proto::Member Cluster::MemberEntry(absl::string_view agency) const {
 absl::StatusOr<proto::Member> Cluster::PrepareNewKey(absl::string_view agency) {
   auto identity = std::make_unique<crypto::Identity>(
       crypto::Identity::Generate(std::string(agency)));
-  const std::string path = absl::StrCat(dir_, "/keys/", agency, ".next.key");
+  const std::string path =
+      absl::StrCat(dir_, "/keys/", node::FileStemOf(agency), ".next.key");
   absl::Status saved = identity->SaveFile(path);
   if (!saved.ok()) return saved;
   next_identities_[std::string(agency)] = std::move(identity);
@@ -355,8 +418,10 @@ absl::Status Cluster::UseNewKey(absl::string_view agency) {
   if (next == next_identities_.end()) {
     return absl::FailedPreconditionError("no new key prepared");
   }
-  const std::string from = absl::StrCat(dir_, "/keys/", agency, ".next.key");
-  const std::string to = absl::StrCat(dir_, "/keys/", agency, ".key");
+  const std::string from =
+      absl::StrCat(dir_, "/keys/", node::FileStemOf(agency), ".next.key");
+  const std::string to =
+      absl::StrCat(dir_, "/keys/", node::FileStemOf(agency), ".key");
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return ErrnoError(absl::StrCat("rename ", from));
   }

@@ -87,11 +87,16 @@ absl::StatusOr<std::vector<std::string>> FilesContaining(
 // kInvalidArgument if they do not parse.
 absl::StatusOr<proto::Header> ParseHeader(const proto::Envelope& envelope);
 
+// "CANARY-" and 24 random hex digits: a string no node holds by chance.
+std::string RandomCanary();
+
 // A Keyring over a copy of `identity`'s X25519 secret.
 std::unique_ptr<crypto::Keyring> KeyringOf(const crypto::Identity& identity);
 
 struct ClusterOptions {
-  // Agencies that run a node, e.g. {"MY.NCB", "ID.NCB"}.
+  // Agencies that run a node, e.g. {"MY.NCB", "ID.NCB"}. A field node
+  // ("MY.NCB/SHIP1") runs a node too, outside the roster: start it after
+  // CertifyNode.
   std::vector<std::string> agencies;
   // Roster members with no node; the test speaks for them.
   std::vector<std::string> extra_members;
@@ -113,6 +118,9 @@ struct ClusterOptions {
   // How long Stop waits for a clean exit before SIGKILL.
   absl::Duration stop_timeout = absl::Seconds(20);
 };
+
+// Options for `agencies`, each linked to every other (the earlier one dials).
+ClusterOptions Mesh(std::vector<std::string> agencies);
 
 // Whether a node dials its configured peers.
 enum class Links {
@@ -202,6 +210,18 @@ class Cluster {
       absl::string_view agency);
   // The version of `agency`'s current roster.
   absl::StatusOr<uint32_t> RosterVersion(absl::string_view agency);
+
+  // Field nodes: `node`'s agency certifies it through its client service,
+  // and the certificate is written where `node`'s config expects it.
+  absl::StatusOr<proto::NodeInfo> CertifyNode(absl::string_view node);
+  // `by`'s node asks to certify `entry` as a field node (nothing written).
+  absl::StatusOr<proto::NodeInfo> CertifyNode(const proto::Member& entry,
+                                              absl::string_view by);
+  // `by` (default: `node`'s agency) revokes `node`.
+  absl::StatusOr<proto::NodeInfo> RevokeNode(absl::string_view node,
+                                             absl::string_view by = "");
+  absl::StatusOr<proto::NodeListResponse> ListNodes(absl::string_view agency);
+  std::string NodeCertPath(absl::string_view node) const;
 
   // The roster entry of any agency with an identity (its endpoint and TLS
   // certificate fingerprint included), as `tidings keygen` writes it.

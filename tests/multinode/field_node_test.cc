@@ -1,0 +1,367 @@
+// Field nodes on a running network: an agency certifies a node of its own
+// (a patrol ship) with its identity key; the ship receives what its agency
+// is in the audience of and nothing else, signs for itself, and is cut off
+// by its agency alone. Forged certificates are refused.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "crypto/sign.h"
+#include "crypto/types.h"
+#include "gtest/gtest.h"
+#include "node/envelope.h"
+#include "node/field_nodes.h"
+#include "node/roster.h"
+#include "proto/client.pb.h"
+#include "proto/envelope.pb.h"
+#include "proto/peer.pb.h"
+#include "proto/roster.pb.h"
+#include "tests/testing/cluster.h"
+#include "tests/testing/fake_peer.h"
+
+namespace tidings::testing {
+namespace {
+
+constexpr absl::Duration kTimeout = absl::Seconds(30);
+constexpr char kAa[] = "AA.NCB";
+constexpr char kBb[] = "BB.CG";
+constexpr char kCc[] = "CC.CUS";
+constexpr char kShip[] = "AA.NCB/SHIP1";
+// A roster member with no node: the test relays through it.
+constexpr char kXx[] = "XX.CG";
+
+// A, B and C linked to each other; the ship dials A and B.
+ClusterOptions ShipOptions() {
+  ClusterOptions options = Mesh({kAa, kBb, kCc});
+  options.agencies.push_back(kShip);
+  options.extra_members = {kXx};
+  options.links.emplace_back(kShip, kAa);
+  options.links.emplace_back(kShip, kBb);
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<FakePeer>> ConnectAs(Cluster& cluster,
+                                                    const std::string& as,
+                                                    const std::string& agency) {
+  FakePeerOptions options;
+  options.tls = &cluster.tls(as);
+  absl::StatusOr<std::unique_ptr<FakePeer>> peer =
+      FakePeer::Connect(cluster.listen_address(agency), options);
+  if (!peer.ok()) return peer.status();
+  absl::Status handshake =
+      (*peer)->Handshake(cluster.identity(as), cluster.network_id(),
+                         cluster.identity(agency).verify_key());
+  if (!handshake.ok()) return handshake;
+  return peer;
+}
+
+::testing::AssertionResult Holds(Cluster& cluster, const std::string& agency,
+                                 const std::string& id) {
+  return cluster.WaitUntil([&] { return cluster.Show(agency, id).ok(); },
+                           kTimeout, absl::StrCat(agency, " holds ", id));
+}
+
+// Certifies the ship at A, starts it and waits for its links.
+void StartShip(Cluster& cluster) {
+  for (const char* agency : {kCc, kBb, kAa}) {
+    TIDINGS_ASSERT_OK(cluster.Start(agency));
+  }
+  ASSERT_TRUE(cluster.WaitConnected(kAa, {kBb, kCc}, kTimeout));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::NodeInfo info,
+                               cluster.CertifyNode(kShip));
+  EXPECT_TRUE(info.active());
+  // B learns the certificate by gossip from A before it lets the ship in.
+  TIDINGS_ASSERT_OK(cluster.Start(kShip));
+  ASSERT_TRUE(cluster.WaitConnected(kShip, {kAa, kBb}, kTimeout));
+}
+
+std::string FieldNodesOf(const proto::Header& header) {
+  std::string out;
+  for (const proto::WrappedKey& key : header.wrapped_keys()) {
+    if (node::IsFieldNode(key.recipient())) {
+      absl::StrAppend(&out, key.recipient(), ";");
+    }
+  }
+  return out;
+}
+
+TEST(FieldNodeTest, ReceivesWhatItsAgencyIsInTheAudienceOfAndNothingElse) {
+  TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(ShipOptions()));
+  ASSERT_NO_FATAL_FAILURE(StartShip(*cluster));
+
+  // An alert to A reaches A's ship, which reads it.
+  const std::string canary = RandomCanary();
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      proto::SendResponse to_a,
+      cluster->Send(kBb, proto::KIND_ALERT, {kAa}, canary, "vessel sighted",
+                    proto::PRECEDENCE_FLASH));
+  ASSERT_TRUE(Holds(*cluster, kShip, to_a.envelope_id()));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::ShowResponse shown,
+                               cluster->Show(kShip, to_a.envelope_id()));
+  EXPECT_EQ(shown.body().title(), canary);
+  TIDINGS_ASSERT_OK_AND_ASSIGN(std::vector<proto::Envelope> feed,
+                               cluster->FeedEnvelopes(kBb, to_a.feed_id()));
+  ASSERT_EQ(feed.size(), 1u);
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::Header header, ParseHeader(feed[0]));
+  EXPECT_EQ(FieldNodesOf(header), "AA.NCB/SHIP1;");
+
+  // A notice to B and C never reaches the ship, not even as ciphertext.
+  const std::string secret = RandomCanary();
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      proto::SendResponse to_c,
+      cluster->Send(kBb, proto::KIND_NOTICE, {kCc}, secret, "not for AA"));
+  ASSERT_TRUE(Holds(*cluster, kCc, to_c.envelope_id()));
+  // Anti-entropy with A and B has run past the notice by the time a later
+  // alert to A arrives at the ship over the same link.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      proto::SendResponse later,
+      cluster->Send(kBb, proto::KIND_ALERT, {kAa}, "later", "after"));
+  ASSERT_TRUE(Holds(*cluster, kShip, later.envelope_id()));
+  EXPECT_FALSE(cluster->Show(kShip, to_c.envelope_id()).ok());
+  for (const std::string& needle : {secret, to_c.envelope_id()}) {
+    TIDINGS_ASSERT_OK_AND_ASSIGN(
+        std::vector<std::string> files,
+        FilesContaining(cluster->data_dir(kShip), needle));
+    EXPECT_TRUE(files.empty()) << files.front();
+  }
+
+  // The ship signs for itself: its alert to C reaches C through A (B is not
+  // in the audience), and C verifies it under the ship's certified key.
+  const std::string sighting = RandomCanary();
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      proto::SendResponse from_ship,
+      cluster->Send(kShip, proto::KIND_ALERT, {kCc}, sighting, "boarding"));
+  ASSERT_TRUE(Holds(*cluster, kCc, from_ship.envelope_id()));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(shown,
+                               cluster->Show(kCc, from_ship.envelope_id()));
+  EXPECT_EQ(shown.summary().origin(), kShip);
+  EXPECT_EQ(shown.body().title(), sighting);
+  ASSERT_TRUE(Holds(*cluster, kAa, from_ship.envelope_id()));
+  EXPECT_FALSE(cluster->Show(kBb, from_ship.envelope_id()).ok());
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      std::vector<std::string> at_b,
+      FilesContaining(cluster->data_dir(kBb), sighting));
+  EXPECT_TRUE(at_b.empty());
+
+  // Every member lists the ship as active; the ship is not a member and
+  // cannot take part in roster changes.
+  for (const char* agency : {kAa, kBb, kCc}) {
+    TIDINGS_ASSERT_OK_AND_ASSIGN(proto::NodeListResponse nodes,
+                                 cluster->ListNodes(agency));
+    ASSERT_EQ(nodes.nodes_size(), 1) << agency;
+    EXPECT_EQ(nodes.nodes(0).node(), kShip);
+    EXPECT_TRUE(nodes.nodes(0).active());
+  }
+  proto::RosterProposeRequest threshold;
+  threshold.set_op("threshold");
+  threshold.set_threshold(4);
+  EXPECT_FALSE(cluster->ProposeRoster(kShip, threshold).ok());
+  // Nobody held anything of this against a peer.
+  for (const char* agency : {kAa, kBb, kCc, kShip}) {
+    TIDINGS_ASSERT_OK_AND_ASSIGN(
+        uint64_t bad, cluster->Counter(agency, "rejected.bad_signature"));
+    EXPECT_EQ(bad, 0u) << agency;
+  }
+}
+
+TEST(FieldNodeTest,
+     RevokedByItsAgencyAloneItIsCutOffAndWhatItSignsLaterIsRefused) {
+  TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(ShipOptions()));
+  ASSERT_NO_FATAL_FAILURE(StartShip(*cluster));
+
+  // Before: the ship reports to B (and XX, a member the test speaks for).
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      proto::SendResponse before,
+      cluster->Send(kShip, proto::KIND_NOTICE, {kBb, kXx}, "before",
+                    "signed before the revocation"));
+  ASSERT_TRUE(Holds(*cluster, kBb, before.envelope_id()));
+  ASSERT_TRUE(Holds(*cluster, kAa, before.envelope_id()));
+
+  // A revokes it; nobody else signs anything.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::NodeInfo revoked,
+                               cluster->RevokeNode(kShip));
+  EXPECT_TRUE(revoked.revoked());
+  EXPECT_FALSE(revoked.active());
+  for (const char* agency : {kBb, kCc}) {
+    ASSERT_TRUE(cluster->WaitUntil(
+        [&] {
+          absl::StatusOr<proto::NodeListResponse> nodes =
+              cluster->ListNodes(agency);
+          return nodes.ok() && nodes->nodes_size() == 1 &&
+                 nodes->nodes(0).revoked();
+        },
+        kTimeout, absl::StrCat(agency, " learns of the revocation")));
+  }
+  // Its links close at once, and it gets no new ones.
+  ASSERT_TRUE(cluster->WaitUntil(
+      [&] {
+        absl::StatusOr<proto::StatsResponse> stats = cluster->Stats(kShip);
+        return stats.ok() && stats->connected_peers().empty();
+      },
+      kTimeout, "the ship's links close"));
+  // (Its redials reuse the connection whose TLS session was set up before
+  // the revocation: the link handshake refuses them.)
+  ASSERT_TRUE(cluster->WaitUntil(
+      [&] {
+        absl::StatusOr<uint64_t> refused =
+            cluster->Counter(kBb, "links_refused");
+        return refused.ok() && *refused > 0;
+      },
+      kTimeout, "B refuses the ship's redial"));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::StatsResponse ship_stats,
+                               cluster->Stats(kShip));
+  EXPECT_TRUE(ship_stats.connected_peers().empty());
+
+  // New notices to A are wrapped to A only, and never reach the ship.
+  const std::string canary = RandomCanary();
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      proto::SendResponse after,
+      cluster->Send(kBb, proto::KIND_ALERT, {kAa}, canary, "after"));
+  ASSERT_TRUE(Holds(*cluster, kAa, after.envelope_id()));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(std::vector<proto::Envelope> feed,
+                               cluster->FeedEnvelopes(kAa, after.feed_id()));
+  ASSERT_FALSE(feed.empty());
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::Header header, ParseHeader(feed.back()));
+  EXPECT_EQ(FieldNodesOf(header), "");
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      std::vector<std::string> files,
+      FilesContaining(cluster->data_dir(kShip), canary));
+  EXPECT_TRUE(files.empty());
+
+  // What it signed before stays valid.
+  EXPECT_TRUE(cluster->Show(kBb, before.envelope_id()).ok());
+
+  // What its key signs after the cut (the next position of its feed),
+  // relayed by a member, is refused as "revoked".
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      std::optional<node::FieldNodes> nodes,
+      node::FieldNodes().WithCert(
+          [&] {
+            proto::SignedNodeCert cert;
+            cert.ParseFromString(revoked.signed_cert());
+            return cert;
+          }(),
+          &cluster->roster(), cluster->roster()));
+  ASSERT_TRUE(nodes.has_value());
+  std::unique_ptr<crypto::Keyring> keyring =
+      KeyringOf(cluster->identity(kShip));
+  node::ComposeInput input;
+  input.kind = proto::KIND_NOTICE;
+  input.audience = {kAa, kBb, kXx};
+  input.plaintext = "signed after the revocation";
+  input.seq = 2;
+  input.prev_id = before.envelope_id();
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      node::Composed late,
+      node::Compose(
+          cluster->identity(kShip),
+          node::SealKeys{*keyring, nullptr, nullptr, absl::Now(), &*nodes},
+          cluster->roster(), input));
+  EXPECT_EQ(late.feed_id, before.feed_id());
+  for (const char* agency : {kAa, kBb}) {
+    SCOPED_TRACE(agency);
+    TIDINGS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FakePeer> peer,
+                                 ConnectAs(*cluster, kXx, agency));
+    TIDINGS_ASSERT_OK(peer->Push(late.serialized));
+    TIDINGS_ASSERT_OK_AND_ASSIGN(proto::Rejection rejection,
+                                 peer->AwaitRejection(kTimeout));
+    EXPECT_TRUE(absl::StartsWith(rejection.reason(), "revoked"))
+        << rejection.reason();
+    EXPECT_FALSE(cluster->Show(agency, late.id).ok());
+  }
+
+  // Restarted (a new connection), the ship's certificate no longer passes
+  // TLS anywhere.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(uint64_t refused_before,
+                               cluster->Counter(kAa, "links_refused.tls"));
+  TIDINGS_ASSERT_OK(cluster->Restart(kShip));
+  ASSERT_TRUE(cluster->WaitUntil(
+      [&] {
+        absl::StatusOr<uint64_t> refused =
+            cluster->Counter(kAa, "links_refused.tls");
+        return refused.ok() && *refused > refused_before;
+      },
+      kTimeout, "A refuses the restarted ship"));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(ship_stats, cluster->Stats(kShip));
+  EXPECT_TRUE(ship_stats.connected_peers().empty());
+}
+
+TEST(FieldNodeTest, ForgedCertificatesAreRefusedEverywhere) {
+  ClusterOptions options = Mesh({kAa, kBb});
+  options.extra_members = {kXx};
+  TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
+  TIDINGS_ASSERT_OK(cluster->StartAll());
+  ASSERT_TRUE(cluster->WaitConnected(kAa, {kBb}, kTimeout));
+
+  // XX (a member) signs a certificate for a node of AA: refused, and held
+  // against XX.
+  crypto::Identity rogue = crypto::Identity::Generate("AA.NCB/ROGUE");
+  proto::NodeCert cert;
+  cert.set_node("AA.NCB/ROGUE");
+  cert.set_sign_pk(std::string(rogue.verify_key().view()));
+  cert.set_box_pk(std::string(rogue.box_public().view()));
+  cert.set_tls_cert_sha256(std::string(32, '\x42'));
+  proto::SignedNodeCert forged;
+  forged.set_cert(cert.SerializeAsString());
+  forged.set_signature(crypto::Sign(cluster->identity(kXx).signing_key(),
+                                    crypto::Domain::kNodeCert, forged.cert())
+                           .str());
+  // XX's own node, legitimately certified by XX, but with one byte changed
+  // after signing.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::SignedNodeCert own,
+                               node::SignNodeCert(
+                                   [&] {
+                                     proto::NodeCert mine = cert;
+                                     mine.set_node("XX.CG/BOAT");
+                                     return mine;
+                                   }(),
+                                   cluster->identity(kXx), cluster->roster()));
+  proto::SignedNodeCert tampered = own;
+  tampered.mutable_cert()->back() ^= 1;
+
+  TIDINGS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FakePeer> peer,
+                               ConnectAs(*cluster, kXx, kBb));
+  proto::PeerMessage message;
+  message.mutable_node_certs()->add_certs(forged.SerializeAsString());
+  message.mutable_node_certs()->add_certs(tampered.SerializeAsString());
+  message.mutable_node_certs()->add_certs("not a certificate");
+  TIDINGS_ASSERT_OK(peer->Send(message));
+  ASSERT_TRUE(cluster->WaitUntil(
+      [&] {
+        absl::StatusOr<uint64_t> refused =
+            cluster->Counter(kBb, "rejected.node_cert");
+        return refused.ok() && *refused == 3;
+      },
+      kTimeout, "B refuses all three"));
+  // The genuine one is then accepted, and gossiped on to A.
+  message.mutable_node_certs()->clear_certs();
+  message.mutable_node_certs()->add_certs(own.SerializeAsString());
+  TIDINGS_ASSERT_OK(peer->Send(message));
+  for (const char* agency : {kBb, kAa}) {
+    ASSERT_TRUE(cluster->WaitUntil(
+        [&] {
+          absl::StatusOr<proto::NodeListResponse> nodes =
+              cluster->ListNodes(agency);
+          return nodes.ok() && nodes->nodes_size() == 1 &&
+                 nodes->nodes(0).node() == "XX.CG/BOAT";
+        },
+        kTimeout, absl::StrCat(agency, " holds XX.CG/BOAT only")));
+  }
+
+  // An agency's node certifies and revokes its own agency's nodes only.
+  proto::Member foreign = cluster->MemberEntry(kXx);
+  foreign.set_agency("BB.CG/SKIFF");
+  EXPECT_EQ(cluster->CertifyNode(foreign, kAa).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(cluster->RevokeNode("XX.CG/BOAT", kAa).ok());
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::NodeListResponse still,
+                               cluster->ListNodes(kBb));
+  ASSERT_EQ(still.nodes_size(), 1);
+  EXPECT_TRUE(still.nodes(0).active());
+}
+
+}  // namespace
+}  // namespace tidings::testing
