@@ -87,7 +87,16 @@ absl::Status OfferOwnNodeCert(const Config& config,
   out.emplace();
   out->ParseFromString(signed_cert.cert());
   absl::StatusOr<bool> offered = membership.OfferNodeCert(signed_cert);
-  if (offered.ok()) return absl::OkStatus();
+  if (offered.ok()) {
+    const FieldNode* self = membership.chain()->nodes().Find(identity.agency());
+    if (self != nullptr && self->revocation.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "node certificate ", config.node_cert_file, ": ", identity.agency(),
+          " was revoked by its agency; a revoked node id is not certified "
+          "again (make new keys under a new name)"));
+    }
+    return absl::OkStatus();
+  }
   if (absl::StartsWith(offered.status().message(), "roster_ahead")) {
     spdlog::warn("{}; it is checked once this node has that roster version",
                  offered.status().message());

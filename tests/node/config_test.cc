@@ -31,6 +31,7 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.agency, b.agency);
   EXPECT_EQ(a.key_file, b.key_file);
   EXPECT_EQ(a.key_passphrase_file, b.key_passphrase_file);
+  EXPECT_EQ(a.node_cert_file, b.node_cert_file);
   EXPECT_EQ(a.tls_key_file, b.tls_key_file);
   EXPECT_EQ(a.tls_cert_file, b.tls_cert_file);
   EXPECT_EQ(a.roster_file, b.roster_file);
@@ -257,6 +258,45 @@ TEST(ConfigTest, FormatRoundTrips) {
   absl::StatusOr<Config> again = ParseConfig(FormatConfig(*minimal), "/other");
   ASSERT_TRUE(again.ok()) << again.status();
   ExpectSameConfig(*minimal, *again);
+}
+
+TEST(ConfigTest, AFieldNodeNeedsItsCertificateAndOnlyItHasOne) {
+  constexpr char kShip[] =
+      "agency = MY.NCB/SHIP1\n"
+      "key_file = keys/MY.NCB+SHIP1.key\n"
+      "roster = roster.bin\n"
+      "data_dir = data/ship\n"
+      "listen = 127.0.0.1:7101\n"
+      "client_socket = run/ship.sock\n"
+      "peer = MY.NCB 127.0.0.1:7100\n";
+  absl::StatusOr<Config> ship =
+      ParseConfig(absl::StrCat(kShip, "node_cert = keys/ship.cert\n"), "/srv");
+  ASSERT_TRUE(ship.ok()) << ship.status();
+  EXPECT_EQ(ship->agency, "MY.NCB/SHIP1");
+  EXPECT_EQ(ship->node_cert_file, "/srv/keys/ship.cert");
+  // TLS files default next to the key, named after the node ('/' as '+').
+  EXPECT_EQ(ship->tls_key_file, "/srv/keys/MY.NCB+SHIP1.tls.key");
+  EXPECT_EQ(ship->tls_cert_file, "/srv/keys/MY.NCB+SHIP1.tls.crt");
+  absl::StatusOr<Config> again = ParseConfig(FormatConfig(*ship), "/other");
+  ASSERT_TRUE(again.ok()) << again.status();
+  ExpectSameConfig(*ship, *again);
+
+  EXPECT_THAT(std::string(ParseError(kShip).message()),
+              HasSubstr("field node MY.NCB/SHIP1 needs 'node_cert'"));
+  EXPECT_THAT(
+      std::string(
+          ParseError(absl::StrCat(kMinimal, "node_cert = x.cert\n")).message()),
+      HasSubstr("'node_cert' is only for a field node"));
+  for (const char* bad : {"MY.NCB/", "MY.NCB/ship", "/SHIP", "MY.NCB/A/B"}) {
+    EXPECT_EQ(ParseError(absl::StrCat("agency = ", bad, "\n")).code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+  // A field node may be a peer to dial.
+  EXPECT_TRUE(
+      ParseConfig(absl::StrCat(kMinimal, "peer = PH.CG/BOAT 127.0.0.1:7200\n"),
+                  "/srv")
+          .ok());
 }
 
 TEST(ConfigTest, LoadConfigResolvesAgainstTheFilesDirectory) {
