@@ -72,9 +72,6 @@ constexpr uint32_t kPrefixSearchLimit = 1000;
 constexpr size_t kMinIdPrefix = 8;
 constexpr int kMaxResponseBytes = 256 << 20;
 constexpr size_t kTitleColumn = 60;  // code points shown in the inbox table
-// crypto::GenerateTlsCertificate's limit (X.509's ub-common-name); a field
-// node id may be one longer.
-constexpr size_t kMaxCommonNameBytes = 64;
 
 // ---------------------------------------------------------------------------
 // Errors: a usage error is an absl::Status carrying this payload.
@@ -669,12 +666,6 @@ absl::Status RunKeygen(const Args& args, std::ostream& out) {
   if (absl::Status s = ValidatePrincipal(agency); !s.ok()) {
     return UsageError(absl::StrCat("--agency: ", s.message()));
   }
-  if (agency.size() > kMaxCommonNameBytes) {
-    return UsageError(absl::StrCat(
-        "--agency: '", agency, "' is ", agency.size(),
-        " characters; the TLS certificate's common name holds at most ",
-        kMaxCommonNameBytes));
-  }
   const bool field_node = IsFieldNode(agency);
   TIDINGS_ASSIGN_OR_RETURN(const std::string dir, args.Required("out"));
   const std::string name = args.Find("name") ? *args.Find("name") : "";
@@ -789,8 +780,8 @@ absl::Status RunKeygen(const Args& args, std::ostream& out) {
   if (field_node) {
     out << "\nNext, " << AgencyOf(agency)
         << "'s node certifies it (compare the keys above first):\n"
-        << "  tidings node certify --pub " << pub_path << " --out "
-        << stem << ".cert\n";
+        << "  tidings node certify --pub " << pub_path << " --out " << stem
+        << ".cert\n";
   }
   return absl::OkStatus();
 }
@@ -1875,7 +1866,8 @@ absl::Status WriteNewPublicFile(const std::string& path,
   absl::Status status;
   size_t written = 0;
   while (status.ok() && written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    const ssize_t n =
+        ::write(fd, bytes.data() + written, bytes.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       status = absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", path));
@@ -1954,9 +1946,9 @@ absl::Status CheckCertifies(const proto::NodeInfo& info,
   if (cert.node() != member.agency() || cert.sign_pk() != member.sign_pk() ||
       cert.box_pk() != member.box_pk() ||
       cert.tls_cert_sha256() != member.tls_cert_sha256()) {
-    return absl::DataLossError(absl::StrCat(
-        "the node sent a certificate of other keys than those of ",
-        Printable(member.agency(), Lines::kEscape)));
+    return absl::DataLossError(
+        absl::StrCat("the node sent a certificate of other keys than those of ",
+                     Printable(member.agency(), Lines::kEscape)));
   }
   return absl::OkStatus();
 }
@@ -1986,7 +1978,8 @@ absl::Status RunNodeCertify(const Args& args, std::ostream& out) {
   bool again = false;
   if (absl::IsAlreadyExists(status)) {
     // A retry after the file could not be written: if the node holds a
-    // live certificate of exactly these keys, it is written out again.
+    // certificate of exactly these keys that still holds, it is written out
+    // again.
     proto::NodeListResponse list;
     TIDINGS_RETURN_IF_ERROR(client.Call("ListNodes",
                                         &proto::Client::Stub::ListNodes,
@@ -1994,7 +1987,7 @@ absl::Status RunNodeCertify(const Args& args, std::ostream& out) {
     auto known = std::find_if(
         list.nodes().begin(), list.nodes().end(),
         [&](const proto::NodeInfo& n) { return n.node() == member.agency(); });
-    if (known == list.nodes().end() || known->revoked() ||
+    if (known == list.nodes().end() || !known->active() ||
         !CheckCertifies(*known, member).ok()) {
       return status;
     }
@@ -2072,13 +2065,12 @@ absl::Status RunNodeList(const Args& args, std::ostream& out) {
   std::vector<std::vector<std::string>> rows = {
       {"NODE", "NAME", "STATE", "ISSUED (UTC)"}};
   for (const proto::NodeInfo& node : response.nodes()) {
-    rows.push_back({Printable(node.node(), Lines::kEscape),
-                    node.name().empty()
-                        ? "-"
-                        : Printable(Truncate(node.name(), kTitleColumn),
-                                    Lines::kEscape),
-                    std::string(StateOf(node).text),
-                    IsoTime(node.issued_unix_ms())});
+    rows.push_back(
+        {Printable(node.node(), Lines::kEscape),
+         node.name().empty()
+             ? "-"
+             : Printable(Truncate(node.name(), kTitleColumn), Lines::kEscape),
+         std::string(StateOf(node).text), IsoTime(node.issued_unix_ms())});
   }
   PrintTable(rows, out);
   return absl::OkStatus();

@@ -14,6 +14,8 @@ namespace tidings::node {
 namespace {
 
 constexpr char kSeparator = '/';
+// A TLS certificate's common name holds at most 64 characters.
+constexpr size_t kMaxFieldNodeIdLength = 64;
 
 // The agency key that signed `bytes` under `signed_under`, checked; and not
 // revoked in `current`.
@@ -101,6 +103,11 @@ absl::Status ValidateFieldNodeId(absl::string_view node) {
     return absl::InvalidArgumentError(
         absl::StrCat("field node id '", absl::CHexEscape(node.substr(0, 80)),
                      "' is not AGENCY/NAME"));
+  }
+  if (node.size() > kMaxFieldNodeIdLength) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "field node id '", absl::CHexEscape(node.substr(0, 80)),
+        "' is longer than ", kMaxFieldNodeIdLength, " characters"));
   }
   absl::Status agency = ValidateAgencyId(node.substr(0, slash));
   absl::Status name = ValidateAgencyId(node.substr(slash + 1));

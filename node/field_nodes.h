@@ -45,7 +45,8 @@ bool IsFieldNode(absl::string_view principal);
 absl::string_view AgencyOf(absl::string_view principal);
 // OK for a well-formed agency id or field node id: "AGENCY/NAME" where both
 // parts follow the agency id rules (node/roster.h) and the whole is at most
-// 65 characters. kInvalidArgument naming the problem otherwise.
+// 64 characters (the longest TLS certificate common name). kInvalidArgument
+// naming the problem otherwise.
 absl::Status ValidatePrincipal(absl::string_view principal);
 // As ValidatePrincipal, but only "AGENCY/NAME" is accepted.
 absl::Status ValidateFieldNodeId(absl::string_view node);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -21,8 +22,10 @@ constexpr absl::string_view kForkKey = "roster_fork/";
 constexpr absl::string_view kSignedKey = "signed/";
 constexpr absl::string_view kNodeCertKey = "node_cert/";
 constexpr absl::string_view kNodeRevocationKey = "node_revocation/";
-// Node certificates and revocations held for a roster version not reached.
+// Node certificates and revocations held for a roster version not reached,
+// at most this many and this many versions ahead of the chain.
 constexpr size_t kMaxHeldNodeRecords = 64;
+constexpr uint32_t kMaxHeldVersionsAhead = 8;
 // Proposals for the next version held at once: each needs a member's
 // signature, and honest members make few.
 constexpr size_t kMaxPendingProposals = 32;
@@ -288,11 +291,15 @@ void Membership::AddListener(std::function<void(const RosterChain&)> listener) {
 
 void Membership::Notify(const std::shared_ptr<const RosterChain>& chain) {
   std::vector<std::function<void(const RosterChain&)>> listeners;
+  bool nodes_changed = false;
   {
     absl::MutexLock lock(&mu_);
     listeners = listeners_;
+    nodes_changed = std::exchange(held_accepted_, false);
   }
   for (const auto& listener : listeners) listener(*chain);
+  // Held node records the update let in.
+  if (nodes_changed) NotifyNodes(chain);
 }
 
 absl::Status Membership::PersistProposal(const proto::SignedRoster& proposal) {
@@ -600,13 +607,10 @@ absl::StatusOr<bool> Membership::OfferNodeLocked(
           ? nodes.WithCert(*cert, signed_under, chain_->current())
           : nodes.WithRevocation(*rev, signed_under, chain_->current());
   if (!next.ok()) {
+    // Only a record whose one fault is a roster version not reached yet.
     if (signed_under == nullptr &&
-        held_certs_.size() + held_revocations_.size() < kMaxHeldNodeRecords) {
-      if (cert != nullptr) {
-        held_certs_.push_back(*cert);
-      } else {
-        held_revocations_.push_back(*rev);
-      }
+        absl::StartsWith(next.status().message(), "roster_ahead")) {
+      HoldLocked(cert, rev, version);
     }
     return next.status();
   }
@@ -624,18 +628,51 @@ absl::StatusOr<bool> Membership::OfferNodeLocked(
   return true;
 }
 
+void Membership::HoldLocked(const proto::SignedNodeCert* cert,
+                            const proto::SignedNodeRevocation* rev,
+                            uint32_t version) {
+  // Honest records are signed under a version the sender holds, and a link
+  // brings both ends to the same roster: one far ahead is not honest.
+  if (version > chain_->version() + kMaxHeldVersionsAhead) return;
+  HeldNodeRecord record{version, {}, {}};
+  if (cert != nullptr) record.cert = *cert;
+  if (rev != nullptr) record.revocation = *rev;
+  const std::string bytes = record.Bytes();
+  auto highest = held_.end();
+  for (auto it = held_.begin(); it != held_.end(); ++it) {
+    if (it->Bytes() == bytes) return;
+    if (highest == held_.end() || it->version > highest->version) {
+      highest = it;
+    }
+  }
+  if (held_.size() < kMaxHeldNodeRecords) {
+    held_.push_back(std::move(record));
+  } else if (highest->version > version) {
+    // Full: those furthest ahead make way (the nearest are likeliest to be
+    // honest and to hold soon).
+    *highest = std::move(record);
+  }
+}
+
 void Membership::RetryHeldNodesLocked() {
-  std::vector<proto::SignedNodeCert> certs = std::move(held_certs_);
-  std::vector<proto::SignedNodeRevocation> revocations =
-      std::move(held_revocations_);
-  held_certs_.clear();
-  held_revocations_.clear();
-  for (const proto::SignedNodeCert& cert : certs) {
-    OfferNodeLocked(&cert, nullptr, true).IgnoreError();
+  std::vector<HeldNodeRecord> held = std::move(held_);
+  held_.clear();
+  // Certificates first: a revocation names one.
+  std::stable_sort(held.begin(), held.end(),
+                   [](const HeldNodeRecord& a, const HeldNodeRecord& b) {
+                     return a.cert.has_value() > b.cert.has_value();
+                   });
+  for (const HeldNodeRecord& record : held) {
+    absl::StatusOr<bool> added = OfferNodeLocked(
+        record.cert ? &*record.cert : nullptr,
+        record.revocation ? &*record.revocation : nullptr, true);
+    if (added.ok() && *added) held_accepted_ = true;
   }
-  for (const proto::SignedNodeRevocation& rev : revocations) {
-    OfferNodeLocked(nullptr, &rev, true).IgnoreError();
-  }
+}
+
+std::string Membership::HeldNodeRecord::Bytes() const {
+  return cert.has_value() ? absl::StrCat("c", cert->SerializeAsString())
+                          : absl::StrCat("r", revocation->SerializeAsString());
 }
 
 absl::StatusOr<bool> Membership::OfferNodeCert(

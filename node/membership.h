@@ -169,8 +169,10 @@ class Membership {
   // node's own certificate file, checked against the chain (see
   // FieldNodes::WithCert). True if it is new: then it is kept in the log,
   // and the node listeners run. One signed under a roster version this node
-  // has not reached is held (at most 64) and offered again after each
-  // applied update; kFailedPrecondition "roster_ahead ..." says so.
+  // has not reached is held (at most 64, at most 8 versions ahead, nearest
+  // first) and offered again after each applied update (node listeners then
+  // run after the roster listeners); kFailedPrecondition "roster_ahead ..."
+  // says so.
   absl::StatusOr<bool> OfferNodeCert(const proto::SignedNodeCert& cert);
   absl::StatusOr<bool> OfferNodeRevocation(
       const proto::SignedNodeRevocation& revocation);
@@ -208,6 +210,9 @@ class Membership {
                                        bool persist)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RetryHeldNodesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void HoldLocked(const proto::SignedNodeCert* cert,
+                  const proto::SignedNodeRevocation* rev, uint32_t version)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sign() for a pending proposal, or for `fresh` (Propose) if not null.
   absl::StatusOr<proto::SignedRoster> Sign(absl::string_view hash,
                                            const crypto::Identity& identity,
@@ -230,9 +235,15 @@ class Membership {
   std::vector<std::function<void(const RosterChain&)>> node_listeners_
       ABSL_GUARDED_BY(mu_);
   // Node certificates and revocations signed under a version not reached.
-  std::vector<proto::SignedNodeCert> held_certs_ ABSL_GUARDED_BY(mu_);
-  std::vector<proto::SignedNodeRevocation> held_revocations_
-      ABSL_GUARDED_BY(mu_);
+  struct HeldNodeRecord {
+    uint32_t version = 0;
+    std::optional<proto::SignedNodeCert> cert;
+    std::optional<proto::SignedNodeRevocation> revocation;
+    std::string Bytes() const;
+  };
+  std::vector<HeldNodeRecord> held_ ABSL_GUARDED_BY(mu_);
+  // Set when an applied update let a held record in (node listeners due).
+  bool held_accepted_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // Feed cuts for a revocation of `origin` (an agency or a field node): the

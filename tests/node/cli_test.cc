@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -22,6 +23,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -120,7 +122,7 @@ TEST(CliTest, GeneralHelpListsCommands) {
     for (const char* command :
          {"keygen", "key seal", "key unseal", "roster init", "roster sign",
           "roster verify", "roster show", "send", "inbox", "show", "status",
-          "stats"}) {
+          "stats", "node certify", "node revoke", "node list"}) {
       EXPECT_THAT(r.out, HasSubstr(command)) << flag;
     }
   }
@@ -128,10 +130,14 @@ TEST(CliTest, GeneralHelpListsCommands) {
 
 TEST(CliTest, EveryCommandHasHelp) {
   const std::vector<std::vector<std::string>> commands = {
-      {"keygen"},         {"key", "seal"},    {"key", "unseal"},
-      {"roster", "init"}, {"roster", "sign"}, {"roster", "verify"},
-      {"roster", "show"}, {"send"},           {"inbox"},
-      {"show"},           {"status"},         {"stats"}};
+      {"keygen"},          {"key", "seal"},
+      {"key", "unseal"},   {"roster", "init"},
+      {"roster", "sign"},  {"roster", "verify"},
+      {"roster", "show"},  {"send"},
+      {"inbox"},           {"show"},
+      {"status"},          {"stats"},
+      {"node", "certify"}, {"node", "revoke"},
+      {"node", "list"}};
   for (const auto& command : commands) {
     const std::string name = absl::StrJoin(command, " ");
     for (const char* flag : {"--help", "-h"}) {
@@ -159,6 +165,11 @@ TEST(CliTest, EveryCommandHasHelp) {
   Result key = Tidings({"help", "key"});
   EXPECT_THAT(key, Succeeds());
   EXPECT_THAT(key.out, AllOf(HasSubstr("key seal"), HasSubstr("key unseal")));
+  Result node = Tidings({"node", "--help"});
+  EXPECT_THAT(node, Succeeds());
+  EXPECT_THAT(node.out,
+              AllOf(HasSubstr("node certify"), HasSubstr("node revoke"),
+                    HasSubstr("node list")));
 }
 
 TEST(CliTest, UsageErrorsAreOneLineAndExitTwo) {
@@ -214,10 +225,72 @@ TEST(CliTest, UsageErrorsAreOneLineAndExitTwo) {
       {"show", "--socket", "/nonexistent/s", "not-hex!"},
       {"status", "--socket", "/nonexistent/s", std::string(65, 'a')},
       {"stats", "--receipts", "--socket", "/nonexistent/s"},
+      // Field nodes.
+      {"keygen", "--agency", "MY.NCB/ship", "--out", "/x"},
+      {"keygen", "--agency", "my.ncb/SHIP", "--out", "/x"},
+      {"keygen", "--agency", "MY.NCB/", "--out", "/x"},
+      {"keygen", "--agency", "/SHIP1", "--out", "/x"},
+      {"keygen", "--agency", "MY.NCB/SHIP1/X", "--out", "/x"},
+      {"keygen", "--agency", "MY.NCB+SHIP1", "--out", "/x"},
+      {"node"},
+      {"node", "frob"},
+      {"node", "certify", "--socket", "/nonexistent/s", "--out", "c"},
+      {"node", "certify", "--socket", "/nonexistent/s", "--pub", "p"},
+      {"node", "certify", "--pub", "p", "--out", "c"},
+      {"node", "certify", "--socket", "/nonexistent/s", "--pub", "p", "--out",
+       "c", "extra"},
+      {"node", "revoke", "--socket", "/nonexistent/s"},
+      {"node", "revoke", "--socket", "/nonexistent/s", "--node", "BAD"},
+      {"node", "revoke", "--socket", "/nonexistent/s", "--node", "MY.NCB"},
+      {"node", "revoke", "--socket", "/nonexistent/s", "--node", "MY.NCB/ship"},
+      {"node", "revoke", "--socket", "/nonexistent/s", "--node", "my.ncb/SHIP"},
+      {"node", "revoke", "--node", "MY.NCB/SHIP1"},
+      {"node", "list"},
+      {"node", "list", "--socket", "/nonexistent/s", "MY.NCB/SHIP1"},
+      {"roster", "propose", "--socket", "/nonexistent/s", "remove", "--agency",
+       "MY.NCB/SHIP1"},
   };
   for (const auto& args : cases) {
     EXPECT_THAT(Tidings(args), FailsWith(kCliUsage))
         << absl::StrJoin(args, " ");
+  }
+}
+
+TEST(CliTest, NodeUsageErrorsNameTheProblem) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"node", "certify", "--socket", "/nonexistent/s", "--out", "c"},
+       "missing required flag --pub"},
+      {{"node", "certify", "--socket", "/nonexistent/s", "--pub", "p"},
+       "missing required flag --out"},
+      {{"node", "revoke", "--socket", "/nonexistent/s"},
+       "missing required flag --node"},
+      {{"node", "revoke", "--socket", "/nonexistent/s", "--node", "BAD"},
+       "--node: field node id 'BAD' is not AGENCY/NAME"},
+      {{"node", "revoke", "--socket", "/nonexistent/s", "--node",
+        "MY.NCB/ship"},
+       "in its name part"},
+      {{"node", "revoke", "--socket", "/nonexistent/s", "--node",
+        "my.ncb/SHIP"},
+       "--node: field node id 'my.ncb/SHIP'"},
+      {{"node", "revoke", "--socket", "/nonexistent/s", "--node",
+        "MY.NCB/SHIP\x1b"},
+       "\\x1b"},
+      {{"node"}, "'node' needs a subcommand: certify, revoke or list"},
+      {{"keygen", "--agency", "MY.NCB/ship", "--out", "/x"},
+       "--agency: field node id 'MY.NCB/ship'"},
+      {{"keygen", "--agency",
+        absl::StrCat(std::string(32, 'A'), "/", std::string(32, 'B')), "--out",
+        "/x"},
+       "is longer than 64 characters"},
+      {{"send", "--socket", "/nonexistent/s", "--kind", "alert", "--precedence",
+        "flash", "--audience", "MY.NCB/SHIP1", "--text", "t"},
+       "--audience: agency id 'MY.NCB/SHIP1'"},
+  };
+  for (const auto& [args, message] : cases) {
+    Result r = Tidings(args);
+    EXPECT_THAT(r, FailsWith(kCliUsage)) << absl::StrJoin(args, " ");
+    EXPECT_THAT(r.err, HasSubstr(message)) << absl::StrJoin(args, " ");
+    EXPECT_THAT(r.err, Not(HasSubstr("\x1b"))) << "escaped, not raw";
   }
 }
 
@@ -335,6 +408,108 @@ TEST(CliTest, KeygenPutsEndpointHostsInTheCertificate) {
   EXPECT_THAT(bad.err,
               HasSubstr("--endpoint: TLS certificate host 'bad_host'"));
   EXPECT_TRUE(std::filesystem::is_empty(other.path()));
+}
+
+TEST(CliTest, KeygenForAFieldNodeNamesItsFilesWithThePlus) {
+  TempDir dir;
+  Result r =
+      Tidings({"keygen", "--agency", "MY.NCB/SHIP1", "--out", dir / "k",
+               "--name", "Patrol ship 1", "--endpoint", "ship1.example:7101"});
+  ASSERT_THAT(r, Succeeds());
+  for (const char* file : {"MY.NCB+SHIP1.key", "MY.NCB+SHIP1.pub",
+                           "MY.NCB+SHIP1.tls.key", "MY.NCB+SHIP1.tls.crt"}) {
+    EXPECT_TRUE(std::filesystem::is_regular_file(dir / "k/" + file)) << file;
+  }
+  // Nothing under a directory named after the agency, nothing else at all.
+  EXPECT_FALSE(std::filesystem::exists(dir / "k/MY.NCB"));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "k"),
+                          std::filesystem::directory_iterator()),
+            4);
+  struct stat st {};
+  ASSERT_EQ(stat((dir / "k/MY.NCB+SHIP1.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat((dir / "k/MY.NCB+SHIP1.tls.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  proto::PublicIdentity pub;
+  ASSERT_TRUE(ReadProtoFile(dir / "k/MY.NCB+SHIP1.pub", pub).ok());
+  EXPECT_EQ(pub.member().agency(), "MY.NCB/SHIP1");
+  EXPECT_EQ(pub.member().name(), "Patrol ship 1");
+  EXPECT_THAT(pub.member().endpoints(), ElementsAre("ship1.example:7101"));
+  absl::StatusOr<crypto::Identity> identity =
+      crypto::Identity::LoadFile(dir / "k/MY.NCB+SHIP1.key");
+  ASSERT_TRUE(identity.ok()) << identity.status();
+  EXPECT_EQ(identity->agency(), "MY.NCB/SHIP1");
+  EXPECT_EQ(identity->verify_key().str(), pub.member().sign_pk());
+  EXPECT_EQ(identity->box_public().str(), pub.member().box_pk());
+  absl::StatusOr<crypto::TlsCredentials> tls = crypto::LoadTlsCredentials(
+      dir / "k/MY.NCB+SHIP1.tls.key", dir / "k/MY.NCB+SHIP1.tls.crt");
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  absl::StatusOr<crypto::Sha256> fingerprint =
+      crypto::CertificateFingerprint(tls->cert_pem);
+  ASSERT_TRUE(fingerprint.ok()) << fingerprint.status();
+  EXPECT_EQ(pub.member().tls_cert_sha256(), fingerprint->str());
+  // The certificate's common name is the node id, slash and all.
+  std::string base64;
+  for (absl::string_view line : absl::StrSplit(tls->cert_pem, '\n')) {
+    if (!absl::StartsWith(line, "-----")) absl::StrAppend(&base64, line);
+  }
+  std::string der;
+  ASSERT_TRUE(absl::Base64Unescape(base64, &der));
+  EXPECT_THAT(der, HasSubstr("MY.NCB/SHIP1"));
+
+  EXPECT_THAT(r.out, HasSubstr("field node   MY.NCB/SHIP1"));
+  EXPECT_THAT(r.out, HasSubstr("tidings node certify --pub"));
+  EXPECT_THAT(r.out, HasSubstr(crypto::ToHex(pub.member().sign_pk())));
+
+  // Never overwrites.
+  Result again =
+      Tidings({"keygen", "--agency", "MY.NCB/SHIP1", "--out", dir / "k"});
+  EXPECT_THAT(again, FailsWith(kCliFailure));
+  EXPECT_THAT(again.err, HasSubstr("MY.NCB+SHIP1.key already exists"));
+
+  // JSON names the principal and says what it is.
+  TempDir other;
+  Result json = Tidings(
+      {"keygen", "--agency", "MY.NCB/SHIP2", "--out", other.path(), "--json"});
+  ASSERT_THAT(json, Succeeds());
+  const google::protobuf::Struct parsed = Json(json.out);
+  EXPECT_EQ(parsed.fields().at("agency").string_value(), "MY.NCB/SHIP2");
+  EXPECT_TRUE(parsed.fields().at("field_node").bool_value());
+  EXPECT_EQ(parsed.fields().at("pub_file").string_value(),
+            other / "MY.NCB+SHIP2.pub");
+
+  // A malformed id writes nothing, and makes no directory.
+  for (const char* bad : {"MY.NCB/ship", "MY.NCB/", "MY.NCB/A/B"}) {
+    EXPECT_THAT(Tidings({"keygen", "--agency", bad, "--out", dir / "bad"}),
+                FailsWith(kCliUsage))
+        << bad;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
+
+  // Ids are capped at 64 characters, what a TLS common name holds: a usage
+  // error about --agency, not a confusing --endpoint one.
+  const std::string longest =
+      absl::StrCat(std::string(32, 'A'), "/", std::string(32, 'B'));
+  Result too_long =
+      Tidings({"keygen", "--agency", longest, "--out", dir / "long"});
+  EXPECT_THAT(too_long, FailsWith(kCliUsage));
+  EXPECT_THAT(too_long.err, HasSubstr("--agency:"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "long"));
+  const std::string fits =
+      absl::StrCat(std::string(32, 'A'), "/", std::string(31, 'B'));
+  EXPECT_THAT(Tidings({"keygen", "--agency", fits, "--out", dir / "fits"}),
+              Succeeds());
+
+  // A field node is no founder.
+  ASSERT_THAT(Tidings({"keygen", "--agency", "MY.NCB", "--out", dir / "k"}),
+              Succeeds());
+  Result init = Tidings({"roster", "init", "--name", "seas", "--threshold", "2",
+                         "--out", dir / "r.bin", dir / "k/MY.NCB.pub",
+                         dir / "k/MY.NCB+SHIP1.pub"});
+  EXPECT_THAT(init, FailsWith(kCliFailure));
+  EXPECT_THAT(init.err, HasSubstr("MY.NCB/SHIP1"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "r.bin"));
 }
 
 TEST(CliTest, KeygenSealsWithAPassphraseFile) {
@@ -711,6 +886,103 @@ class FakeNode final : public proto::Client::Service {
     return grpc::Status::OK;
   }
 
+  // Field nodes, kept as the real service describes them. Preset: one known
+  // only by its revocation, one whose agency's key was revoked since.
+  grpc::Status CertifyNode(grpc::ServerContext*,
+                           const proto::NodeCertifyRequest* request,
+                           proto::NodeInfo* response) override {
+    absl::MutexLock lock(&mu_);
+    certifies_.push_back(*request);
+    const proto::Member& member = request->node().member();
+    if (nodes_.contains(member.agency())) {
+      return grpc::Status(
+          grpc::StatusCode::ALREADY_EXISTS,
+          absl::StrCat(member.agency(), " is certified or revoked already"));
+    }
+    proto::NodeCert cert;
+    cert.set_node(member.agency());
+    cert.set_name(member.name());
+    // A node that certifies other keys than it was asked to.
+    cert.set_sign_pk(member.agency() == "MY.NCB/LIAR" ? std::string(32, 'x')
+                                                      : member.sign_pk());
+    cert.set_box_pk(member.box_pk());
+    cert.set_tls_cert_sha256(member.tls_cert_sha256());
+    cert.set_issued_unix_ms(kIssued);
+    proto::SignedNodeCert signed_cert;
+    signed_cert.set_cert(cert.SerializeAsString());
+    signed_cert.set_signature(std::string(64, 's'));
+    proto::NodeInfo& info = nodes_[member.agency()];
+    info.set_node(member.agency());
+    info.set_name(member.name());
+    info.set_sign_pk(cert.sign_pk());
+    info.set_tls_cert_sha256(cert.tls_cert_sha256());
+    info.set_issued_unix_ms(kIssued);
+    info.set_has_cert(true);
+    info.set_active(true);
+    info.set_signed_cert(signed_cert.SerializeAsString());
+    *response = info;
+    return grpc::Status::OK;
+  }
+  grpc::Status RevokeNode(grpc::ServerContext*,
+                          const proto::NodeRevokeRequest* request,
+                          proto::NodeInfo* response) override {
+    absl::MutexLock lock(&mu_);
+    revokes_.push_back(request->node());
+    auto it = nodes_.find(request->node());
+    if (it == nodes_.end() || !it->second.has_cert()) {
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat("no certificate of ", request->node(), " is known"));
+    }
+    if (it->second.revoked()) {
+      return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                          absl::StrCat(request->node(), " is revoked already"));
+    }
+    it->second.set_revoked(true);
+    it->second.set_active(false);
+    it->second.set_revoked_unix_ms(kRevoked);
+    *response = it->second;
+    return grpc::Status::OK;
+  }
+  grpc::Status ListNodes(grpc::ServerContext*, const proto::NodeListRequest*,
+                         proto::NodeListResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    ++lists_;
+    for (const auto& [id, info] : nodes_) *response->add_nodes() = info;
+    return grpc::Status::OK;
+  }
+
+  static constexpr int64_t kIssued = 1714564800000;   // 2024-05-01T12:00:00Z
+  static constexpr int64_t kRevoked = 1714651200000;  // 2024-05-02T12:00:00Z
+
+  void PresetNodes() {
+    absl::MutexLock lock(&mu_);
+    proto::NodeInfo& gone = nodes_["PH.CG/CUTTER"];
+    gone.set_node("PH.CG/CUTTER");
+    gone.set_revoked(true);
+    gone.set_revoked_unix_ms(kRevoked);
+    proto::NodeInfo& stale = nodes_["ID.NCB/OLD"];
+    stale.set_node("ID.NCB/OLD");
+    stale.set_name("Old \x1b[31mship");
+    stale.set_has_cert(true);
+    stale.set_sign_pk(std::string(32, '\x01'));
+    stale.set_tls_cert_sha256(std::string(32, '\x02'));
+    stale.set_issued_unix_ms(kIssued);
+  }
+
+  std::vector<proto::NodeCertifyRequest> certifies() {
+    absl::MutexLock lock(&mu_);
+    return certifies_;
+  }
+  std::vector<std::string> revokes() {
+    absl::MutexLock lock(&mu_);
+    return revokes_;
+  }
+  int lists() {
+    absl::MutexLock lock(&mu_);
+    return lists_;
+  }
+
   std::vector<proto::SendRequest> sends() {
     absl::MutexLock lock(&mu_);
     return sends_;
@@ -725,6 +997,10 @@ class FakeNode final : public proto::Client::Service {
   absl::Mutex mu_;
   std::vector<proto::SendRequest> sends_ ABSL_GUARDED_BY(mu_);
   proto::InboxRequest last_inbox_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, proto::NodeInfo> nodes_ ABSL_GUARDED_BY(mu_);
+  std::vector<proto::NodeCertifyRequest> certifies_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> revokes_ ABSL_GUARDED_BY(mu_);
+  int lists_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class CliNodeTest : public ::testing::Test {
@@ -968,6 +1244,223 @@ TEST_F(CliNodeTest, StatsAndConfigFile) {
   Result bad = Tidings({"stats", "--config", config});
   EXPECT_THAT(bad, FailsWith(kCliFailure));
   EXPECT_THAT(bad.err, HasSubstr("line 7: unknown key 'bogus'"));
+}
+
+// ---------------------------------------------------------------------------
+// Field nodes.
+
+// A field node's .pub file, made as its operator would.
+std::string FieldPub(const TempDir& dir, absl::string_view node,
+                     absl::string_view sub) {
+  const std::string out = dir / sub;
+  EXPECT_THAT(Tidings({"keygen", "--agency", std::string(node), "--out", out,
+                       "--name", "Patrol ship"}),
+              Succeeds());
+  return absl::StrCat(out, "/", absl::StrReplaceAll(node, {{"/", "+"}}),
+                      ".pub");
+}
+
+TEST_F(CliNodeTest, NodeCertifyWritesTheCertificateForTheFieldNode) {
+  const std::string pub = FieldPub(dir_, "MY.NCB/SHIP1", "ship");
+  proto::PublicIdentity identity;
+  ASSERT_TRUE(ReadProtoFile(pub, identity).ok());
+  const std::string cert_path = dir_ / "MY.NCB+SHIP1.cert";
+
+  Result r = Client({"node", "certify", "--pub", pub, "--out", cert_path});
+  ASSERT_THAT(r, Succeeds());
+  ASSERT_EQ(node_.certifies().size(), 1u);
+  EXPECT_EQ(node_.certifies()[0].node().member().SerializeAsString(),
+            identity.member().SerializeAsString());
+
+  // The file is the node's SignedNodeCert as is, public.
+  proto::SignedNodeCert signed_cert;
+  ASSERT_TRUE(ReadProtoFile(cert_path, signed_cert).ok());
+  proto::NodeCert cert;
+  ASSERT_TRUE(cert.ParseFromString(signed_cert.cert()));
+  EXPECT_EQ(cert.node(), "MY.NCB/SHIP1");
+  EXPECT_EQ(cert.sign_pk(), identity.member().sign_pk());
+  EXPECT_EQ(cert.tls_cert_sha256(), identity.member().tls_cert_sha256());
+  struct stat st {};
+  ASSERT_EQ(stat(cert_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  const std::string bytes = ReadFile(cert_path);
+
+  // What was certified, for the officer to compare with keygen's output.
+  EXPECT_THAT(r.out, HasSubstr("certified MY.NCB/SHIP1"));
+  EXPECT_THAT(r.out, HasSubstr(crypto::ToHex(identity.member().sign_pk())));
+  EXPECT_THAT(r.out,
+              HasSubstr(crypto::ToHex(identity.member().tls_cert_sha256())));
+  EXPECT_THAT(r.out, HasSubstr("2024-05-01T12:00:00Z"));
+  EXPECT_THAT(r.out, HasSubstr(cert_path));
+  EXPECT_THAT(r.out, HasSubstr("node_cert"));
+
+  // An existing file is never overwritten, and the node is not asked.
+  Result exists = Client({"node", "certify", "--pub", pub, "--out", cert_path});
+  EXPECT_THAT(exists, FailsWith(kCliFailure));
+  EXPECT_THAT(exists.err, HasSubstr("already exists"));
+  EXPECT_EQ(node_.certifies().size(), 1u);
+  EXPECT_EQ(ReadFile(cert_path), bytes);
+
+  // Again with another file (as after a failed write): the node refuses to
+  // certify twice, and the certificate it holds of these keys is written.
+  const std::string copy = dir_ / "copy.cert";
+  Result again =
+      Client({"node", "certify", "--pub", pub, "--out", copy, "--json"});
+  ASSERT_THAT(again, Succeeds());
+  EXPECT_EQ(node_.certifies().size(), 2u);
+  EXPECT_EQ(ReadFile(copy), bytes);
+  const google::protobuf::Struct json = Json(again.out);
+  EXPECT_EQ(json.fields().at("node").string_value(), "MY.NCB/SHIP1");
+  EXPECT_EQ(json.fields().at("state").string_value(), "active");
+  EXPECT_EQ(json.fields().at("cert_file").string_value(), copy);
+  EXPECT_TRUE(json.fields().at("certified_before").bool_value());
+  EXPECT_EQ(json.fields().at("sign_pk").string_value(),
+            crypto::ToHex(identity.member().sign_pk()));
+
+  // Other keys under a taken id: the node's refusal stands, no file.
+  const std::string impostor = FieldPub(dir_, "MY.NCB/SHIP1", "impostor");
+  Result taken = Client(
+      {"node", "certify", "--pub", impostor, "--out", dir_ / "taken.cert"});
+  EXPECT_THAT(taken, FailsWith(kCliFailure));
+  EXPECT_THAT(taken.err, HasSubstr("certified or revoked already"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "taken.cert"));
+
+  // Nor once revoked.
+  ASSERT_THAT(Client({"node", "revoke", "--node", "MY.NCB/SHIP1"}), Succeeds());
+  Result revoked =
+      Client({"node", "certify", "--pub", pub, "--out", dir_ / "rev.cert"});
+  EXPECT_THAT(revoked, FailsWith(kCliFailure));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "rev.cert"));
+}
+
+TEST_F(CliNodeTest, NodeCertifyRefusesWhatIsNotAFieldNodesPublicFile) {
+  ASSERT_THAT(Tidings({"keygen", "--agency", "MY.NCB", "--out", dir_ / "k"}),
+              Succeeds());
+  Result agency = Client(
+      {"node", "certify", "--pub", dir_ / "k/MY.NCB.pub", "--out", dir_ / "c"});
+  EXPECT_THAT(agency, FailsWith(kCliFailure));
+  EXPECT_THAT(agency.err, HasSubstr("is not AGENCY/NAME"));
+  Result key = Client(
+      {"node", "certify", "--pub", dir_ / "k/MY.NCB.key", "--out", dir_ / "c"});
+  EXPECT_THAT(key, FailsWith(kCliFailure));
+  Result missing = Client(
+      {"node", "certify", "--pub", dir_ / "k/none.pub", "--out", dir_ / "c"});
+  EXPECT_THAT(missing, FailsWith(kCliFailure));
+  EXPECT_TRUE(node_.certifies().empty());
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "c"));
+
+  // A node that answers with a certificate of other keys: nothing written.
+  const std::string liar = FieldPub(dir_, "MY.NCB/LIAR", "liar");
+  Result lied =
+      Client({"node", "certify", "--pub", liar, "--out", dir_ / "liar.cert"});
+  EXPECT_THAT(lied, FailsWith(kCliFailure));
+  EXPECT_THAT(lied.err, HasSubstr("other keys"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "liar.cert"));
+
+  // An unwritable --out after the node certified: the error says to retry.
+  const std::string pub = FieldPub(dir_, "MY.NCB/SHIP2", "ship2");
+  Result unwritable = Client(
+      {"node", "certify", "--pub", pub, "--out", dir_ / "no/such/dir/c.cert"});
+  EXPECT_THAT(unwritable, FailsWith(kCliFailure));
+  EXPECT_THAT(unwritable.err, HasSubstr("the node has certified MY.NCB/SHIP2"));
+  EXPECT_THAT(
+      Client({"node", "certify", "--pub", pub, "--out", dir_ / "ship2.cert"}),
+      Succeeds());
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "ship2.cert"));
+}
+
+TEST_F(CliNodeTest, NodeRevokeSendsTheIdAndPrintsTheResult) {
+  const std::string pub = FieldPub(dir_, "MY.NCB/SHIP1", "ship");
+  ASSERT_THAT(Client({"node", "certify", "--pub", pub, "--out", dir_ / "c"}),
+              Succeeds());
+  Result r = Client({"node", "revoke", "--node", "MY.NCB/SHIP1"});
+  ASSERT_THAT(r, Succeeds());
+  EXPECT_THAT(node_.revokes(), ElementsAre("MY.NCB/SHIP1"));
+  EXPECT_THAT(r.out, HasSubstr("revoked MY.NCB/SHIP1"));
+  EXPECT_THAT(r.out, HasSubstr("state        revoked"));
+  EXPECT_THAT(r.out, HasSubstr("2024-05-02T12:00:00Z"));
+
+  Result twice = Client({"node", "revoke", "--node", "MY.NCB/SHIP1"});
+  EXPECT_THAT(twice, FailsWith(kCliFailure));
+  EXPECT_THAT(twice.err, HasSubstr("revoked already"));
+  Result unknown = Client({"node", "revoke", "--node", "MY.NCB/NONE"});
+  EXPECT_THAT(unknown, FailsWith(kCliFailure));
+  EXPECT_THAT(unknown.err, HasSubstr("no certificate of MY.NCB/NONE"));
+
+  // Malformed ids never reach the node.
+  EXPECT_THAT(Client({"node", "revoke", "--node", "MY.NCB"}),
+              FailsWith(kCliUsage));
+  EXPECT_EQ(node_.revokes().size(), 3u);
+
+  node_.PresetNodes();
+  Result json = Client({"node", "revoke", "--node", "PH.CG/CUTTER", "--json"});
+  EXPECT_THAT(json, FailsWith(kCliFailure)) << "only a revocation is known";
+}
+
+TEST_F(CliNodeTest, NodeListShowsEveryState) {
+  Result empty = Client({"node", "list"});
+  ASSERT_THAT(empty, Succeeds());
+  EXPECT_EQ(empty.out, "no field nodes known\n");
+  Result empty_json = Client({"node", "list", "--json"});
+  ASSERT_THAT(empty_json, Succeeds());
+  EXPECT_EQ(empty_json.out, "{\"nodes\":[]}\n");
+
+  node_.PresetNodes();
+  for (const char* node : {"MY.NCB/SHIP1", "MY.NCB/SHIP2"}) {
+    ASSERT_THAT(
+        Client({"node", "certify", "--pub",
+                FieldPub(dir_, node, absl::StrReplaceAll(node, {{"/", "_"}})),
+                "--out",
+                dir_ / absl::StrCat(absl::StrReplaceAll(node, {{"/", "+"}}),
+                                    ".cert")}),
+        Succeeds());
+  }
+  ASSERT_THAT(Client({"node", "revoke", "--node", "MY.NCB/SHIP2"}), Succeeds());
+
+  Result r = Client({"node", "list"});
+  ASSERT_THAT(r, Succeeds());
+  const std::vector<std::string> lines =
+      absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 5u) << r.out;
+  EXPECT_THAT(lines[0], AllOf(StartsWith("NODE"), HasSubstr("NAME"),
+                              HasSubstr("STATE"), HasSubstr("ISSUED (UTC)")));
+  EXPECT_THAT(lines[1],
+              AllOf(StartsWith("ID.NCB/OLD"),
+                    HasSubstr("not valid (agency removed or key revoked)"),
+                    HasSubstr("2024-05-01T12:00:00Z")));
+  // A name from another agency cannot drive the terminal.
+  EXPECT_THAT(r.out, Not(HasSubstr("\x1b")));
+  EXPECT_THAT(lines[1], HasSubstr("Old \\x1b[31mship"));
+  EXPECT_THAT(lines[2], AllOf(StartsWith("MY.NCB/SHIP1"),
+                              HasSubstr("Patrol ship"), HasSubstr("active")));
+  EXPECT_THAT(lines[3],
+              AllOf(StartsWith("MY.NCB/SHIP2"), HasSubstr("revoked")));
+  EXPECT_THAT(lines[4], AllOf(StartsWith("PH.CG/CUTTER"),
+                              HasSubstr("revocation only"), HasSubstr(" - ")));
+
+  Result json = Client({"node", "list", "--json"});
+  ASSERT_THAT(json, Succeeds());
+  const google::protobuf::Struct parsed = Json(json.out);
+  const auto& nodes = parsed.fields().at("nodes").list_value();
+  ASSERT_EQ(nodes.values_size(), 4);
+  std::vector<std::string> states;
+  for (const auto& node : nodes.values()) {
+    states.push_back(absl::StrCat(
+        node.struct_value().fields().at("node").string_value(), " ",
+        node.struct_value().fields().at("state").string_value()));
+  }
+  EXPECT_THAT(states, ElementsAre("ID.NCB/OLD not_valid", "MY.NCB/SHIP1 active",
+                                  "MY.NCB/SHIP2 revoked",
+                                  "PH.CG/CUTTER revocation_only"));
+  const auto& ship1 = nodes.values(1).struct_value().fields();
+  EXPECT_EQ(ship1.at("issued_unix_ms").number_value(), FakeNode::kIssued);
+  EXPECT_EQ(ship1.at("name").string_value(), "Patrol ship");
+  EXPECT_TRUE(ship1.at("active").bool_value());
+  const auto& ship2 = nodes.values(2).struct_value().fields();
+  EXPECT_EQ(ship2.at("revoked_unix_ms").number_value(), FakeNode::kRevoked);
+  EXPECT_EQ(ship2.at("revoked_at").string_value(), "2024-05-02T12:00:00Z");
+  EXPECT_EQ(nodes.values(0).struct_value().fields().at("name").string_value(),
+            "Old \x1b[31mship");
 }
 
 }  // namespace
