@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Tidings demo: four maritime agencies of the regional working group
 # (Indonesia, Malaysia, the Philippines, Vietnam) found a network on
-# 127.0.0.1, Malaysia sends a patrol alert to Indonesia and the Philippines,
-# and the script shows where it went and where it did not.
+# 127.0.0.1, the Philippine Coast Guard certifies a patrol ship as a field
+# node of its own, Malaysia sends a patrol alert to Indonesia and the
+# Philippines, and the script shows where it went and where it did not.
 #
 # Usage: bash deploy/demo.sh     (as root on Debian 12; installs what it needs)
 set -euo pipefail
@@ -43,6 +44,10 @@ for a in "${agencies[@]}"; do
   ports[$a]=$next
   next=$((next + 1))
 done
+ship=PH.PCG/CABRA            # a field node: PH.PCG's patrol ship
+ship_file=PH.PCG+CABRA       # its files ('/' is '+')
+while ! port_free "$next"; do next=$((next + 1)); done
+ship_port=$next
 
 echo "== each agency generates its keys (secret key file 0600, never leaves the node)"
 for a in "${agencies[@]}"; do
@@ -92,6 +97,33 @@ linked() { [ "$("$tidings" stats --config "$1.conf" --json | grep -o '"[A-Z][A-Z
 for a in "${agencies[@]}"; do poll linked "$a"; done
 echo "   all four nodes up and linked"
 
+echo "== PH.PCG certifies its patrol ship $ship (a field node: its own keys, no roster change)"
+"$tidings" keygen --agency "$ship" --name "BRP Cabra (patrol ship)" --out keys \
+  --endpoint "127.0.0.1:$ship_port" | sed 's/^/   /'
+"$tidings" node certify --pub "keys/$ship_file.pub" --out "keys/$ship_file.cert" \
+  --config PH.PCG.conf | sed 's/^/   /'
+{
+  echo "agency = $ship"
+  echo "key_file = keys/$ship_file.key"
+  echo "node_cert = keys/$ship_file.cert"
+  echo "roster = roster.bin"
+  echo "data_dir = data/$ship_file"
+  echo "listen = 127.0.0.1:$ship_port"
+  echo "client_socket = run/$ship_file.sock"
+  echo "anti_entropy_ms = 1000"
+  echo "peer = PH.PCG 127.0.0.1:${ports[PH.PCG]}"
+} > ship.conf
+"$tidingsd" --config ship.conf 2> ship.log &
+pids+=($!)
+ship_linked() { "$tidings" stats --config ship.conf --json | grep -q '"PH.PCG"'; }
+poll ship_linked
+# MY.MMEA wraps the alert's key to the ship once PH.PCG's gossip has told it
+# of the certificate.
+knows_ship() { "$tidings" node list --config MY.MMEA.conf | grep -q "active"; }
+poll knows_ship
+echo "   the ship is linked to PH.PCG; MY.MMEA lists it:"
+"$tidings" node list --config MY.MMEA.conf | sed 's/^/   /'
+
 echo "== MY.MMEA sends a FLASH patrol alert to ID.BAKAMLA and PH.PCG"
 canary="CANARY-$(date +%s)-$RANDOM"
 sent=$("$tidings" send --config MY.MMEA.conf --kind alert --precedence flash \
@@ -106,6 +138,10 @@ for a in ID.BAKAMLA PH.PCG; do
   echo "== arrived at $a, decrypted there:"
   "$tidings" show --config "$a.conf" "$id" | sed 's/^/   /'
 done
+
+poll "$tidings" show --config ship.conf "$id"
+echo "== arrived at PH.PCG's patrol ship $ship (relayed by PH.PCG), decrypted there:"
+"$tidings" show --config ship.conf "$id" | sed 's/^/   /'
 
 delivered() { [ "$("$tidings" status --config MY.MMEA.conf "$id" | grep -c delivered)" -eq 2 ]; }
 poll delivered
@@ -124,4 +160,9 @@ if grep -rqF "$canary" "data/VN.VCG" || grep -rqF "$id" "data/VN.VCG"; then
   exit 1
 fi
 echo "   its data directory holds neither the alert's text nor its id"
+echo "== the ship is reported lost: PH.PCG alone revokes it, and every link to it closes"
+"$tidings" node revoke --node "$ship" --config PH.PCG.conf | sed 's/^/   /'
+ship_cut_off() { ! ship_linked; }
+poll ship_cut_off
+"$tidings" node list --config MY.MMEA.conf | sed 's/^/   /'
 echo "== demo done: the alert reached exactly its audience"
