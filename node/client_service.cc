@@ -164,6 +164,9 @@ class ClientService final : public proto::Client::Service {
     absl::StatusOr<proto::SignedNodeCert> signed_cert =
         deps_.membership->CertifyNode(std::move(cert), *deps_.identity);
     if (!signed_cert.ok()) return ToGrpc(signed_cert.status());
+    proto::NodeCerts records;
+    records.add_certs(signed_cert->SerializeAsString());
+    deps_.engine->AnnounceNodeRecords(records);
     return DescribeNode(member.agency(), response);
   }
 
@@ -177,6 +180,9 @@ class ClientService final : public proto::Client::Service {
         deps_.membership->RevokeNode(request->node(), *deps_.identity,
                                      absl::ToUnixMillis(absl::Now()));
     if (!revocation.ok()) return ToGrpc(revocation.status());
+    proto::NodeCerts records;
+    records.add_revocations(revocation->SerializeAsString());
+    deps_.engine->AnnounceNodeRecords(records);
     return DescribeNode(request->node(), response);
   }
 

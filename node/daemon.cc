@@ -88,7 +88,8 @@ absl::Status OfferOwnNodeCert(const Config& config,
   out->ParseFromString(signed_cert.cert());
   absl::StatusOr<bool> offered = membership.OfferNodeCert(signed_cert);
   if (offered.ok()) {
-    const FieldNode* self = membership.chain()->nodes().Find(identity.agency());
+    const std::shared_ptr<const RosterChain> chain = membership.chain();
+    const FieldNode* self = chain->nodes().Find(identity.agency());
     if (self != nullptr && self->revocation.has_value()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "node certificate ", config.node_cert_file, ": ", identity.agency(),

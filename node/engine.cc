@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "crypto/hash.h"
@@ -47,17 +48,43 @@ std::vector<std::string> AudienceOf(const proto::Header& header) {
                                   header.audience().end());
 }
 
-// Every field-node certificate and revocation `chain` holds, in one message.
-proto::PeerMessage NodeCertsMessage(const RosterChain& chain) {
-  proto::PeerMessage message;
-  proto::NodeCerts* out = message.mutable_node_certs();
+// The field-node certificates and revocations worth gossiping: those of
+// current members' nodes.
+proto::NodeCerts NodeRecordsOf(const RosterChain& chain) {
+  proto::NodeCerts out;
   for (const auto& [id, node] : chain.nodes().all()) {
-    if (node.has_cert) out->add_certs(node.signed_cert.SerializeAsString());
+    if (!chain.current().IsMember(AgencyOf(id))) continue;
+    if (node.has_cert) out.add_certs(node.signed_cert.SerializeAsString());
     if (node.revocation.has_value()) {
-      out->add_revocations(node.signed_revocation.SerializeAsString());
+      out.add_revocations(node.signed_revocation.SerializeAsString());
     }
   }
-  return message;
+  return out;
+}
+
+// `records` as NodeCerts messages of about 1 MiB at most each (certificates
+// first, since a revocation names one).
+std::vector<proto::PeerMessage> NodeRecordMessages(
+    const proto::NodeCerts& records) {
+  constexpr size_t kChunkBytes = 1024 * 1024;
+  std::vector<proto::PeerMessage> out;
+  size_t bytes = kChunkBytes;
+  auto next = [&](size_t size) -> proto::NodeCerts& {
+    if (bytes + size > kChunkBytes) {
+      out.emplace_back();
+      out.back().mutable_node_certs();
+      bytes = 0;
+    }
+    bytes += size;
+    return *out.back().mutable_node_certs();
+  };
+  for (const std::string& cert : records.certs()) {
+    next(cert.size()).add_certs(cert);
+  }
+  for (const std::string& revocation : records.revocations()) {
+    next(revocation.size()).add_revocations(revocation);
+  }
+  return out;
 }
 
 // Whether `principal` (an agency, or a field node of one) may hold what is
@@ -216,9 +243,8 @@ void Engine::OnLinkUp(absl::string_view peer) {
   if (options_.epochs != nullptr) {
     sender_.SendToPeer(peer, EpochKeysMessage(), kControl);
   }
-  if (proto::PeerMessage certs = NodeCertsMessage(*membership_.chain());
-      certs.node_certs().certs_size() + certs.node_certs().revocations_size() >
-      0) {
+  for (const proto::PeerMessage& certs :
+       NodeRecordMessages(NodeRecordsOf(*membership_.chain()))) {
     sender_.SendToPeer(peer, certs, kControl);
   }
   for (const proto::SignedRoster& pending : membership_.Pending()) {
@@ -258,12 +284,9 @@ void Engine::OnRosterApplied(const RosterChain& chain) {
       }
     }
   }
-  {
-    absl::MutexLock lock(&mu_);
-    absl::erase_if(peers_, [&](const auto& entry) {
-      return !chain.IsActive(entry.first);
-    });
-  }
+  // Peers no longer members, and field nodes no longer valid (agency
+  // removed, certifying key revoked).
+  ForgetInactive(chain);
   // The last few versions, not only the newest: a peer that missed one
   // broadcast fills the gap from the next (versions it holds are no-ops).
   proto::PeerMessage message;
@@ -389,6 +412,10 @@ absl::Status Engine::HandleEpochKeys(absl::string_view peer,
 
 void Engine::OnNodesChanged(const RosterChain& chain) {
   counters_.Add("nodes.changed");
+  ForgetInactive(chain);
+}
+
+void Engine::ForgetInactive(const RosterChain& chain) {
   if (options_.directory != nullptr) {
     for (const auto& [id, node] : chain.nodes().all()) {
       if (!chain.IsActive(id)) options_.directory->Forget(id);
@@ -400,56 +427,54 @@ void Engine::OnNodesChanged(const RosterChain& chain) {
       return !chain.IsActive(entry.first);
     });
   }
-  Broadcast(NodeCertsMessage(chain), "");
 }
 
 absl::Status Engine::HandleNodeCerts(absl::string_view peer,
                                      const proto::NodeCerts& certs) {
+  // Records of current members only are gossiped (NodeRecordsOf).
   const size_t max_records =
       kMaxFieldNodesPerAgency *
       static_cast<size_t>(
           membership_.chain()->current().roster().members_size());
   if (static_cast<size_t>(certs.certs_size()) > max_records ||
       static_cast<size_t>(certs.revocations_size()) > max_records) {
-    counters_.Add("rejected.node_certs");
+    counters_.Add("rejected.node_records");
     return Strike(peer);
   }
-  // Certificates first: a revocation names one.
-  auto offer = [&](absl::string_view what,
-                   const absl::StatusOr<bool>& added) -> absl::Status {
-    if (added.ok()) {
-      if (*added) counters_.Add(absl::StrCat(what, ".learnt"));
-      return absl::OkStatus();
+  Membership::NodeRecordsOffered offered = membership_.OfferNodeRecords(certs);
+  const int fresh =
+      offered.fresh.certs_size() + offered.fresh.revocations_size();
+  if (fresh > 0) counters_.Add("node_records.learnt", fresh);
+  for (const absl::Status& refused : offered.refused) {
+    counters_.Add("rejected.node_record");
+    // A malformed or forged record, or one under a roster version far
+    // ahead, is the relaying peer's doing (a link brings both ends to the
+    // same roster, and updates travel ahead of what is signed under them);
+    // the others (an agency removed meanwhile, a conflict) depend on what
+    // each node has learnt so far.
+    const bool theirs = refused.code() == absl::StatusCode::kInvalidArgument ||
+                        refused.code() == absl::StatusCode::kUnauthenticated ||
+                        absl::StartsWith(refused.message(), "roster_ahead");
+    if (theirs) {
+      spdlog::warn("refused a field-node record from {}: {}", peer,
+                   refused.message());
+      TIDINGS_RETURN_IF_ERROR(Strike(peer));
+    } else {
+      spdlog::debug("refused a field-node record from {}: {}", peer,
+                    refused.message());
     }
-    counters_.Add(absl::StrCat("rejected.", what));
-    spdlog::warn("refused a {} from {}: {}", what, peer,
-                 added.status().message());
-    // Only a malformed or forged record is the relaying peer's doing; the
-    // others depend on what each node has learnt so far.
-    const absl::StatusCode code = added.status().code();
-    if (code == absl::StatusCode::kInvalidArgument ||
-        code == absl::StatusCode::kUnauthenticated) {
-      return Strike(peer);
-    }
-    return absl::OkStatus();
-  };
-  for (const std::string& bytes : certs.certs()) {
-    proto::SignedNodeCert cert;
-    TIDINGS_RETURN_IF_ERROR(
-        offer("node_cert",
-              bytes.size() <= kMaxNodeRecordBytes && cert.ParseFromString(bytes)
-                  ? membership_.OfferNodeCert(cert)
-                  : absl::InvalidArgumentError("does not parse")));
   }
-  for (const std::string& bytes : certs.revocations()) {
-    proto::SignedNodeRevocation revocation;
-    TIDINGS_RETURN_IF_ERROR(offer(
-        "node_revocation",
-        bytes.size() <= kMaxNodeRecordBytes && revocation.ParseFromString(bytes)
-            ? membership_.OfferNodeRevocation(revocation)
-            : absl::InvalidArgumentError("does not parse")));
+  // Only what is new here goes on, once.
+  for (const proto::PeerMessage& message : NodeRecordMessages(offered.fresh)) {
+    Broadcast(message, peer);
   }
   return absl::OkStatus();
+}
+
+void Engine::AnnounceNodeRecords(const proto::NodeCerts& records) {
+  for (const proto::PeerMessage& message : NodeRecordMessages(records)) {
+    Broadcast(message, "");
+  }
 }
 
 proto::PeerMessage Engine::EpochKeysMessage() const {
@@ -1107,6 +1132,11 @@ absl::Status Engine::HandleWant(absl::string_view peer,
   std::optional<proto::FeedHead> head = log_.GetHead(want.feed_id());
   if (!head.has_value()) {
     counters_.Add("want.unknown_feed");
+    return absl::OkStatus();
+  }
+  if (!membership_.chain()->IsActive(peer)) {
+    // Removed or revoked while its link was closing.
+    counters_.Add("want.inactive_peer");
     return absl::OkStatus();
   }
   if (!InAudience(head->audience(), peer)) {

@@ -148,9 +148,12 @@ class Engine {
   void OnRosterApplied(const RosterChain& chain);
 
   // After the membership accepted a field-node certificate or revocation:
-  // gossips every one it holds to every linked peer, and forgets field
-  // nodes that no longer hold (and their epoch keys).
+  // forgets field nodes that no longer hold (and their epoch keys).
   void OnNodesChanged(const RosterChain& chain);
+
+  // Gossips field-node records this node made (certify, revoke) to every
+  // linked peer. Records learnt from peers go on by themselves.
+  void AnnounceNodeRecords(const proto::NodeCerts& records);
 
   // Anti-entropy: sends a heads digest to every linked peer whose round is
   // due (call it at least every anti_entropy_interval).
@@ -211,6 +214,8 @@ class Engine {
   // the link.
   absl::Status HandleNodeCerts(absl::string_view peer,
                                const proto::NodeCerts& certs);
+  // Forgets the linked state and epoch keys of principals no longer active.
+  void ForgetInactive(const RosterChain& chain);
   // Our published epoch keys and those we learnt, in one message.
   proto::PeerMessage EpochKeysMessage() const;
   // Makes a new epoch key when due (and gossips it); erases expired ones.

@@ -12,6 +12,7 @@
 #include "crypto/hash.h"
 #include "crypto/sign.h"
 #include "crypto/status_macros.h"
+#include "node/internal/logging.h"
 
 namespace tidings::node {
 namespace {
@@ -302,7 +303,13 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
               [](const FieldNode* a, const FieldNode* b) {
                 return a->cert.node() < b->cert.node();
               });
-    if (field.size() > kMaxFieldNodeWraps) field.resize(kMaxFieldNodeWraps);
+    if (field.size() > kMaxFieldNodeWraps) {
+      // The header must stay within what receivers accept; the nodes left
+      // out store the envelope unread (their agency's node reads it).
+      spdlog::warn("{} field nodes in the audience; wrapping to the first {}",
+                   field.size(), kMaxFieldNodeWraps);
+      field.resize(kMaxFieldNodeWraps);
+    }
     for (const FieldNode* node : field) {
       TIDINGS_RETURN_IF_ERROR(
           add(node->cert.node(),

@@ -17,18 +17,23 @@ constexpr char kSeparator = '/';
 // A TLS certificate's common name holds at most 64 characters.
 constexpr size_t kMaxFieldNodeIdLength = 64;
 
-// The agency key that signed `bytes` under `signed_under`, checked; and not
-// revoked in `current`.
+// Whether a certificate grants rights (it needs a key the agency may still
+// use) or a revocation takes them away (any key the agency held may sign
+// one, whatever became of the key or the agency since).
+enum class Grants { kYes, kNo };
+
+// The agency key that signed `bytes` under `signed_under`, checked; for a
+// grant, the agency must be a member of `current` and that key not revoked.
 absl::StatusOr<std::string> CheckAgencySignature(
     absl::string_view what, absl::string_view agency, uint32_t roster_version,
     absl::string_view bytes, absl::string_view signature, crypto::Domain domain,
-    const Roster* signed_under, const Roster& current) {
+    const Roster* signed_under, const Roster& current, Grants grants) {
   if (signed_under == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("roster_ahead: ", what, " is signed under roster v",
                      roster_version, "; this node has v", current.version()));
   }
-  if (!current.IsMember(agency)) {
+  if (grants == Grants::kYes && !current.IsMember(agency)) {
     return absl::FailedPreconditionError(absl::StrCat(
         what, ": ", agency, " is not a member of roster v", current.version()));
   }
@@ -38,7 +43,8 @@ absl::StatusOr<std::string> CheckAgencySignature(
         what, ": ", agency, " was not a member of roster v", roster_version));
   }
   for (const proto::Revocation& r : current.roster().revocations()) {
-    if (r.agency() == agency && r.sign_pk() == member->sign_pk()) {
+    if (grants == Grants::kYes && r.agency() == agency &&
+        r.sign_pk() == member->sign_pk()) {
       return absl::FailedPreconditionError(
           absl::StrCat(what, ": signed with ", agency, "'s key of roster v",
                        roster_version, ", revoked at v", r.at_version()));
@@ -71,13 +77,49 @@ absl::Status CheckCuts(
           "revocation of ", node, ": cuts are not sorted and unique by feed"));
     }
   }
+  if (static_cast<size_t>(cuts.size()) > kMaxNodeRevocationCuts) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("revocation of ", node, ": ", cuts.size(),
+                     " cuts; at most ", kMaxNodeRevocationCuts));
+  }
   return absl::OkStatus();
 }
 
+// Why `entry`'s certificate no longer holds under `current`, or "" if it
+// does (revocation of the node itself not considered).
+std::string WhyNotValid(const FieldNode& entry, const Roster& current) {
+  if (!entry.has_cert) return "no certificate is known";
+  const absl::string_view agency = AgencyOf(entry.cert.node());
+  if (!current.IsMember(agency)) {
+    return absl::StrCat("its agency ", agency, " is no longer a member");
+  }
+  for (const proto::Revocation& r : current.roster().revocations()) {
+    if (r.agency() != agency) continue;
+    if (r.sign_pk() == entry.signer_pk) {
+      return absl::StrCat("the key of ", agency,
+                          " that certified it was revoked at roster v",
+                          r.at_version());
+    }
+    // Removed since, and admitted again: certificates from before the
+    // removal stay void, whatever key signed them.
+    if (r.removed() && r.at_version() > entry.cert.roster_version()) {
+      return absl::StrCat(agency, " was removed at roster v", r.at_version(),
+                          ", after it certified this node");
+    }
+  }
+  return "";
+}
+
+// Slots `agency` uses: its entries whose certificate still holds, and its
+// revocations (a stolen key's certificates stop counting once it is
+// revoked).
 size_t CountOf(const std::map<std::string, FieldNode, std::less<>>& nodes,
-               absl::string_view agency) {
+               absl::string_view agency, const Roster& current) {
   size_t n = 0;
-  for (const auto& [id, entry] : nodes) n += AgencyOf(id) == agency;
+  for (const auto& [id, entry] : nodes) {
+    if (AgencyOf(id) != agency) continue;
+    n += entry.revocation.has_value() || WhyNotValid(entry, current).empty();
+  }
   return n;
 }
 
@@ -142,6 +184,12 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithCert(
         "node certificate does not parse as a tidings.proto.NodeCert");
   }
   TIDINGS_RETURN_IF_ERROR(ValidateFieldNodeId(cert.node()));
+  const FieldNode* known = Find(cert.node());
+  // Known bytes cost no signature check (gossip repeats itself).
+  if (known != nullptr && known->has_cert &&
+      known->signed_cert.cert() == signed_cert.cert()) {
+    return std::nullopt;
+  }
   const std::string what = absl::StrCat("certificate of ", cert.node());
   if (cert.sign_pk().size() != crypto::VerifyKey::kSize ||
       cert.box_pk().size() != crypto::BoxPublicKey::kSize ||
@@ -156,20 +204,32 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithCert(
       !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": ", s.message()));
   }
-  if (cert.name().size() > 256 || cert.endpoints_size() > 16) {
+  bool long_endpoint = false;
+  for (const std::string& e : cert.endpoints()) long_endpoint |= e.size() > 256;
+  if (cert.name().size() > 256 || cert.endpoints_size() > 16 || long_endpoint) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, ": name or endpoints too long"));
+        absl::StrCat(what,
+                     ": name, endpoints or an endpoint too long (256 bytes, 16 "
+                     "endpoints)"));
+  }
+  if (signed_cert.ByteSizeLong() > kMaxNodeCertBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", signed_cert.ByteSizeLong(), " bytes; at most ",
+                     kMaxNodeCertBytes));
   }
   const absl::string_view agency = AgencyOf(cert.node());
   TIDINGS_ASSIGN_OR_RETURN(
       std::string signer_pk,
       CheckAgencySignature(what, agency, cert.roster_version(),
                            signed_cert.cert(), signed_cert.signature(),
-                           crypto::Domain::kNodeCert, signed_under, current));
-  if (const FieldNode* known = Find(cert.node())) {
-    if (known->has_cert && known->signed_cert.cert() == signed_cert.cert()) {
-      return std::nullopt;
-    }
+                           crypto::Domain::kNodeCert, signed_under, current,
+                           Grants::kYes));
+  // A revocation that came first and names this key: the certificate is
+  // kept (inactive), so that what the node signed up to the cuts verifies.
+  const bool revoked_first = known != nullptr && !known->has_cert &&
+                             known->revocation.has_value() &&
+                             known->revocation->sign_pk() == cert.sign_pk();
+  if (known != nullptr && !revoked_first) {
     if (known->revocation.has_value()) {
       return absl::AlreadyExistsError(
           absl::StrCat(what, ": ", cert.node(),
@@ -180,7 +240,8 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithCert(
         absl::StrCat(what, ": a different certificate of ", cert.node(),
                      " is already known (the first one is kept)"));
   }
-  if (CountOf(nodes_, agency) >= kMaxFieldNodesPerAgency) {
+  if (known == nullptr &&
+      CountOf(nodes_, agency, current) >= kMaxFieldNodesPerAgency) {
     return absl::ResourceExhaustedError(
         absl::StrCat(what, ": ", agency, " already has ",
                      kMaxFieldNodesPerAgency, " field nodes"));
@@ -196,7 +257,7 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithCert(
     }
   }
   for (const auto& [id, other] : nodes_) {
-    if (other.has_cert &&
+    if (id != cert.node() && other.has_cert &&
         (other.cert.sign_pk() == cert.sign_pk() ||
          other.cert.box_pk() == cert.box_pk() ||
          other.cert.tls_cert_sha256() == cert.tls_cert_sha256())) {
@@ -228,19 +289,24 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithRevocation(
         absl::StrCat(what, ": sign_pk is not 32 bytes"));
   }
   TIDINGS_RETURN_IF_ERROR(CheckCuts(revocation.node(), revocation.cuts()));
+  const FieldNode* known = Find(revocation.node());
+  if (known != nullptr && known->revocation.has_value() &&
+      known->signed_revocation.revocation() == signed_revocation.revocation()) {
+    return std::nullopt;
+  }
+  if (signed_revocation.ByteSizeLong() > kMaxNodeRecordBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", signed_revocation.ByteSizeLong(),
+                     " bytes; at most ", kMaxNodeRecordBytes));
+  }
   const absl::string_view agency = AgencyOf(revocation.node());
   TIDINGS_RETURN_IF_ERROR(
       CheckAgencySignature(
           what, agency, revocation.roster_version(),
           signed_revocation.revocation(), signed_revocation.signature(),
-          crypto::Domain::kNodeRevocation, signed_under, current)
+          crypto::Domain::kNodeRevocation, signed_under, current, Grants::kNo)
           .status());
-  const FieldNode* known = Find(revocation.node());
   if (known != nullptr && known->revocation.has_value()) {
-    if (known->signed_revocation.revocation() ==
-        signed_revocation.revocation()) {
-      return std::nullopt;
-    }
     return absl::AlreadyExistsError(
         absl::StrCat(what, ": ", revocation.node(),
                      " is revoked already (the first "
@@ -252,7 +318,8 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithRevocation(
         absl::StrCat(what, ": it names a key that is not the one ",
                      revocation.node(), "'s certificate holds"));
   }
-  if (known == nullptr && CountOf(nodes_, agency) >= kMaxFieldNodesPerAgency) {
+  if (known == nullptr &&
+      CountOf(nodes_, agency, current) >= kMaxFieldNodesPerAgency) {
     return absl::ResourceExhaustedError(
         absl::StrCat(what, ": ", agency, " already has ",
                      kMaxFieldNodesPerAgency, " field nodes"));
@@ -263,28 +330,6 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithRevocation(
   entry.signed_revocation = signed_revocation;
   return std::optional<FieldNodes>(std::move(out));
 }
-
-namespace {
-
-// Why `entry`'s certificate no longer holds under `current`, or "" if it
-// does (revocation of the node itself not considered).
-std::string WhyNotValid(const FieldNode& entry, const Roster& current) {
-  if (!entry.has_cert) return "no certificate is known";
-  const absl::string_view agency = AgencyOf(entry.cert.node());
-  if (!current.IsMember(agency)) {
-    return absl::StrCat("its agency ", agency, " is no longer a member");
-  }
-  for (const proto::Revocation& r : current.roster().revocations()) {
-    if (r.agency() == agency && r.sign_pk() == entry.signer_pk) {
-      return absl::StrCat("the key of ", agency,
-                          " that certified it was revoked at roster v",
-                          r.at_version());
-    }
-  }
-  return "";
-}
-
-}  // namespace
 
 const FieldNode* FieldNodes::Active(absl::string_view node,
                                     const Roster& current) const {
@@ -380,6 +425,16 @@ absl::StatusOr<proto::SignedNodeRevocation> SignNodeRevocation(
     return absl::FailedPreconditionError(
         absl::StrCat("this node's key is not ", agency.agency(),
                      "'s key in roster v", roster.version()));
+  }
+  if (cuts.size() > kMaxNodeRevocationCuts) {
+    // Bounded, or a stolen node could make its revocation too large to
+    // travel by opening many feeds. Its longest feeds keep their cuts; the
+    // rest (one-off feeds, as such a flood would open) are cut at 0.
+    std::stable_sort(cuts.begin(), cuts.end(),
+                     [](const proto::FeedCut& a, const proto::FeedCut& b) {
+                       return a.last_seq() > b.last_seq();
+                     });
+    cuts.resize(kMaxNodeRevocationCuts);
   }
   std::sort(cuts.begin(), cuts.end(),
             [](const proto::FeedCut& a, const proto::FeedCut& b) {

@@ -33,11 +33,18 @@
 
 namespace tidings::node {
 
-// Certificates (revoked ones included) one agency may have at a time.
+// Field nodes of one agency at a time: certificates that hold, and
+// revocations.
 inline constexpr size_t kMaxFieldNodesPerAgency = 64;
-// A serialized SignedNodeCert or SignedNodeRevocation is a few hundred bytes
-// (a revocation's cuts add 40 bytes per feed); anything larger is not one.
-inline constexpr size_t kMaxNodeRecordBytes = 64 * 1024;
+// A serialized SignedNodeCert is a few hundred bytes (name, endpoints);
+// anything larger is refused.
+inline constexpr size_t kMaxNodeCertBytes = 4 * 1024;
+// Feeds a revocation cuts, at most: about 40 bytes each. A node that holds
+// more feeds of the revoked node keeps the cuts of the longest ones; the
+// others are cut at 0 (SignNodeRevocation).
+inline constexpr size_t kMaxNodeRevocationCuts = 1024;
+// A serialized SignedNodeRevocation, at most (its cuts and a little).
+inline constexpr size_t kMaxNodeRecordBytes = 48 * 1024;
 
 // True for "AGENCY/NAME".
 bool IsFieldNode(absl::string_view principal);
@@ -126,7 +133,8 @@ class FieldNodes {
 // the node id is not `agency`'s or the keys are malformed.
 absl::StatusOr<proto::SignedNodeCert> SignNodeCert(
     proto::NodeCert cert, const crypto::Identity& agency, const Roster& roster);
-// Signs the revocation of `node`'s certificate, with the given cuts.
+// Signs the revocation of `node`'s certificate, with the given cuts (the
+// kMaxNodeRevocationCuts longest if there are more).
 absl::StatusOr<proto::SignedNodeRevocation> SignNodeRevocation(
     const proto::NodeCert& cert, std::vector<proto::FeedCut> cuts,
     int64_t revoked_unix_ms, const crypto::Identity& agency,

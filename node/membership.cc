@@ -634,13 +634,17 @@ void Membership::HoldLocked(const proto::SignedNodeCert* cert,
   // Honest records are signed under a version the sender holds, and a link
   // brings both ends to the same roster: one far ahead is not honest.
   if (version > chain_->version() + kMaxHeldVersionsAhead) return;
-  HeldNodeRecord record{version, {}, {}};
+  HeldNodeRecord record{version, {}, {}, ""};
   if (cert != nullptr) record.cert = *cert;
   if (rev != nullptr) record.revocation = *rev;
-  const std::string bytes = record.Bytes();
+  record.hash =
+      crypto::Hash(cert != nullptr
+                       ? absl::StrCat("c", cert->cert(), cert->signature())
+                       : absl::StrCat("r", rev->revocation(), rev->signature()))
+          .str();
   auto highest = held_.end();
   for (auto it = held_.begin(); it != held_.end(); ++it) {
-    if (it->Bytes() == bytes) return;
+    if (it->hash == record.hash) return;
     if (highest == held_.end() || it->version > highest->version) {
       highest = it;
     }
@@ -670,9 +674,40 @@ void Membership::RetryHeldNodesLocked() {
   }
 }
 
-std::string Membership::HeldNodeRecord::Bytes() const {
-  return cert.has_value() ? absl::StrCat("c", cert->SerializeAsString())
-                          : absl::StrCat("r", revocation->SerializeAsString());
+Membership::NodeRecordsOffered Membership::OfferNodeRecords(
+    const proto::NodeCerts& records) {
+  NodeRecordsOffered out;
+  std::shared_ptr<const RosterChain> chain;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& bytes : records.certs()) {
+      proto::SignedNodeCert cert;
+      absl::StatusOr<bool> added =
+          bytes.size() <= kMaxNodeRecordBytes && cert.ParseFromString(bytes)
+              ? OfferNodeLocked(&cert, nullptr, true)
+              : absl::InvalidArgumentError(
+                    "node certificate does not parse as a "
+                    "tidings.proto.SignedNodeCert");
+      if (!added.ok()) out.refused.push_back(added.status());
+      if (added.ok() && *added) out.fresh.add_certs(bytes);
+    }
+    for (const std::string& bytes : records.revocations()) {
+      proto::SignedNodeRevocation rev;
+      absl::StatusOr<bool> added =
+          bytes.size() <= kMaxNodeRecordBytes && rev.ParseFromString(bytes)
+              ? OfferNodeLocked(nullptr, &rev, true)
+              : absl::InvalidArgumentError(
+                    "node revocation does not parse as a "
+                    "tidings.proto.SignedNodeRevocation");
+      if (!added.ok()) out.refused.push_back(added.status());
+      if (added.ok() && *added) out.fresh.add_revocations(bytes);
+    }
+    chain = chain_;
+  }
+  if (out.fresh.certs_size() + out.fresh.revocations_size() > 0) {
+    NotifyNodes(chain);
+  }
+  return out;
 }
 
 absl::StatusOr<bool> Membership::OfferNodeCert(

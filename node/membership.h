@@ -38,6 +38,7 @@
 #include "crypto/types.h"
 #include "node/field_nodes.h"
 #include "node/roster.h"
+#include "proto/peer.pb.h"
 #include "proto/roster.pb.h"
 #include "storage/log.h"
 
@@ -176,6 +177,13 @@ class Membership {
   absl::StatusOr<bool> OfferNodeCert(const proto::SignedNodeCert& cert);
   absl::StatusOr<bool> OfferNodeRevocation(
       const proto::SignedNodeRevocation& revocation);
+  // A batch off the wire (serialized records; certificates first): each is
+  // offered as above, and the node listeners run once if any was new.
+  struct NodeRecordsOffered {
+    proto::NodeCerts fresh;             // the records new here, as received
+    std::vector<absl::Status> refused;  // why each refused one was
+  };
+  NodeRecordsOffered OfferNodeRecords(const proto::NodeCerts& records);
 
   // Certifies a field node of `identity`'s agency (signed under the current
   // roster) and offers it. kAlreadyExists if that node id is known.
@@ -239,7 +247,7 @@ class Membership {
     uint32_t version = 0;
     std::optional<proto::SignedNodeCert> cert;
     std::optional<proto::SignedNodeRevocation> revocation;
-    std::string Bytes() const;
+    std::string hash;  // of the record's bytes, to spot repeats
   };
   std::vector<HeldNodeRecord> held_ ABSL_GUARDED_BY(mu_);
   // Set when an applied update let a held record in (node listeners due).

@@ -529,15 +529,6 @@ absl::Status PeerTransport::RunLink(std::unique_ptr<Link> link) {
     return agency.status();
   }
   link->set_authenticated();
-  spdlog::info("link up with {} ({})", *agency, link->description());
-  // An update applied while this handshake ran may have removed the peer.
-  if (!options_.membership->chain()->IsActive(*agency)) {
-    spdlog::warn("link {} dropped: {} was removed meanwhile",
-                 link->description(), *agency);
-    link->io().Cancel();
-    forget();
-    return absl::PermissionDeniedError("removed during the handshake");
-  }
 
   std::thread writer([this, raw = link.get()] {
     proto::PeerMessage message;
@@ -548,13 +539,26 @@ absl::Status PeerTransport::RunLink(std::unique_ptr<Link> link) {
     }
     raw->io().Cancel();
   });
-  Engine* engine = Register(*agency, link.get());
+  absl::StatusOr<Engine*> engine = Register(*agency, link.get());
+  if (!engine.ok()) {
+    // An update or revocation applied while this handshake ran removed the
+    // peer: checked under the links lock, so the closing of its links
+    // either saw this one or runs after this check.
+    spdlog::warn("link {} dropped: {} is no longer a member or valid node",
+                 link->description(), *agency);
+    link->Close();
+    link->io().Cancel();
+    writer.join();
+    forget();
+    return engine.status();
+  }
+  spdlog::info("link up with {} ({})", *agency, link->description());
 
   proto::PeerMessage message;
   while (link->io().Read(&message)) {
     options_.counters->Add("wire_bytes_in", message.ByteSizeLong());
-    if (engine == nullptr) continue;
-    absl::Status status = engine->OnPeerMessage(*agency, message);
+    if (*engine == nullptr) continue;
+    absl::Status status = (*engine)->OnPeerMessage(*agency, message);
     if (!status.ok()) {
       options_.counters->Add("links_closed_for_protocol_violation");
       spdlog::warn("closing link with {}: {}", *agency, status.message());
@@ -570,11 +574,16 @@ absl::Status PeerTransport::RunLink(std::unique_ptr<Link> link) {
   return absl::OkStatus();
 }
 
-Engine* PeerTransport::Register(const std::string& agency, Link* link) {
+absl::StatusOr<Engine*> PeerTransport::Register(const std::string& agency,
+                                                Link* link) {
   Engine* engine = nullptr;
   bool first = false;
   {
     absl::MutexLock lock(&mu_);
+    if (!options_.membership->chain()->IsActive(agency)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat(agency, " was removed or revoked during the handshake"));
+    }
     std::vector<Link*>& links = links_[agency];
     first = links.empty();
     links.push_back(link);

@@ -24,6 +24,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "crypto/identity.h"
@@ -99,8 +100,9 @@ class PeerTransport final : public PeerSender {
 
  private:
   void DialLoop(PeerAddress peer);
-  // Returns the engine to deliver to (null before Start).
-  Engine* Register(const std::string& agency, Link* link);
+  // Returns the engine to deliver to (null before Start);
+  // kPermissionDenied if `agency` is no longer active.
+  absl::StatusOr<Engine*> Register(const std::string& agency, Link* link);
   void Unregister(const std::string& agency, Link* link);
   void CloseLocked(const std::vector<Link*>& links)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

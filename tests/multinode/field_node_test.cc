@@ -332,7 +332,7 @@ TEST(FieldNodeTest, ForgedCertificatesAreRefusedEverywhere) {
   ASSERT_TRUE(cluster->WaitUntil(
       [&] {
         absl::StatusOr<uint64_t> refused =
-            cluster->Counter(kBb, "rejected.node_cert");
+            cluster->Counter(kBb, "rejected.node_record");
         return refused.ok() && *refused == 3;
       },
       kTimeout, "B refuses all three"));

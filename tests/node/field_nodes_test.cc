@@ -654,11 +654,15 @@ TEST_F(FieldNodesTest, NoCertificateIsAcceptedAfterARevocation) {
       (*only)->SignerKey("MY.NCB/SHIP1", Feed('a'), 1, genesis());
   EXPECT_FALSE(key.ok());
 
-  // Then the certificate it ends: refused, now and for good.
+  // Then the certificate it ends: kept, never active, so that what the
+  // node signed up to the cuts still verifies here.
   absl::StatusOr<std::optional<FieldNodes>> late = (*only)->WithCert(
       certified.Find("MY.NCB/SHIP1")->signed_cert, &genesis(), genesis());
-  EXPECT_EQ(late.status().code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_THAT(late.status().message(), HasSubstr("was revoked"));
+  ASSERT_TRUE(late.ok() && late->has_value()) << late.status();
+  EXPECT_EQ((*late)->Active("MY.NCB/SHIP1", genesis()), nullptr);
+  EXPECT_TRUE((*late)->Find("MY.NCB/SHIP1")->has_cert);
+  EXPECT_TRUE((*late)->Find("MY.NCB/SHIP1")->revocation.has_value());
+  // Any other certificate for the id is refused, now and for good.
   absl::StatusOr<std::optional<FieldNodes>> fresh = (*only)->WithCert(
       RawSigned(CertOf(crypto::Identity::Generate("MY.NCB/SHIP1")),
                 Who("MY.NCB")),
@@ -1094,6 +1098,89 @@ TEST_F(FieldNodesTest, JunkFromTheFutureDoesNotCrowdOutAHeldCertificate) {
   EXPECT_TRUE(behind->chain()->IsActive("MY.NCB/SHIP1"))
       << "the honest certificate for v1 was dropped: the held queue was full "
          "of records for v1000000";
+}
+
+// A revocation only takes rights away: it stays valid when the agency key
+// that signed it is revoked later, so a node that restarts or joins then
+// still treats the field node as revoked.
+TEST_F(FieldNodesTest, RevocationOutlivesTheAgencyKeyThatSignedIt) {
+  std::unique_ptr<Membership> membership = OpenMembership();
+  ASSERT_NE(membership, nullptr);
+  absl::StatusOr<proto::SignedNodeCert> cert =
+      membership->CertifyNode(CertOf(Who("MY.NCB/SHIP1")), Who("MY.NCB"));
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  absl::StatusOr<proto::SignedNodeRevocation> revocation =
+      membership->RevokeNode("MY.NCB/SHIP1", Who("MY.NCB"), kIssued + 5);
+  ASSERT_TRUE(revocation.ok()) << revocation.status();
+  const crypto::Identity new_key = crypto::Identity::Generate("MY.NCB");
+  absl::StatusOr<proto::SignedRoster> proposal = membership->Propose(
+      Rekeyed(membership->chain()->current(), "MY.NCB", new_key, true),
+      Who("PH.CG"));
+  ASSERT_TRUE(proposal.ok()) << proposal.status();
+  ASSERT_TRUE(
+      membership->Sign(crypto::Hash(proposal->roster()).str(), Who("ID.NCB"))
+          .ok());
+  const std::shared_ptr<const RosterChain> chain = membership->chain();
+  ASSERT_EQ(chain->version(), 1u);
+
+  // A node that starts now, revocation first or certificate first.
+  absl::StatusOr<std::optional<FieldNodes>> fresh =
+      FieldNodes().WithRevocation(*revocation, chain->at(0), chain->current());
+  ASSERT_TRUE(fresh.ok() && fresh->has_value()) << fresh.status();
+  EXPECT_EQ((*fresh)->Active("MY.NCB/SHIP1", chain->current()), nullptr);
+  // The certificate itself no longer holds (its key is revoked).
+  EXPECT_EQ(FieldNodes()
+                .WithCert(*cert, chain->at(0), chain->current())
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// A revocation is bounded however many feeds the node opened: its longest
+// feeds keep their cuts, the rest are cut at 0.
+TEST_F(FieldNodesTest, RevocationKeepsTheLongestFeedsWithinItsBound) {
+  const FieldNodes certified = With(FieldNodes(), "MY.NCB/SHIP1");
+  std::vector<proto::FeedCut> cuts;
+  for (size_t i = 0; i < kMaxNodeRevocationCuts + 100; ++i) {
+    std::string feed(crypto::Hash256::kSize, '\0');
+    feed[0] = static_cast<char>(i & 0xff);
+    feed[1] = static_cast<char>(i >> 8);
+    // 100 long feeds, the rest one envelope each.
+    cuts.push_back(Cut(feed, i < 100 ? 1000 + i : 1));
+  }
+  absl::StatusOr<proto::SignedNodeRevocation> revocation =
+      SignNodeRevocation(certified.Find("MY.NCB/SHIP1")->cert, cuts, kIssued,
+                         Who("MY.NCB"), genesis());
+  ASSERT_TRUE(revocation.ok()) << revocation.status();
+  EXPECT_LE(revocation->ByteSizeLong(), kMaxNodeRecordBytes);
+  absl::StatusOr<std::optional<FieldNodes>> revoked =
+      certified.WithRevocation(*revocation, &genesis(), genesis());
+  ASSERT_TRUE(revoked.ok() && revoked->has_value()) << revoked.status();
+  const proto::NodeRevocation& kept =
+      *(*revoked)->Find("MY.NCB/SHIP1")->revocation;
+  EXPECT_EQ(static_cast<size_t>(kept.cuts_size()), kMaxNodeRevocationCuts);
+  // Every long feed kept its cut.
+  for (size_t i = 0; i < 100; ++i) {
+    EXPECT_TRUE(
+        (*revoked)
+            ->SignerKey("MY.NCB/SHIP1", cuts[i].feed_id(), 1000 + i, genesis())
+            .ok())
+        << i;
+  }
+  // More cuts than that are refused from a peer.
+  proto::NodeRevocation big = kept;
+  for (size_t i = 0; i < 100; ++i)
+    *big.add_cuts() = cuts[kMaxNodeRevocationCuts + i];
+  std::sort(big.mutable_cuts()->begin(), big.mutable_cuts()->end(),
+            [](const proto::FeedCut& a, const proto::FeedCut& b) {
+              return a.feed_id() < b.feed_id();
+            });
+  EXPECT_EQ(
+      certified
+          .WithRevocation(RawSigned(big, Who("MY.NCB")), &genesis(), genesis())
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
