@@ -155,18 +155,14 @@ absl::Status EpochKeys::Load(absl::string_view bytes) {
     held.not_after = absl::FromUnixMillis(key.not_after_unix_ms());
     std::optional<crypto::Signature> signature =
         crypto::Signature::FromBytes(secret.published().signature());
-    if (signature.has_value() &&
-        crypto::Verify(verify_key_, crypto::Domain::kEpoch,
-                       secret.published().key(), *signature)
-            .ok()) {
-      held.published = secret.published();
-    } else {
-      // Signed by an earlier identity key of this agency (rotated since):
-      // the secret is still ours and still needed, and peers will only
-      // accept the public half under the current key.
-      held.published = SignKey(secret.published().key());
-      dirty_ = true;
-    }
+    held.published = secret.published();
+    // Signed by an earlier identity key of this agency (rotated or revoked
+    // since): the secret still opens what was wrapped to it, but it was on
+    // the disk the old key was on; it is never offered again.
+    held.retired = !signature.has_value() ||
+                   !crypto::Verify(verify_key_, crypto::Domain::kEpoch,
+                                   secret.published().key(), *signature)
+                        .ok();
     held.keyring = std::make_shared<crypto::Keyring>(
         std::move(*crypto::BoxSecretKey::FromBytes(View(*box_sk))));
     held.secret = std::move(*box_sk);
@@ -244,7 +240,9 @@ absl::StatusOr<bool> EpochKeys::Advance(absl::Time now) {
   absl::MutexLock lock(&mu_);
   std::optional<uint64_t> current;
   for (const auto& [epoch, held] : held_) {
-    if (ValidAt(held.not_before, held.not_after, now)) current = epoch;
+    if (!held.retired && ValidAt(held.not_before, held.not_after, now)) {
+      current = epoch;
+    }
   }
   std::optional<std::pair<uint64_t, Held>> fresh;
   if (!current.has_value()) {
@@ -261,12 +259,11 @@ absl::StatusOr<bool> EpochKeys::Advance(absl::Time now) {
     if (held.not_after + options_.grace <= now) erase.push_back(epoch);
   }
 
-  if (fresh.has_value() || !erase.empty() || dirty_) {
+  if (fresh.has_value() || !erase.empty()) {
     // The file first: a key must not be handed out before it is durable (a
     // restart would lose it while peers wrap to it), nor a secret dropped
     // from memory while the file still holds it.
     TIDINGS_RETURN_IF_ERROR(Write(erase, fresh));
-    dirty_ = false;
     for (uint64_t epoch : erase) held_.erase(epoch);
   }
   const bool made = fresh.has_value();
@@ -299,7 +296,9 @@ std::vector<proto::SignedEpochKey> EpochKeys::Published() const {
   absl::MutexLock lock(&mu_);
   std::vector<proto::SignedEpochKey> out;
   out.reserve(held_.size());
-  for (const auto& [epoch, held] : held_) out.push_back(held.published);
+  for (const auto& [epoch, held] : held_) {
+    if (!held.retired) out.push_back(held.published);
+  }
   return out;
 }
 

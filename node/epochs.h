@@ -65,8 +65,10 @@ class EpochKeys {
   // Opens the epoch key file at `path` for `identity` (a missing file is an
   // empty one; nothing is written until Advance). Keys the file holds whose
   // signature does not verify under `identity` (its identity key was
-  // rotated) are re-signed with it, and the file rewritten at the next
-  // Advance. Errors:
+  // rotated or revoked since) are *retired*: their secrets still open what
+  // was wrapped to them until the grace ends, but they are never published
+  // or wrapped from again (if the old identity key was stolen, so may they
+  // have been), so the next Advance makes a fresh key. Errors:
   //  - kInvalidArgument if `options.duration` <= 0 or `options.grace` < 0;
   //  - kPermissionDenied "epoch key file <path> is accessible by group or
   //    others (mode 0644); run: chmod 600 <path>", or if it is unreadable;
@@ -86,7 +88,7 @@ class EpochKeys {
   // not_after, makes the next one (epoch = newest + 1, from 1; not_before =
   // now, not_after = now + duration; public half signed by the identity);
   // erases every secret whose not_after + grace <= now. Rewrites the file
-  // only if something changed (or Open re-signed a key), before the change
+  // only if something changed, before the change
   // is visible; if the write fails, nothing changes and its error (as
   // crypto::WriteSecretFileAtomically's) is returned. kResourceExhausted if
   // the file would grow past 1 MiB (a grace of thousands of epochs).
@@ -123,6 +125,8 @@ class EpochKeys {
     proto::SignedEpochKey published;
     absl::Time not_before;
     absl::Time not_after;
+    // Published under an earlier identity key: for reading only.
+    bool retired = false;
   };
 
   EpochKeys(std::string path, const crypto::Identity& identity,
@@ -150,8 +154,6 @@ class EpochKeys {
   // Guarded by mu_
   std::map<uint64_t, Held> held_ ABSL_GUARDED_BY(mu_);
   std::optional<uint64_t> current_ ABSL_GUARDED_BY(mu_);
-  // The file differs from held_ (Open re-signed a key).
-  bool dirty_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // Other agencies' published epoch keys, in memory, refilled by gossip. At most
