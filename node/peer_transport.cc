@@ -289,6 +289,7 @@ absl::StatusOr<std::string> Handshake(Link& link, Membership& membership,
   hello.mutable_hello()->set_agency(identity.agency());
   hello.mutable_hello()->set_nonce(own_nonce);
   hello.mutable_hello()->set_roster_version(chain->version());
+  hello.mutable_hello()->set_roster_hash(chain->current().hash().str());
   if (!link.io().Write(hello)) {
     return absl::UnavailableError("stream closed before hello");
   }
@@ -358,6 +359,23 @@ absl::StatusOr<std::string> Handshake(Link& link, Membership& membership,
       counters.Add(absl::StrCat("roster.", OfferedName(*offered)));
     }
     chain = membership.chain();
+  }
+  // Both now hold the peer's version: it must be the same roster. Two
+  // histories that differ (a node built on a change that lost a race, or a
+  // fork) are reported, and the nodes do not link.
+  if (const Roster* same = chain->at(their_hello.roster_version());
+      same != nullptr && !their_hello.roster_hash().empty() &&
+      their_hello.roster_hash() != same->hash().view()) {
+    counters.Add("links_refused.roster_split");
+    spdlog::error(
+        "ROSTER SPLIT with {}: its roster v{} is {}, this node's is {}; an "
+        "operator must rebuild one of the two",
+        agency, their_hello.roster_version(),
+        crypto::ToHex(their_hello.roster_hash()),
+        crypto::ToHex(same->hash().view()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "roster split: the peer's roster v", their_hello.roster_version(),
+        " differs from this node's"));
   }
   // Judged by the membership as it is now, updates included; nothing is
   // proved to a peer that fails these.

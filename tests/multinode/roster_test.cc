@@ -420,32 +420,41 @@ TEST(RosterTest, NothingLeaksAfterAdmitRotateAndRemove) {
   SendAndScan(*cluster, e, {a, c}, {b, d});
 }
 
+// A v1 that sets `threshold`, signed by `first`, XX.CG and YY.CG.
+proto::SignedRoster ThresholdUpdate(Cluster& cluster, uint32_t threshold,
+                                    const char* first) {
+  const node::Roster& genesis = cluster.roster();
+  proto::Roster next = genesis.roster();
+  next.set_threshold(threshold);
+  next.set_change(absl::StrCat("threshold ", threshold));
+  absl::StatusOr<proto::SignedRoster> update = node::MakeUpdate(genesis, next);
+  EXPECT_TRUE(update.ok()) << update.status();
+  for (const char* signer : {first, "XX.CG", "YY.CG"}) {
+    EXPECT_TRUE(
+        node::SignUpdate(*update, genesis, cluster.identity(signer)).ok());
+  }
+  return *update;
+}
+
+// Sends `update` to the node at the other end of `peer`.
+absl::Status Deliver(FakePeer& peer, const proto::SignedRoster& update) {
+  proto::PeerMessage message;
+  message.mutable_roster_updates()->add_updates(update.SerializeAsString());
+  return peer.Send(message);
+}
+
 TEST(RosterTest, EquivocatingUpdatesAreReportedByBothNodesAndNeitherWins) {
   ClusterOptions options;
   options.agencies = {"AA.CG", "BB.CG"};  // not linked to each other
   options.extra_members = {"XX.CG", "YY.CG"};
   TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
   TIDINGS_ASSERT_OK(cluster->StartAll());
-  const node::Roster& genesis = cluster->roster();
-  ASSERT_EQ(genesis.roster().threshold(), 3u);
+  ASSERT_EQ(cluster->roster().roster().threshold(), 3u);
 
   // Two different v1 updates, each signed by three of the four members (X
   // and Y sign both: they equivocate).
-  auto make = [&](uint32_t threshold, const char* first) {
-    proto::Roster next = genesis.roster();
-    next.set_threshold(threshold);
-    next.set_change(absl::StrCat("threshold ", threshold));
-    absl::StatusOr<proto::SignedRoster> update =
-        node::MakeUpdate(genesis, next);
-    EXPECT_TRUE(update.ok()) << update.status();
-    for (const char* signer : {first, "XX.CG", "YY.CG"}) {
-      EXPECT_TRUE(
-          node::SignUpdate(*update, genesis, cluster->identity(signer)).ok());
-    }
-    return *update;
-  };
-  const proto::SignedRoster one = make(3, "AA.CG");
-  const proto::SignedRoster other = make(4, "BB.CG");
+  const proto::SignedRoster one = ThresholdUpdate(*cluster, 3, "AA.CG");
+  const proto::SignedRoster other = ThresholdUpdate(*cluster, 4, "BB.CG");
 
   // X gives A the first and B the second, then each the other one.
   std::vector<std::unique_ptr<FakePeer>> links;
@@ -454,17 +463,12 @@ TEST(RosterTest, EquivocatingUpdatesAreReportedByBothNodesAndNeitherWins) {
                                  ConnectAs(*cluster, "XX.CG", agency));
     links.push_back(std::move(peer));
   }
-  auto deliver = [&](FakePeer& peer, const proto::SignedRoster& update) {
-    proto::PeerMessage message;
-    message.mutable_roster_updates()->add_updates(update.SerializeAsString());
-    return peer.Send(message);
-  };
-  TIDINGS_ASSERT_OK(deliver(*links[0], one));
-  TIDINGS_ASSERT_OK(deliver(*links[1], other));
+  TIDINGS_ASSERT_OK(Deliver(*links[0], one));
+  TIDINGS_ASSERT_OK(Deliver(*links[1], other));
   ASSERT_TRUE(WaitVersion(*cluster, "AA.CG", 1));
   ASSERT_TRUE(WaitVersion(*cluster, "BB.CG", 1));
-  TIDINGS_ASSERT_OK(deliver(*links[0], other));
-  TIDINGS_ASSERT_OK(deliver(*links[1], one));
+  TIDINGS_ASSERT_OK(Deliver(*links[0], other));
+  TIDINGS_ASSERT_OK(Deliver(*links[1], one));
 
   for (const char* agency : {"AA.CG", "BB.CG"}) {
     ASSERT_TRUE(cluster->WaitUntil(
@@ -483,6 +487,43 @@ TEST(RosterTest, EquivocatingUpdatesAreReportedByBothNodesAndNeitherWins) {
   }
   EXPECT_EQ(*cluster->Counter("AA.CG", "roster.fork"), 1u);
   EXPECT_EQ(*cluster->Counter("BB.CG", "roster.fork"), 1u);
+}
+
+// Two nodes that each applied a different v1 (each saw only one of two
+// updates) find out the moment they meet, say so, and do not link.
+TEST(RosterTest, NodesWhoseHistoriesDifferRefuseToLinkAndSaySo) {
+  ClusterOptions options;
+  options.agencies = {"AA.CG", "BB.CG"};
+  options.extra_members = {"XX.CG", "YY.CG"};
+  options.links = {{"AA.CG", "BB.CG"}};
+  TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
+  TIDINGS_ASSERT_OK(cluster->Start("BB.CG", Links::kIsolated));
+  TIDINGS_ASSERT_OK(cluster->Start("AA.CG", Links::kIsolated));
+  {
+    TIDINGS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FakePeer> to_a,
+                                 ConnectAs(*cluster, "XX.CG", "AA.CG"));
+    TIDINGS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FakePeer> to_b,
+                                 ConnectAs(*cluster, "XX.CG", "BB.CG"));
+    TIDINGS_ASSERT_OK(Deliver(*to_a, ThresholdUpdate(*cluster, 3, "AA.CG")));
+    TIDINGS_ASSERT_OK(Deliver(*to_b, ThresholdUpdate(*cluster, 4, "BB.CG")));
+    ASSERT_TRUE(WaitVersion(*cluster, "AA.CG", 1));
+    ASSERT_TRUE(WaitVersion(*cluster, "BB.CG", 1));
+  }
+  // A now dials B.
+  TIDINGS_ASSERT_OK(cluster->Stop("AA.CG"));
+  TIDINGS_ASSERT_OK(cluster->Start("AA.CG"));
+  for (const char* agency : {"AA.CG", "BB.CG"}) {
+    ASSERT_TRUE(cluster->WaitUntil(
+        [&] {
+          absl::StatusOr<uint64_t> split =
+              cluster->Counter(agency, "links_refused.roster_split");
+          return split.ok() && *split > 0;
+        },
+        kTimeout, absl::StrCat(agency, " reports the split")));
+    TIDINGS_ASSERT_OK_AND_ASSIGN(proto::StatsResponse stats,
+                                 cluster->Stats(agency));
+    EXPECT_TRUE(stats.connected_peers().empty()) << agency;
+  }
 }
 
 }  // namespace
