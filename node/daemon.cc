@@ -185,7 +185,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
       parts->epochs,
       EpochKeys::Open(
           config.data_dir + "/epoch.keys", *parts->identity,
-          EpochOptions{.duration = config.epoch, .grace = config.epoch_grace}));
+          EpochOptions{.duration = config.epoch,
+                       .grace = config.epoch_grace,
+                       .first_epoch = static_cast<uint64_t>(std::max<int64_t>(
+                           1, absl::ToUnixSeconds(absl::Now())))}));
   TIDINGS_ASSIGN_OR_RETURN(
       parts->storage_key,
       LoadOrCreateStorageKey(config.data_dir + "/storage.key"));

@@ -90,6 +90,9 @@ absl::StatusOr<std::unique_ptr<EpochKeys>> EpochKeys::Open(
         absl::StrCat("epoch duration must be positive, not ",
                      absl::FormatDuration(options.duration)));
   }
+  if (options.first_epoch == 0) {
+    return absl::InvalidArgumentError("the first epoch number is 1 or more");
+  }
   if (options.grace < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("epoch grace must not be negative, not ",
@@ -246,7 +249,8 @@ absl::StatusOr<bool> EpochKeys::Advance(absl::Time now) {
   }
   std::optional<std::pair<uint64_t, Held>> fresh;
   if (!current.has_value()) {
-    const uint64_t last = held_.empty() ? 0 : held_.rbegin()->first;
+    const uint64_t last =
+        held_.empty() ? options_.first_epoch - 1 : held_.rbegin()->first;
     if (last == std::numeric_limits<uint64_t>::max()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "epoch key file ", path_, " has used up every epoch number"));

@@ -53,6 +53,12 @@ struct EpochOptions {
   // Longer: late envelopes still open; a stolen disk opens more. Must not be
   // negative.
   absl::Duration grace = absl::Hours(48);
+  // The number of the first key made when none is held (later ones count
+  // up from the newest held). The daemon uses the Unix time in seconds, so
+  // that a node whose epoch file was lost numbers its new keys above every
+  // one it made before, and peers take them (a second key for a number they
+  // know is refused). Must be at least 1.
+  uint64_t first_epoch = 1;
 };
 
 // This node's own epoch secrets, persisted to one file (proto::EpochSecretFile,

@@ -403,6 +403,46 @@ TEST_F(EpochKeysTest, RetiresKeysAfterTheIdentityKeyIsRotated) {
   EXPECT_NE((*again)->KeyringFor(old_epoch), nullptr);
 }
 
+// A node whose epoch file is lost numbers its next key above every earlier
+// one (the daemon passes the Unix time as first_epoch), so peers that still
+// hold its old keys take the new one and wrap to it.
+TEST_F(EpochKeysTest, ALostFileStartsAboveEveryEarlierEpoch) {
+  EpochDirectory directory;
+  EpochOptions options;
+  options.first_epoch = 1000;
+  {
+    absl::StatusOr<std::unique_ptr<EpochKeys>> keys =
+        EpochKeys::Open(path(), identity_, options);
+    ASSERT_TRUE(keys.ok()) << keys.status();
+    ASSERT_TRUE(AdvanceTo(**keys, kT0));
+    EXPECT_EQ((*keys)->current()->epoch, 1000u);
+    ASSERT_TRUE(AdvanceTo(**keys, kT0 + kDay));
+    EXPECT_EQ((*keys)->current()->epoch, 1001u);
+    for (const proto::SignedEpochKey& key : (*keys)->Published()) {
+      ASSERT_TRUE(directory.Add(key, "MY.NCB", identity_.verify_key()).ok());
+    }
+  }
+  ASSERT_EQ(::unlink(path().c_str()), 0);
+  options.first_epoch = 5000;  // a later start
+  absl::StatusOr<std::unique_ptr<EpochKeys>> fresh =
+      EpochKeys::Open(path(), identity_, options);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  const absl::Time later = kT0 + kDay + absl::Hours(1);
+  ASSERT_TRUE(AdvanceTo(**fresh, later));
+  EXPECT_EQ((*fresh)->current()->epoch, 5000u);
+  absl::StatusOr<bool> added = directory.Add((*fresh)->Published().back(),
+                                             "MY.NCB", identity_.verify_key());
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_TRUE(*added);
+  std::optional<proto::EpochKey> newest = directory.Newest("MY.NCB", later);
+  ASSERT_TRUE(newest.has_value());
+  EXPECT_EQ(newest->epoch(), 5000u);
+  EXPECT_EQ(EpochKeys::Open(path(), identity_, EpochOptions{kDay, kDay, 0})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(EpochKeysTest, RefusesBadOptions) {
   EXPECT_EQ(EpochKeys::Open(path(), identity_,
                             EpochOptions{absl::ZeroDuration(), kDay})
