@@ -169,25 +169,13 @@ absl::StatusOr<Sealed> Seal(Keyring& sender,
   // encrypted.
   sealed.wrapped_keys.reserve(recipients.size());
   for (const Recipient& recipient : recipients) {
-    absl::StatusOr<SymmetricKey> wrap_key =
-        sender.WrapKeyWith(recipient.public_key);
-    if (!wrap_key.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "recipient ", recipient.agency,
-          " has an unusable box key: ", wrap_key.status().message()));
-    }
-    std::string ad = WrapAad(aad, recipient.agency);
-    WrappedKeyOut out;
-    out.recipient = recipient.agency;
-    out.wrapped.resize(kWrappedSize);
     // The wrap key is reused across envelopes for this peer; the nonce is
     // fresh and random per envelope, which XChaCha20's 192-bit nonce makes
     // safe.
-    crypto_aead_xchacha20poly1305_ietf_encrypt(
-        reinterpret_cast<unsigned char*>(out.wrapped.data()),
-        /*clen_p=*/nullptr, content_key.data(), content_key.size(), Bytes(ad),
-        ad.size(), /*nsec=*/nullptr, sealed.nonce.data(), wrap_key->data());
-    sealed.wrapped_keys.push_back(std::move(out));
+    absl::StatusOr<std::string> wrapped =
+        WrapContentKey(sender, recipient, sealed.nonce, aad, content_key);
+    if (!wrapped.ok()) return wrapped.status();
+    sealed.wrapped_keys.push_back({recipient.agency, *std::move(wrapped)});
   }
 
   sealed.ciphertext.resize(plaintext.size() +
@@ -197,6 +185,28 @@ absl::StatusOr<Sealed> Seal(Keyring& sender,
       /*clen_p=*/nullptr, Bytes(plaintext), plaintext.size(), Bytes(aad),
       aad.size(), /*nsec=*/nullptr, sealed.nonce.data(), content_key.data());
   return sealed;
+}
+
+absl::StatusOr<std::string> WrapContentKey(Keyring& sender,
+                                           const Recipient& recipient,
+                                           const Nonce& nonce,
+                                           absl::string_view aad,
+                                           const SymmetricKey& content_key) {
+  EnsureSodium();
+  absl::StatusOr<SymmetricKey> wrap_key =
+      sender.WrapKeyWith(recipient.public_key);
+  if (!wrap_key.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "recipient ", recipient.agency,
+        " has an unusable box key: ", wrap_key.status().message()));
+  }
+  const std::string ad = WrapAad(aad, recipient.agency);
+  std::string wrapped(kWrappedSize, '\0');
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      reinterpret_cast<unsigned char*>(wrapped.data()), /*clen_p=*/nullptr,
+      content_key.data(), content_key.size(), Bytes(ad), ad.size(),
+      /*nsec=*/nullptr, nonce.data(), wrap_key->data());
+  return wrapped;
 }
 
 absl::StatusOr<std::string> Open(Keyring& mine, absl::string_view my_agency,

@@ -105,6 +105,17 @@ absl::StatusOr<Sealed> Seal(Keyring& sender,
                             absl::Span<const Recipient> recipients,
                             absl::string_view aad, absl::string_view plaintext);
 
+// Wraps `content_key` for `recipient` with `nonce` and `aad` (the body's):
+// the step Seal runs per recipient, which OpenContentKey undoes. The nonce
+// must never be used twice with one (sender, recipient) pair for another
+// content key: pass a fresh random one. kInvalidArgument if the recipient
+// key is unusable.
+absl::StatusOr<std::string> WrapContentKey(Keyring& sender,
+                                           const Recipient& recipient,
+                                           const Nonce& nonce,
+                                           absl::string_view aad,
+                                           const SymmetricKey& content_key);
+
 // Opens a body sealed by `sender_public` for `my_agency`: OpenContentKey then
 // OpenWithContentKey. Every failure (wrong key, tampered wrap, tampered
 // ciphertext, wrong aad) is the same kUnauthenticated "body does not

@@ -1,5 +1,7 @@
 #include "node/engine.h"
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -7,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "crypto/hash.h"
+#include "crypto/seal.h"
 #include "crypto/status_macros.h"
 #include "node/internal/logging.h"
 
@@ -25,6 +28,11 @@ constexpr absl::Duration kWantTimeout = absl::Seconds(5);
 // A peer whose envelopes fail verification this often loses its link: an
 // honest node never sends forgeries, and verifying them costs us CPU.
 constexpr int kMaxStrikesPerMinute = 64;
+// Envelope ids per KeyRequest, and content keys per answer.
+constexpr size_t kMaxContentKeysPerMessage = 256;
+// State records (storage::Log::PutState) of envelopes a field node holds
+// unread, until its agency's node gives it their content keys.
+constexpr absl::string_view kUnreadKey = "unread/";
 // Heads in one message; far more feeds than a real pair of agencies shares.
 constexpr size_t kMaxHeads = 1 << 16;
 // Roster updates in one peer message (the handshake sends at most this many).
@@ -246,6 +254,16 @@ void Engine::OnLinkUp(absl::string_view peer) {
   for (const proto::PeerMessage& certs :
        NodeRecordMessages(NodeRecordsOf(*membership_.chain()))) {
     sender_.SendToPeer(peer, certs, kControl);
+  }
+  if (IsFieldNode(identity_.agency()) && peer == AgencyOf(identity_.agency())) {
+    // What this field node holds unread, from before it could ask.
+    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> unread =
+        log_.ScanState(kUnreadKey);
+    if (unread.ok()) {
+      std::vector<std::string> ids;
+      for (const auto& [key, value] : *unread) ids.push_back(value);
+      RequestContentKeys(ids);
+    }
   }
   for (const proto::SignedRoster& pending : membership_.Pending()) {
     proto::PeerMessage proposal;
@@ -471,6 +489,171 @@ absl::Status Engine::HandleNodeCerts(absl::string_view peer,
   return absl::OkStatus();
 }
 
+void Engine::RequestContentKeys(const std::vector<std::string>& ids) {
+  if (ids.empty() || !IsFieldNode(identity_.agency())) return;
+  for (const std::string& id : ids) {
+    // Remembered until the key arrives, across restarts and link-downs.
+    log_.PutState(absl::StrCat(kUnreadKey, crypto::ToHex(id)), id)
+        .IgnoreError();
+  }
+  const std::string agency(AgencyOf(identity_.agency()));
+  for (size_t i = 0; i < ids.size(); i += kMaxContentKeysPerMessage) {
+    proto::PeerMessage message;
+    for (size_t j = i; j < ids.size() && j < i + kMaxContentKeysPerMessage;
+         ++j) {
+      message.mutable_key_request()->add_envelope_ids(ids[j]);
+    }
+    if (sender_.SendToPeer(agency, message, proto::PRECEDENCE_ROUTINE)) {
+      counters_.Add(
+          "content_keys.requested",
+          static_cast<uint64_t>(message.key_request().envelope_ids_size()));
+    }
+  }
+}
+
+absl::Status Engine::HandleKeyRequest(absl::string_view peer,
+                                      const proto::KeyRequest& request) {
+  const std::shared_ptr<const RosterChain> chain = membership_.chain();
+  // Only this agency's node answers, and only its own active field nodes.
+  if (IsFieldNode(identity_.agency()) || !IsFieldNode(peer) ||
+      AgencyOf(peer) != identity_.agency() || !chain->IsActive(peer) ||
+      options_.storage_key == nullptr) {
+    counters_.Add("rejected.key_request");
+    return Strike(peer);
+  }
+  if (static_cast<size_t>(request.envelope_ids_size()) >
+      kMaxContentKeysPerMessage) {
+    counters_.Add("rejected.key_request");
+    return Strike(peer);
+  }
+  // To the field node's newest epoch key, else its certificate's box key;
+  // from this node's current epoch key, else its long-term key.
+  crypto::Recipient recipient{std::string(peer), crypto::BoxPublicKey()};
+  uint64_t epoch = 0;
+  if (std::optional<proto::EpochKey> newest =
+          options_.directory != nullptr
+              ? options_.directory->Newest(peer, clock_.Now())
+              : std::nullopt;
+      newest.has_value() &&
+      crypto::BoxPublicKey::FromBytes(newest->box_pk()).has_value()) {
+    recipient.public_key = *crypto::BoxPublicKey::FromBytes(newest->box_pk());
+    epoch = newest->epoch();
+  } else if (std::optional<crypto::BoxPublicKey> key =
+                 chain->BoxKeyOf(peer, chain->version())) {
+    recipient.public_key = *key;
+  } else {
+    return absl::OkStatus();
+  }
+  std::optional<EpochKeys::Current> own;
+  if (options_.epochs != nullptr) own = options_.epochs->current();
+  crypto::Keyring& sender = own.has_value() ? *own->keyring : keyring_;
+  proto::PeerMessage answer;
+  for (const std::string& id : request.envelope_ids()) {
+    absl::StatusOr<std::optional<std::string>> bytes = log_.GetEnvelope(id);
+    absl::StatusOr<std::optional<std::string>> local = log_.GetLocalKey(id);
+    proto::Envelope envelope;
+    proto::Header header;
+    if (!bytes.ok() || !bytes->has_value() || !local.ok() ||
+        !local->has_value() || !envelope.ParseFromString(**bytes) ||
+        !header.ParseFromString(envelope.header()) ||
+        !InAudience(header.audience(), peer)) {
+      continue;  // not held here (or not readable here either)
+    }
+    absl::StatusOr<std::string> raw =
+        crypto::OpenLocal(*options_.storage_key,
+                          absl::StrCat("tidings/v1/local-key", id), **local);
+    if (!raw.ok()) continue;
+    std::optional<crypto::SymmetricKey> content_key =
+        crypto::SymmetricKey::FromBytes(*raw);
+    sodium_memzero(raw->data(), raw->size());
+    if (!content_key.has_value()) continue;
+    crypto::Nonce nonce;
+    randombytes_buf(nonce.mutable_data(), nonce.size());
+    absl::StatusOr<std::string> wrapped = crypto::WrapContentKey(
+        sender, recipient, nonce,
+        BodyAadOf(header.network_id(), header.origin(), header.seq()),
+        *content_key);
+    if (!wrapped.ok()) continue;
+    proto::ContentKey* key = answer.mutable_content_keys()->add_keys();
+    key->set_envelope_id(id);
+    key->set_nonce(nonce.str());
+    key->set_wrapped(*std::move(wrapped));
+    key->set_epoch(epoch);
+    key->set_sender_box_pk(sender.public_key().str());
+  }
+  if (answer.content_keys().keys_size() > 0) {
+    counters_.Add("content_keys.sent",
+                  static_cast<uint64_t>(answer.content_keys().keys_size()));
+    sender_.SendToPeer(peer, answer, proto::PRECEDENCE_ROUTINE);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::HandleContentKeys(absl::string_view peer,
+                                       const proto::ContentKeys& keys) {
+  if (!IsFieldNode(identity_.agency()) ||
+      peer != AgencyOf(identity_.agency()) || options_.storage_key == nullptr ||
+      static_cast<size_t>(keys.keys_size()) > kMaxContentKeysPerMessage) {
+    counters_.Add("rejected.content_keys");
+    return Strike(peer);
+  }
+  for (const proto::ContentKey& key : keys.keys()) {
+    absl::StatusOr<std::optional<std::string>> bytes =
+        log_.GetEnvelope(key.envelope_id());
+    proto::Envelope envelope;
+    proto::Header header;
+    if (!bytes.ok() || !bytes->has_value() ||
+        !envelope.ParseFromString(**bytes) ||
+        !header.ParseFromString(envelope.header())) {
+      continue;  // asked for, then gone? nothing to open
+    }
+    std::optional<crypto::Nonce> nonce = crypto::Nonce::FromBytes(key.nonce());
+    std::optional<crypto::Nonce> body_nonce =
+        crypto::Nonce::FromBytes(header.nonce());
+    std::optional<crypto::BoxPublicKey> from =
+        crypto::BoxPublicKey::FromBytes(key.sender_box_pk());
+    std::shared_ptr<crypto::Keyring> epoch_keyring;
+    if (key.epoch() != 0 && options_.epochs != nullptr) {
+      epoch_keyring = options_.epochs->KeyringFor(key.epoch());
+    }
+    crypto::Keyring* mine = key.epoch() == 0 ? &keyring_ : epoch_keyring.get();
+    const std::string aad =
+        BodyAadOf(header.network_id(), header.origin(), header.seq());
+    absl::StatusOr<crypto::SymmetricKey> content_key =
+        nonce.has_value() && from.has_value() && mine != nullptr
+            ? crypto::OpenContentKey(*mine, identity_.agency(), *from, *nonce,
+                                     key.wrapped(), aad)
+            : absl::UnauthenticatedError("malformed content key");
+    // The body is the origin's, authenticated by its signature: a content
+    // key that opens it is the right one, whoever relayed it.
+    absl::StatusOr<std::string> body =
+        content_key.ok() && body_nonce.has_value()
+            ? crypto::OpenWithContentKey(*content_key, *body_nonce, aad,
+                                         header.ciphertext())
+            : absl::UnauthenticatedError("no content key");
+    if (!body.ok()) {
+      counters_.Add("rejected.content_key");
+      spdlog::warn("content key for {} from {} does not open it",
+                   Short(key.envelope_id()), peer);
+      TIDINGS_RETURN_IF_ERROR(Strike(peer));
+      continue;
+    }
+    sodium_memzero(body->data(), body->size());
+    if (absl::Status stored = log_.PutLocalKey(
+            key.envelope_id(),
+            LocalKeyOf(*options_.storage_key, key.envelope_id(), *content_key));
+        !stored.ok()) {
+      spdlog::error("cannot store the content key of {}: {}",
+                    Short(key.envelope_id()), stored.ToString());
+      continue;
+    }
+    log_.DeleteState(absl::StrCat(kUnreadKey, crypto::ToHex(key.envelope_id())))
+        .IgnoreError();
+    counters_.Add("content_keys.learnt");
+  }
+  return absl::OkStatus();
+}
+
 void Engine::AnnounceNodeRecords(const proto::NodeCerts& records) {
   for (const proto::PeerMessage& message : NodeRecordMessages(records)) {
     Broadcast(message, "");
@@ -582,6 +765,10 @@ absl::Status Engine::OnPeerMessage(absl::string_view peer,
       return HandleEpochKeys(peer, message.epoch_keys());
     case proto::PeerMessage::kNodeCerts:
       return HandleNodeCerts(peer, message.node_certs());
+    case proto::PeerMessage::kKeyRequest:
+      return HandleKeyRequest(peer, message.key_request());
+    case proto::PeerMessage::kContentKeys:
+      return HandleContentKeys(peer, message.content_keys());
     case proto::PeerMessage::kHello:
     case proto::PeerMessage::kProof:
       return absl::FailedPreconditionError("handshake message on a live link");
@@ -869,6 +1056,8 @@ void Engine::CommitBatch(std::vector<Pending> batch,
     }
   }
   std::vector<ReceiptDue> due;
+  // Stored without a wrapped key for this field node.
+  std::vector<std::string> unread;
   // (peer, feed) -> head after this batch, to keep pulling where behind.
   std::map<std::pair<std::string, std::string>, uint64_t> pulled;
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -879,6 +1068,9 @@ void Engine::CommitBatch(std::vector<Pending> batch,
       case storage::AppendOutcome::kStored:
         counters_.Add("accepted");
         if (OwesReceipt(v.header)) due.push_back({v.id, &v.header});
+        if (!v.readable && v.header.kind() != proto::KIND_RECEIPT) {
+          unread.push_back(v.id);
+        }
         pulled[{from, v.feed_id}] = result.head_seq;
         Forward(v.header, v.feed_id, v.serialized, from);
         break;
@@ -911,6 +1103,7 @@ void Engine::CommitBatch(std::vector<Pending> batch,
         break;
     }
   }
+  RequestContentKeys(unread);
   for (const auto& [key, head] : pulled) {
     MaybeWant(key.first, key.second, head);
   }

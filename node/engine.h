@@ -216,6 +216,14 @@ class Engine {
                                const proto::NodeCerts& certs);
   // Forgets the linked state and epoch keys of principals no longer active.
   void ForgetInactive(const RosterChain& chain);
+  // Field nodes: envelopes held unread are remembered and their content
+  // keys asked of the agency's node, which answers its own active field
+  // nodes with the keys it holds. An error closes the link.
+  void RequestContentKeys(const std::vector<std::string>& ids);
+  absl::Status HandleKeyRequest(absl::string_view peer,
+                                const proto::KeyRequest& request);
+  absl::Status HandleContentKeys(absl::string_view peer,
+                                 const proto::ContentKeys& keys);
   // Our published epoch keys and those we learnt, in one message.
   proto::PeerMessage EpochKeysMessage() const;
   // Makes a new epoch key when due (and gossips it); erases expired ones.

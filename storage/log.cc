@@ -656,6 +656,19 @@ namespace {
 constexpr absl::string_view kStatePrefix = "state/";
 }  // namespace
 
+absl::Status Log::PutLocalKey(absl::string_view id,
+                              absl::string_view local_key) {
+  TIDINGS_ASSIGN_OR_RETURN(std::optional<std::string> held, GetEnvelope(id));
+  if (!held.has_value()) {
+    return absl::NotFoundError("no such envelope for a local key");
+  }
+  rocksdb::WriteOptions write_options;
+  write_options.sync = impl_->options.sync;
+  return FromRocksDb(impl_->db->Put(write_options, impl_->cf(kLocalKeys),
+                                    ToSlice(id), ToSlice(local_key)),
+                     "writing a local key");
+}
+
 absl::Status Log::PutState(absl::string_view key, absl::string_view value) {
   rocksdb::WriteOptions write_options;
   write_options.sync = impl_->options.sync;

@@ -162,6 +162,10 @@ class Log {
   // The local key stored with envelope `id`, or nullopt.
   absl::StatusOr<std::optional<std::string>> GetLocalKey(
       absl::string_view id) const;
+  // Stores the local key of envelope `id`, learnt after the envelope (a
+  // field node given its content key by its agency's node). Synced.
+  // kNotFound if no envelope `id` is held.
+  absl::Status PutLocalKey(absl::string_view id, absl::string_view local_key);
 
   // Serialized envelopes kept as equivocation evidence.
   absl::StatusOr<std::vector<std::string>> ListEvidence() const;

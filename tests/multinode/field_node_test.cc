@@ -289,6 +289,49 @@ TEST(FieldNodeTest,
   EXPECT_TRUE(ship_stats.connected_peers().empty());
 }
 
+// A ship certified after an alert was sealed holds it unread at first (no
+// key was wrapped for it), and reads it once its agency's node has given it
+// the content key.
+TEST(FieldNodeTest, CertifiedLateItReadsWhatWasSentBeforeThroughItsAgency) {
+  TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(ShipOptions()));
+  for (const char* agency : {kCc, kBb, kAa}) {
+    TIDINGS_ASSERT_OK(cluster->Start(agency));
+  }
+  ASSERT_TRUE(cluster->WaitConnected(kAa, {kBb, kCc}, kTimeout));
+  const std::string canary = RandomCanary();
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      proto::SendResponse early,
+      cluster->Send(kBb, proto::KIND_NOTICE, {kAa}, canary,
+                    "wanted vessel, sent before the ship was certified"));
+  ASSERT_TRUE(Holds(*cluster, kAa, early.envelope_id()));
+
+  TIDINGS_ASSERT_OK(cluster->CertifyNode(kShip).status());
+  TIDINGS_ASSERT_OK(cluster->Start(kShip));
+  ASSERT_TRUE(cluster->WaitUntil(
+      [&] {
+        absl::StatusOr<proto::ShowResponse> shown =
+            cluster->Show(kShip, early.envelope_id());
+        return shown.ok() && shown->body().title() == canary;
+      },
+      kTimeout, "the ship reads the early notice"));
+  // It was not wrapped for the ship: the key came from A.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(std::vector<proto::Envelope> feed,
+                               cluster->FeedEnvelopes(kBb, early.feed_id()));
+  ASSERT_EQ(feed.size(), 1u);
+  TIDINGS_ASSERT_OK_AND_ASSIGN(proto::Header header, ParseHeader(feed[0]));
+  EXPECT_EQ(FieldNodesOf(header), "");
+  TIDINGS_ASSERT_OK_AND_ASSIGN(uint64_t learnt,
+                               cluster->Counter(kShip, "content_keys.learnt"));
+  EXPECT_GE(learnt, 1u);
+  TIDINGS_ASSERT_OK_AND_ASSIGN(uint64_t sent,
+                               cluster->Counter(kAa, "content_keys.sent"));
+  EXPECT_GE(sent, 1u);
+  // B (another agency) gives nothing of the kind.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(uint64_t from_b,
+                               cluster->Counter(kBb, "content_keys.sent"));
+  EXPECT_EQ(from_b, 0u);
+}
+
 TEST(FieldNodeTest, ForgedCertificatesAreRefusedEverywhere) {
   ClusterOptions options = Mesh({kAa, kBb});
   options.extra_members = {kXx};
