@@ -146,6 +146,9 @@ class ClientService final : public proto::Client::Service {
     return Answer(*proposal, response);
   }
 
+  // A backlog of at most about ten years.
+  static constexpr uint64_t kMaxBacklogSeconds = 10ull * 366 * 24 * 3600;
+
   grpc::Status CertifyNode(grpc::ServerContext*,
                            const proto::NodeCertifyRequest* request,
                            proto::NodeInfo* response) override {
@@ -162,7 +165,10 @@ class ClientService final : public proto::Client::Service {
     *cert.mutable_endpoints() = member.endpoints();
     cert.set_issued_unix_ms(absl::ToUnixMillis(absl::Now()));
     absl::StatusOr<proto::SignedNodeCert> signed_cert =
-        deps_.membership->CertifyNode(std::move(cert), *deps_.identity);
+        deps_.membership->CertifyNode(
+            std::move(cert), *deps_.identity,
+            absl::Seconds(static_cast<int64_t>(std::min<uint64_t>(
+                request->backlog_seconds(), kMaxBacklogSeconds))));
     if (!signed_cert.ok()) return ToGrpc(signed_cert.status());
     proto::NodeCerts records;
     records.add_certs(signed_cert->SerializeAsString());

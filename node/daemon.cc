@@ -180,6 +180,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   TIDINGS_ASSIGN_OR_RETURN(
       parts->membership,
       Membership::Open(std::move(genesis), parts->log.get()));
+  parts->membership->SetSelf(config.agency);
   const std::shared_ptr<const RosterChain> chain = parts->membership->chain();
   TIDINGS_ASSIGN_OR_RETURN(
       parts->epochs,

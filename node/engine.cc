@@ -515,9 +515,13 @@ absl::Status Engine::HandleKeyRequest(absl::string_view peer,
                                       const proto::KeyRequest& request) {
   const std::shared_ptr<const RosterChain> chain = membership_.chain();
   // Only this agency's node answers, and only its own active field nodes.
+  // A certificate signed with this agency's key elsewhere (a stolen key)
+  // gets nothing: only nodes this node certified itself are answered, and
+  // only for envelopes created from the backlog start set then.
+  const std::optional<int64_t> since = membership_.KeyBacklogStart(peer);
   if (IsFieldNode(identity_.agency()) || !IsFieldNode(peer) ||
       AgencyOf(peer) != identity_.agency() || !chain->IsActive(peer) ||
-      options_.storage_key == nullptr) {
+      options_.storage_key == nullptr || !since.has_value()) {
     counters_.Add("rejected.key_request");
     return Strike(peer);
   }
@@ -556,8 +560,9 @@ absl::Status Engine::HandleKeyRequest(absl::string_view peer,
     if (!bytes.ok() || !bytes->has_value() || !local.ok() ||
         !local->has_value() || !envelope.ParseFromString(**bytes) ||
         !header.ParseFromString(envelope.header()) ||
-        !InAudience(header.audience(), peer)) {
-      continue;  // not held here (or not readable here either)
+        !InAudience(header.audience(), peer) ||
+        header.created_unix_ms() < *since) {
+      continue;  // not held or readable here, or older than its backlog
     }
     absl::StatusOr<std::string> raw =
         crypto::OpenLocal(*options_.storage_key,

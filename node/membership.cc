@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -22,6 +23,7 @@ constexpr absl::string_view kForkKey = "roster_fork/";
 constexpr absl::string_view kSignedKey = "signed/";
 constexpr absl::string_view kNodeCertKey = "node_cert/";
 constexpr absl::string_view kNodeRevocationKey = "node_revocation/";
+constexpr absl::string_view kNodeIssuedKey = "node_issued/";
 // Node certificates and revocations held for a roster version not reached,
 // at most this many and this many versions ahead of the chain.
 constexpr size_t kMaxHeldNodeRecords = 64;
@@ -237,6 +239,13 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Open(
   absl::MutexLock lock(&out->mu_);
   out->forks_ = std::move(forks);
   if (log != nullptr) {
+    TIDINGS_ASSIGN_OR_RETURN(auto issued, log->ScanState(kNodeIssuedKey));
+    for (const auto& [key, value] : issued) {
+      int64_t since = 0;
+      if (absl::SimpleAtoi(value, &since)) {
+        out->issued_[key.substr(kNodeIssuedKey.size())] = since;
+      }
+    }
     // Certificates first: a revocation may name one.
     TIDINGS_ASSIGN_OR_RETURN(auto certs, log->ScanState(kNodeCertKey));
     TIDINGS_ASSIGN_OR_RETURN(auto revocations,
@@ -600,6 +609,19 @@ absl::StatusOr<bool> Membership::OfferNodeLocked(
     const proto::SignedNodeCert* cert, const proto::SignedNodeRevocation* rev,
     bool persist) {
   const auto [node, version] = NodeAndVersionOf(cert, rev);
+  if (persist && cert != nullptr && !self_.empty() && !IsFieldNode(self_) &&
+      AgencyOf(node) == self_ && !issued_.contains(node) &&
+      (chain_->nodes().Find(node) == nullptr ||
+       !chain_->nodes().Find(node)->has_cert)) {
+    spdlog::error(
+        "FOREIGN CERTIFICATE: {} is certified with {}'s key, but this node "
+        "did not issue it; the agency key may be stolen (revoke it with a "
+        "roster update)",
+        node, self_);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "certificate of ", node, " was not issued by this node, which holds ",
+        self_, "'s key"));
+  }
   const Roster* signed_under = chain_->at(version);
   const FieldNodes& nodes = chain_->nodes();
   absl::StatusOr<std::optional<FieldNodes>> next =
@@ -737,18 +759,43 @@ absl::StatusOr<bool> Membership::OfferNodeRevocation(
 }
 
 absl::StatusOr<proto::SignedNodeCert> Membership::CertifyNode(
-    proto::NodeCert cert, const crypto::Identity& identity) {
+    proto::NodeCert cert, const crypto::Identity& identity,
+    absl::Duration backlog) {
   if (chain()->nodes().Find(cert.node()) != nullptr) {
     return absl::AlreadyExistsError(
         absl::StrCat(cert.node(),
                      " is certified or revoked already; a node "
                      "id is certified once (use a new name)"));
   }
+  const std::string node = cert.node();
+  const int64_t since =
+      cert.issued_unix_ms() - absl::ToInt64Milliseconds(backlog);
   TIDINGS_ASSIGN_OR_RETURN(
       proto::SignedNodeCert signed_cert,
       SignNodeCert(std::move(cert), identity, chain()->current()));
+  {
+    absl::MutexLock lock(&mu_);
+    if (log_ != nullptr) {
+      TIDINGS_RETURN_IF_ERROR(log_->PutState(absl::StrCat(kNodeIssuedKey, node),
+                                             absl::StrCat(since)));
+    }
+    issued_[node] = since;
+  }
   TIDINGS_RETURN_IF_ERROR(OfferNodeCert(signed_cert).status());
   return signed_cert;
+}
+
+void Membership::SetSelf(absl::string_view principal) {
+  absl::MutexLock lock(&mu_);
+  self_ = std::string(principal);
+}
+
+std::optional<int64_t> Membership::KeyBacklogStart(
+    absl::string_view node) const {
+  absl::MutexLock lock(&mu_);
+  auto it = issued_.find(node);
+  if (it == issued_.end()) return std::nullopt;
+  return it->second;
 }
 
 absl::StatusOr<proto::SignedNodeRevocation> Membership::RevokeNode(

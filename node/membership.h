@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "crypto/identity.h"
 #include "crypto/types.h"
 #include "node/field_nodes.h"
@@ -186,9 +187,22 @@ class Membership {
   NodeRecordsOffered OfferNodeRecords(const proto::NodeCerts& records);
 
   // Certifies a field node of `identity`'s agency (signed under the current
-  // roster) and offers it. kAlreadyExists if that node id is known.
+  // roster) and offers it. kAlreadyExists if that node id is known. The
+  // node records that it issued it, and that it may give the field node the
+  // content keys of envelopes created from `cert.issued_unix_ms - backlog`
+  // on (KeyBacklogStart).
   absl::StatusOr<proto::SignedNodeCert> CertifyNode(
-      proto::NodeCert cert, const crypto::Identity& identity);
+      proto::NodeCert cert, const crypto::Identity& identity,
+      absl::Duration backlog = absl::ZeroDuration());
+
+  // This node's principal. Set on an agency's node, a certificate of one of
+  // its own agency's field nodes that it did not issue itself is refused
+  // and reported (it was signed with the agency's key elsewhere: the key
+  // may be stolen).
+  void SetSelf(absl::string_view principal);
+  // For a field node this node certified: the creation time (Unix ms) from
+  // which it may hand that node content keys; nullopt for any other node.
+  std::optional<int64_t> KeyBacklogStart(absl::string_view node) const;
   // Revokes field node `node` of `identity`'s agency, cutting each of its
   // feeds at the head `log` holds, and offers the revocation. kNotFound if
   // no certificate of it is known.
@@ -252,6 +266,9 @@ class Membership {
   std::vector<HeldNodeRecord> held_ ABSL_GUARDED_BY(mu_);
   // Set when an applied update let a held record in (node listeners due).
   bool held_accepted_ ABSL_GUARDED_BY(mu_) = false;
+  std::string self_ ABSL_GUARDED_BY(mu_);
+  // Field nodes this node certified: node id -> KeyBacklogStart.
+  std::map<std::string, int64_t, std::less<>> issued_ ABSL_GUARDED_BY(mu_);
 };
 
 // Feed cuts for a revocation of `origin` (an agency or a field node): the

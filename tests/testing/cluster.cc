@@ -359,15 +359,19 @@ std::string Cluster::NodeCertPath(absl::string_view node) const {
 }
 
 absl::StatusOr<proto::NodeInfo> Cluster::CertifyNode(const proto::Member& entry,
-                                                     absl::string_view by) {
+                                                     absl::string_view by,
+                                                     absl::Duration backlog) {
   proto::NodeCertifyRequest request;
   *request.mutable_node()->mutable_member() = entry;
+  request.set_backlog_seconds(
+      static_cast<uint64_t>(absl::ToInt64Seconds(backlog)));
   return Call(by, &proto::Client::Stub::CertifyNode, request);
 }
 
-absl::StatusOr<proto::NodeInfo> Cluster::CertifyNode(absl::string_view node) {
+absl::StatusOr<proto::NodeInfo> Cluster::CertifyNode(absl::string_view node,
+                                                     absl::Duration backlog) {
   absl::StatusOr<proto::NodeInfo> info =
-      CertifyNode(MemberEntry(node), node::AgencyOf(node));
+      CertifyNode(MemberEntry(node), node::AgencyOf(node), backlog);
   if (!info.ok()) return info.status();
   absl::Status written = WriteFile(NodeCertPath(node), info->signed_cert());
   if (!written.ok()) return written;

@@ -213,10 +213,13 @@ class Cluster {
 
   // Field nodes: `node`'s agency certifies it through its client service,
   // and the certificate is written where `node`'s config expects it.
-  absl::StatusOr<proto::NodeInfo> CertifyNode(absl::string_view node);
+  // `backlog`: how far back its agency's node may give it content keys.
+  absl::StatusOr<proto::NodeInfo> CertifyNode(
+      absl::string_view node, absl::Duration backlog = absl::ZeroDuration());
   // `by`'s node asks to certify `entry` as a field node (nothing written).
-  absl::StatusOr<proto::NodeInfo> CertifyNode(const proto::Member& entry,
-                                              absl::string_view by);
+  absl::StatusOr<proto::NodeInfo> CertifyNode(
+      const proto::Member& entry, absl::string_view by,
+      absl::Duration backlog = absl::ZeroDuration());
   // `by` (default: `node`'s agency) revokes `node`.
   absl::StatusOr<proto::NodeInfo> RevokeNode(absl::string_view node,
                                              absl::string_view by = "");
