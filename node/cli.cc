@@ -1970,8 +1970,20 @@ absl::Status RunNodeCertify(const Args& args, std::ostream& out) {
     return absl::AlreadyExistsError(absl::StrCat(
         out_path, " already exists; refusing to overwrite a certificate"));
   }
+  TIDINGS_ASSIGN_OR_RETURN(
+      std::optional<absl::Duration> backlog,
+      args.Get<absl::Duration>("backlog", "a duration such as 72h or 720h"));
+  if (backlog.has_value() &&
+      (*backlog < absl::ZeroDuration() || *backlog > absl::Hours(24 * 3660))) {
+    return UsageError(absl::StrCat("--backlog ", *args.Find("backlog"),
+                                   " must be between 0 and 10 years"));
+  }
   proto::NodeCertifyRequest request;
   *request.mutable_node()->mutable_member() = member;
+  if (backlog.has_value()) {
+    request.set_backlog_seconds(
+        static_cast<uint64_t>(absl::ToInt64Seconds(*backlog)));
+  }
   proto::NodeInfo info;
   absl::Status status = client.Call(
       "CertifyNode", &proto::Client::Stub::CertifyNode, request, info);
@@ -2313,7 +2325,8 @@ const std::vector<Command>& Commands() {
        "",
        &RunStats},
       {"node certify",
-       "--pub FIELD.pub --out FILE (--socket PATH | --config FILE) [--json]",
+       "--pub FIELD.pub --out FILE [--backlog DURATION] (--socket PATH | "
+       "--config FILE) [--json]",
        "certify a field node of this agency; write its certificate",
        "The node signs, with this agency's identity key, a certificate of the\n"
        "field node whose public identity is in FIELD.pub (made by `tidings\n"
@@ -2323,10 +2336,16 @@ const std::vector<Command>& Commands() {
        "printed with those keygen printed on the field node. A node id is\n"
        "certified once: if FILE could not be written, run the command again\n"
        "and the node's certificate of the same keys is written. Never\n"
-       "overwrites FILE.",
+       "overwrites FILE. With --backlog, this node gives the field node the\n"
+       "content keys of envelopes created that far back that were not\n"
+       "wrapped for it (sealed before its certificate reached their origin);\n"
+       "without, only of those created from now on. Only this node does,\n"
+       "and only for field nodes it certified itself.",
        {{"pub", "FILE", "the field node's .pub file (required)"},
         {"out", "FILE",
          "the certificate file to create, e.g. MY.NCB+SHIP1.cert (required)"},
+        {"backlog", "DURATION",
+         "e.g. 72h, 720h: how far back it may read; default: none"},
         kSocketFlag,
         kConfigFlag,
         kJsonFlag},
