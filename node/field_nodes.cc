@@ -110,17 +110,32 @@ std::string WhyNotValid(const FieldNode& entry, const Roster& current) {
   return "";
 }
 
-// Slots `agency` uses: its entries whose certificate still holds, and its
-// revocations (a stolen key's certificates stop counting once it is
-// revoked).
-size_t CountOf(const std::map<std::string, FieldNode, std::less<>>& nodes,
+// Whether `sign_pk` is `agency`'s key in `current` (a member, not revoked).
+bool IsCurrentKey(absl::string_view agency, absl::string_view sign_pk,
+                  const Roster& current) {
+  const proto::Member* member = current.Find(agency);
+  return member != nullptr && member->sign_pk() == sign_pk;
+}
+
+// Slots `agency` uses: its active certificates, and revocations of no known
+// certificate signed by its current key (a stolen key's records stop
+// counting once it is replaced). Entries of any kind are bounded apart.
+bool SlotsFull(const std::map<std::string, FieldNode, std::less<>>& nodes,
                absl::string_view agency, const Roster& current) {
-  size_t n = 0;
+  size_t slots = 0;
+  size_t entries = 0;
   for (const auto& [id, entry] : nodes) {
     if (AgencyOf(id) != agency) continue;
-    n += entry.revocation.has_value() || WhyNotValid(entry, current).empty();
+    ++entries;
+    if (entry.has_cert) {
+      slots +=
+          !entry.revocation.has_value() && WhyNotValid(entry, current).empty();
+    } else {
+      slots += IsCurrentKey(agency, entry.revocation_signer_pk, current);
+    }
   }
-  return n;
+  return slots >= kMaxFieldNodesPerAgency ||
+         entries >= kMaxFieldNodeEntriesPerAgency;
 }
 
 }  // namespace
@@ -240,8 +255,7 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithCert(
         absl::StrCat(what, ": a different certificate of ", cert.node(),
                      " is already known (the first one is kept)"));
   }
-  if (known == nullptr &&
-      CountOf(nodes_, agency, current) >= kMaxFieldNodesPerAgency) {
+  if (known == nullptr && SlotsFull(nodes_, agency, current)) {
     return absl::ResourceExhaustedError(
         absl::StrCat(what, ": ", agency, " already has ",
                      kMaxFieldNodesPerAgency, " field nodes"));
@@ -300,12 +314,29 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithRevocation(
                      " bytes; at most ", kMaxNodeRecordBytes));
   }
   const absl::string_view agency = AgencyOf(revocation.node());
-  TIDINGS_RETURN_IF_ERROR(
+  TIDINGS_ASSIGN_OR_RETURN(
+      std::string signer_pk,
       CheckAgencySignature(
           what, agency, revocation.roster_version(),
           signed_revocation.revocation(), signed_revocation.signature(),
-          crypto::Domain::kNodeRevocation, signed_under, current, Grants::kNo)
-          .status());
+          crypto::Domain::kNodeRevocation, signed_under, current, Grants::kNo));
+  // An honest revocation is signed under a roster at least as new as the
+  // certificate it ends. One signed by a key no longer the agency's (stolen
+  // and replaced, or the agency removed) is taken only for a certificate it
+  // could have seen: it cannot pre-empt nodes certified after it.
+  if (known != nullptr && known->has_cert &&
+      revocation.roster_version() < known->cert.roster_version()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": signed under roster v", revocation.roster_version(),
+        ", before the certificate it ends (v", known->cert.roster_version(),
+        ")"));
+  }
+  if (!IsCurrentKey(agency, signer_pk, current) &&
+      (known == nullptr || !known->has_cert)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": signed with a key that is no longer ", agency,
+                     "'s, and no certificate of it is known"));
+  }
   if (known != nullptr && known->revocation.has_value()) {
     return absl::AlreadyExistsError(
         absl::StrCat(what, ": ", revocation.node(),
@@ -318,8 +349,7 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithRevocation(
         absl::StrCat(what, ": it names a key that is not the one ",
                      revocation.node(), "'s certificate holds"));
   }
-  if (known == nullptr &&
-      CountOf(nodes_, agency, current) >= kMaxFieldNodesPerAgency) {
+  if (known == nullptr && SlotsFull(nodes_, agency, current)) {
     return absl::ResourceExhaustedError(
         absl::StrCat(what, ": ", agency, " already has ",
                      kMaxFieldNodesPerAgency, " field nodes"));
@@ -328,6 +358,7 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithRevocation(
   FieldNode& entry = out.nodes_[revocation.node()];
   entry.revocation = std::move(revocation);
   entry.signed_revocation = signed_revocation;
+  entry.revocation_signer_pk = std::move(signer_pk);
   return std::optional<FieldNodes>(std::move(out));
 }
 

@@ -33,9 +33,12 @@
 
 namespace tidings::node {
 
-// Field nodes of one agency at a time: certificates that hold, and
-// revocations.
+// Field nodes of one agency at a time: active certificates, and revocations
+// of no known certificate signed by a key still valid.
 inline constexpr size_t kMaxFieldNodesPerAgency = 64;
+// Entries of one agency kept in all (revoked and void ones included).
+inline constexpr size_t kMaxFieldNodeEntriesPerAgency =
+    4 * kMaxFieldNodesPerAgency;
 // A serialized SignedNodeCert is a few hundred bytes (name, endpoints);
 // anything larger is refused.
 inline constexpr size_t kMaxNodeCertBytes = 4 * 1024;
@@ -70,6 +73,7 @@ struct FieldNode {
   std::string signer_pk;  // the agency key that signed the certificate
   std::optional<proto::NodeRevocation> revocation;
   proto::SignedNodeRevocation signed_revocation;
+  std::string revocation_signer_pk;  // the agency key that signed it
 };
 
 class FieldNodes {

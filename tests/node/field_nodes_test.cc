@@ -565,15 +565,20 @@ TEST_F(FieldNodesTest, AnAgencyHasAtMostTheMaximumOfFieldNodes) {
                 .status()
                 .code(),
             absl::StatusCode::kResourceExhausted);
-  // A revoked one still counts: ids are never reused.
+  // A revoked one frees its slot (its id is never reused).
   absl::StatusOr<std::optional<FieldNodes>> revoked = nodes.WithRevocation(
       Revoked(nodes, "MY.NCB/S0", {}), &genesis(), genesis());
   ASSERT_TRUE(revoked.ok() && revoked->has_value()) << revoked.status();
-  EXPECT_EQ((*revoked)
-                ->WithCert(Certified("MY.NCB/SHIP1"), &genesis(), genesis())
-                .status()
-                .code(),
-            absl::StatusCode::kResourceExhausted);
+  absl::StatusOr<std::optional<FieldNodes>> replaced =
+      (*revoked)->WithCert(Certified("MY.NCB/SHIP1"), &genesis(), genesis());
+  EXPECT_TRUE(replaced.ok() && replaced->has_value()) << replaced.status();
+  proto::NodeCert again = CertOf(crypto::Identity::Generate("MY.NCB/S0"));
+  EXPECT_EQ(
+      (*revoked)
+          ->WithCert(RawSigned(again, Who("MY.NCB")), &genesis(), genesis())
+          .status()
+          .code(),
+      absl::StatusCode::kAlreadyExists);
   // Other agencies are not affected.
   absl::StatusOr<std::optional<FieldNodes>> cutter =
       nodes.WithCert(Certified("PH.CG/CUTTER"), &genesis(), genesis());
@@ -1109,28 +1114,46 @@ TEST_F(FieldNodesTest, RevocationOutlivesTheAgencyKeyThatSignedIt) {
   absl::StatusOr<proto::SignedNodeCert> cert =
       membership->CertifyNode(CertOf(Who("MY.NCB/SHIP1")), Who("MY.NCB"));
   ASSERT_TRUE(cert.ok()) << cert.status();
+  // MY.NCB's key is rotated (K1 -> K2, not revoked); K2 revokes the ship.
+  auto rekey = [&](const crypto::Identity& next, bool revoke) {
+    absl::StatusOr<proto::SignedRoster> proposal = membership->Propose(
+        Rekeyed(membership->chain()->current(), "MY.NCB", next, revoke),
+        Who("PH.CG"));
+    ASSERT_TRUE(proposal.ok()) << proposal.status();
+    ASSERT_TRUE(
+        membership->Sign(crypto::Hash(proposal->roster()).str(), Who("ID.NCB"))
+            .ok());
+  };
+  const crypto::Identity k2 = crypto::Identity::Generate("MY.NCB");
+  ASSERT_NO_FATAL_FAILURE(rekey(k2, false));
   absl::StatusOr<proto::SignedNodeRevocation> revocation =
-      membership->RevokeNode("MY.NCB/SHIP1", Who("MY.NCB"), kIssued + 5);
+      membership->RevokeNode("MY.NCB/SHIP1", k2, kIssued + 5);
   ASSERT_TRUE(revocation.ok()) << revocation.status();
-  const crypto::Identity new_key = crypto::Identity::Generate("MY.NCB");
-  absl::StatusOr<proto::SignedRoster> proposal = membership->Propose(
-      Rekeyed(membership->chain()->current(), "MY.NCB", new_key, true),
-      Who("PH.CG"));
-  ASSERT_TRUE(proposal.ok()) << proposal.status();
-  ASSERT_TRUE(
-      membership->Sign(crypto::Hash(proposal->roster()).str(), Who("ID.NCB"))
-          .ok());
+  // Then K2 is stolen and revoked (K2 -> K3).
+  ASSERT_NO_FATAL_FAILURE(rekey(crypto::Identity::Generate("MY.NCB"), true));
   const std::shared_ptr<const RosterChain> chain = membership->chain();
-  ASSERT_EQ(chain->version(), 1u);
+  ASSERT_EQ(chain->version(), 2u);
+  EXPECT_FALSE(chain->IsActive("MY.NCB/SHIP1"));
 
-  // A node that starts now, revocation first or certificate first.
+  // A node that starts now: the certificate (K1, never revoked) holds, and
+  // the revocation signed with K2 still ends it.
   absl::StatusOr<std::optional<FieldNodes>> fresh =
-      FieldNodes().WithRevocation(*revocation, chain->at(0), chain->current());
+      FieldNodes().WithCert(*cert, chain->at(0), chain->current());
   ASSERT_TRUE(fresh.ok() && fresh->has_value()) << fresh.status();
-  EXPECT_EQ((*fresh)->Active("MY.NCB/SHIP1", chain->current()), nullptr);
-  // The certificate itself no longer holds (its key is revoked).
+  absl::StatusOr<std::optional<FieldNodes>> ended =
+      (*fresh)->WithRevocation(*revocation, chain->at(1), chain->current());
+  ASSERT_TRUE(ended.ok() && ended->has_value()) << ended.status();
+  EXPECT_EQ((*ended)->Active("MY.NCB/SHIP1", chain->current()), nullptr);
+
+  // The stolen K2 cannot pre-empt nodes it never saw: a revocation of an
+  // unknown node, or of one certified after its roster, is refused.
+  proto::NodeRevocation unknown;
+  unknown.set_node("MY.NCB/SHIP2");
+  unknown.set_sign_pk(Who("MY.NCB/SHIP2").verify_key().str());
+  unknown.set_roster_version(1);
   EXPECT_EQ(FieldNodes()
-                .WithCert(*cert, chain->at(0), chain->current())
+                .WithRevocation(RawSigned(unknown, k2), chain->at(1),
+                                chain->current())
                 .status()
                 .code(),
             absl::StatusCode::kFailedPrecondition);
