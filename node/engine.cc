@@ -33,6 +33,8 @@ constexpr size_t kMaxContentKeysPerMessage = 256;
 // State records (storage::Log::PutState) of envelopes a field node holds
 // unread, until its agency's node gives it their content keys.
 constexpr absl::string_view kUnreadKey = "unread/";
+// How often a field node asks again for what it still holds unread.
+constexpr absl::Duration kUnreadRetryInterval = absl::Minutes(1);
 // Heads in one message; far more feeds than a real pair of agencies shares.
 constexpr size_t kMaxHeads = 1 << 16;
 // Roster updates in one peer message (the handshake sends at most this many).
@@ -62,7 +64,11 @@ proto::NodeCerts NodeRecordsOf(const RosterChain& chain) {
   proto::NodeCerts out;
   for (const auto& [id, node] : chain.nodes().all()) {
     if (!chain.current().IsMember(AgencyOf(id))) continue;
-    if (node.has_cert) out.add_certs(node.signed_cert.SerializeAsString());
+    // A certificate that no longer holds is passed on only with the
+    // revocation that names it (for what it signed up to the cuts).
+    if (node.has_cert && (chain.IsActive(id) || node.revocation.has_value())) {
+      out.add_certs(node.signed_cert.SerializeAsString());
+    }
     if (node.revocation.has_value()) {
       out.add_revocations(node.signed_revocation.SerializeAsString());
     }
@@ -74,11 +80,15 @@ proto::NodeCerts NodeRecordsOf(const RosterChain& chain) {
 // first, since a revocation names one).
 std::vector<proto::PeerMessage> NodeRecordMessages(
     const proto::NodeCerts& records) {
+  // Within what any receiver takes (HandleNodeCerts: 64 x members).
   constexpr size_t kChunkBytes = 1024 * 1024;
+  constexpr int kChunkRecords = static_cast<int>(kMaxFieldNodesPerAgency);
   std::vector<proto::PeerMessage> out;
-  size_t bytes = kChunkBytes;
+  size_t bytes = 0;
   auto next = [&](size_t size) -> proto::NodeCerts& {
-    if (bytes + size > kChunkBytes) {
+    if (out.empty() || bytes + size > kChunkBytes ||
+        out.back().node_certs().certs_size() >= kChunkRecords ||
+        out.back().node_certs().revocations_size() >= kChunkRecords) {
       out.emplace_back();
       out.back().mutable_node_certs();
       bytes = 0;
@@ -257,13 +267,7 @@ void Engine::OnLinkUp(absl::string_view peer) {
   }
   if (IsFieldNode(identity_.agency()) && peer == AgencyOf(identity_.agency())) {
     // What this field node holds unread, from before it could ask.
-    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> unread =
-        log_.ScanState(kUnreadKey);
-    if (unread.ok()) {
-      std::vector<std::string> ids;
-      for (const auto& [key, value] : *unread) ids.push_back(value);
-      RequestContentKeys(ids);
-    }
+    RequestUnreadKeys();
   }
   for (const proto::SignedRoster& pending : membership_.Pending()) {
     proto::PeerMessage proposal;
@@ -463,6 +467,10 @@ absl::Status Engine::HandleNodeCerts(absl::string_view peer,
   const int fresh =
       offered.fresh.certs_size() + offered.fresh.revocations_size();
   if (fresh > 0) counters_.Add("node_records.learnt", fresh);
+  // What is new here goes on, once (before any strike closes the link).
+  for (const proto::PeerMessage& message : NodeRecordMessages(offered.fresh)) {
+    Broadcast(message, peer);
+  }
   for (const absl::Status& refused : offered.refused) {
     counters_.Add("rejected.node_record");
     // A malformed or forged record, or one under a roster version far
@@ -482,20 +490,29 @@ absl::Status Engine::HandleNodeCerts(absl::string_view peer,
                     refused.message());
     }
   }
-  // Only what is new here goes on, once.
-  for (const proto::PeerMessage& message : NodeRecordMessages(offered.fresh)) {
-    Broadcast(message, peer);
-  }
   return absl::OkStatus();
+}
+
+void Engine::RequestUnreadKeys() {
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> unread =
+      log_.ScanState(kUnreadKey);
+  if (!unread.ok() || unread->empty()) return;
+  std::vector<std::string> ids;
+  for (const auto& [key, value] : *unread) {
+    absl::StatusOr<std::optional<std::string>> held = log_.GetEnvelope(value);
+    absl::StatusOr<std::optional<std::string>> local = log_.GetLocalKey(value);
+    if (held.ok() && held->has_value() && local.ok() && !local->has_value()) {
+      ids.push_back(value);
+    } else if (held.ok() && local.ok()) {
+      // Never stored after all (a gap, a duplicate), or readable by now.
+      log_.DeleteState(key).IgnoreError();
+    }
+  }
+  RequestContentKeys(ids);
 }
 
 void Engine::RequestContentKeys(const std::vector<std::string>& ids) {
   if (ids.empty() || !IsFieldNode(identity_.agency())) return;
-  for (const std::string& id : ids) {
-    // Remembered until the key arrives, across restarts and link-downs.
-    log_.PutState(absl::StrCat(kUnreadKey, crypto::ToHex(id)), id)
-        .IgnoreError();
-  }
   const std::string agency(AgencyOf(identity_.agency()));
   for (size_t i = 0; i < ids.size(); i += kMaxContentKeysPerMessage) {
     proto::PeerMessage message;
@@ -602,6 +619,7 @@ absl::Status Engine::HandleContentKeys(absl::string_view peer,
     counters_.Add("rejected.content_keys");
     return Strike(peer);
   }
+  bool struck = false;
   for (const proto::ContentKey& key : keys.keys()) {
     absl::StatusOr<std::optional<std::string>> bytes =
         log_.GetEnvelope(key.envelope_id());
@@ -640,7 +658,12 @@ absl::Status Engine::HandleContentKeys(absl::string_view peer,
       counters_.Add("rejected.content_key");
       spdlog::warn("content key for {} from {} does not open it",
                    Short(key.envelope_id()), peer);
-      TIDINGS_RETURN_IF_ERROR(Strike(peer));
+      // Wrapped to an epoch key this node no longer holds is nobody's
+      // fault; anything else counts once per message.
+      if (mine != nullptr && !struck) {
+        struck = true;
+        TIDINGS_RETURN_IF_ERROR(Strike(peer));
+      }
       continue;
     }
     sodium_memzero(body->data(), body->size());
@@ -719,6 +742,19 @@ void Engine::Hurry(PeerState& state) {
 void Engine::Tick() {
   AdvanceEpochs();
   const absl::Time now = clock_.Now();
+  if (IsFieldNode(identity_.agency())) {
+    // Keys its agency's node did not have yet when first asked (it had not
+    // received the envelope), asked again now and then.
+    bool due_unread = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (now >= next_unread_retry_) {
+        next_unread_retry_ = now + kUnreadRetryInterval;
+        due_unread = peers_.contains(AgencyOf(identity_.agency()));
+      }
+    }
+    if (due_unread) RequestUnreadKeys();
+  }
   std::vector<std::string> due;
   {
     absl::MutexLock lock(&mu_);
@@ -1019,6 +1055,21 @@ void Engine::CommitBatch(std::vector<Pending> batch,
         if (updates.ok()) records.back().receipts = *std::move(updates);
       }
       slots.push_back(*std::move(slot));
+    }
+  }
+  // A field node remembers what it is about to hold unread before it holds
+  // it (one synced write), so that a crash cannot leave it unread for good.
+  std::vector<std::pair<std::string, std::string>> unread_marks;
+  for (const Pending& pending : batch) {
+    const Verified& v = pending.verified;
+    if (!v.readable && v.header.kind() != proto::KIND_RECEIPT) {
+      unread_marks.emplace_back(absl::StrCat(kUnreadKey, crypto::ToHex(v.id)),
+                                v.id);
+    }
+  }
+  if (!unread_marks.empty()) {
+    if (absl::Status marked = log_.PutStates(unread_marks); !marked.ok()) {
+      spdlog::error("cannot note envelopes held unread: {}", marked.ToString());
     }
   }
   absl::StatusOr<std::vector<storage::AppendResult>> results =

@@ -220,6 +220,8 @@ class Engine {
   // keys asked of the agency's node, which answers its own active field
   // nodes with the keys it holds. An error closes the link.
   void RequestContentKeys(const std::vector<std::string>& ids);
+  // RequestContentKeys for every envelope noted as held unread.
+  void RequestUnreadKeys();
   absl::Status HandleKeyRequest(absl::string_view peer,
                                 const proto::KeyRequest& request);
   absl::Status HandleContentKeys(absl::string_view peer,
@@ -309,6 +311,7 @@ class Engine {
   uint64_t enqueued_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_unread_retry_ ABSL_GUARDED_BY(mu_);
 
   std::thread committer_;
 };

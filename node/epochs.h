@@ -91,7 +91,8 @@ class EpochKeys {
   EpochKeys& operator=(const EpochKeys&) = delete;
 
   // Brings the keys up to `now`: if no key held has not_before <= now <
-  // not_after, makes the next one (epoch = newest + 1, from 1; not_before =
+  // not_after, makes the next one (epoch = newest + 1, or first_epoch when
+  // none is held; not_before =
   // now, not_after = now + duration; public half signed by the identity);
   // erases every secret whose not_after + grace <= now. Rewrites the file
   // only if something changed, before the change

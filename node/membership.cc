@@ -659,11 +659,11 @@ void Membership::HoldLocked(const proto::SignedNodeCert* cert,
   HeldNodeRecord record{version, {}, {}, ""};
   if (cert != nullptr) record.cert = *cert;
   if (rev != nullptr) record.revocation = *rev;
-  record.hash =
-      crypto::Hash(cert != nullptr
-                       ? absl::StrCat("c", cert->cert(), cert->signature())
-                       : absl::StrCat("r", rev->revocation(), rev->signature()))
-          .str();
+  // The serialized records: unambiguous, unlike a concatenation of fields.
+  record.hash = crypto::Hash(cert != nullptr
+                                 ? absl::StrCat("c", cert->SerializeAsString())
+                                 : absl::StrCat("r", rev->SerializeAsString()))
+                    .str();
   auto highest = held_.end();
   for (auto it = held_.begin(); it != held_.end(); ++it) {
     if (it->hash == record.hash) return;

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "crypto/sign.h"
+#include "crypto/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
@@ -321,6 +322,28 @@ absl::StatusOr<std::string> Handshake(Link& link, Membership& membership,
   if (their_hello.nonce().size() != kLinkNonceBytes) {
     return absl::InvalidArgumentError("hello nonce is not 32 bytes");
   }
+  // Once both hold the peer's version, it must be the same roster. Two
+  // histories that differ (a node built on a change that lost a race, or a
+  // fork) are reported, and the nodes do not link. Checked before updates
+  // are sent, and again after catching up with a peer that was ahead.
+  auto check_split = [&]() -> absl::Status {
+    const Roster* same = chain->at(their_hello.roster_version());
+    if (same == nullptr || their_hello.roster_hash().empty() ||
+        their_hello.roster_hash() == same->hash().view()) {
+      return absl::OkStatus();
+    }
+    counters.Add("links_refused.roster_split");
+    spdlog::error(
+        "ROSTER SPLIT with {}: its roster v{} is {}, this node's is {}; an "
+        "operator must rebuild one of the two",
+        agency, their_hello.roster_version(),
+        crypto::ToHex(their_hello.roster_hash()),
+        crypto::ToHex(same->hash().view()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "roster split: the peer's roster v", their_hello.roster_version(),
+        " differs from this node's"));
+  };
+  TIDINGS_RETURN_IF_ERROR(check_split());
   // Only a member or one of its field nodes may learn the roster from us.
   if (their_hello.roster_version() < chain->version() &&
       chain->IsActive(agency)) {
@@ -360,23 +383,8 @@ absl::StatusOr<std::string> Handshake(Link& link, Membership& membership,
     }
     chain = membership.chain();
   }
-  // Both now hold the peer's version: it must be the same roster. Two
-  // histories that differ (a node built on a change that lost a race, or a
-  // fork) are reported, and the nodes do not link.
-  if (const Roster* same = chain->at(their_hello.roster_version());
-      same != nullptr && !their_hello.roster_hash().empty() &&
-      their_hello.roster_hash() != same->hash().view()) {
-    counters.Add("links_refused.roster_split");
-    spdlog::error(
-        "ROSTER SPLIT with {}: its roster v{} is {}, this node's is {}; an "
-        "operator must rebuild one of the two",
-        agency, their_hello.roster_version(),
-        crypto::ToHex(their_hello.roster_hash()),
-        crypto::ToHex(same->hash().view()));
-    return absl::FailedPreconditionError(absl::StrCat(
-        "roster split: the peer's roster v", their_hello.roster_version(),
-        " differs from this node's"));
-  }
+  // Both now hold the peer's version: it must be the same roster.
+  TIDINGS_RETURN_IF_ERROR(check_split());
   // Judged by the membership as it is now, updates included; nothing is
   // proved to a peer that fails these.
   std::optional<crypto::VerifyKey> their_key = chain->VerifyKeyOf(agency);

@@ -678,6 +678,18 @@ absl::Status Log::PutState(absl::string_view key, absl::string_view value) {
       "writing state");
 }
 
+absl::Status Log::PutStates(
+    const std::vector<std::pair<std::string, std::string>>& records) {
+  rocksdb::WriteBatch batch;
+  for (const auto& [key, value] : records) {
+    batch.Put(impl_->cf(kMeta), ToSlice(absl::StrCat(kStatePrefix, key)),
+              ToSlice(value));
+  }
+  rocksdb::WriteOptions write_options;
+  write_options.sync = impl_->options.sync;
+  return FromRocksDb(impl_->db->Write(write_options, &batch), "writing state");
+}
+
 absl::Status Log::DeleteState(absl::string_view key) {
   rocksdb::WriteOptions write_options;
   write_options.sync = impl_->options.sync;

@@ -178,6 +178,9 @@ class Log {
   // the log; ScanState returns (key, value) pairs whose key starts with
   // `prefix`, ordered by key.
   absl::Status PutState(absl::string_view key, absl::string_view value);
+  // Several state records in one synced batch.
+  absl::Status PutStates(
+      const std::vector<std::pair<std::string, std::string>>& records);
   absl::Status DeleteState(absl::string_view key);
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanState(
       absl::string_view prefix) const;
