@@ -418,13 +418,16 @@ absl::StatusOr<crypto::VerifyKey> FieldNodes::SignerKey(
   return *key;
 }
 
-absl::StatusOr<proto::SignedNodeCert> SignNodeCert(
-    proto::NodeCert cert, const crypto::Identity& agency,
-    const Roster& roster) {
-  TIDINGS_RETURN_IF_ERROR(ValidateFieldNodeId(cert.node()));
-  if (AgencyOf(cert.node()) != agency.agency()) {
+namespace {
+
+// OK if `agency` may sign records about `node` under `roster`: the node is
+// its agency's, and its key is the agency's key in that roster.
+absl::Status CheckCertifier(absl::string_view node,
+                            const crypto::Identity& agency,
+                            const Roster& roster) {
+  if (AgencyOf(node) != agency.agency()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(cert.node(), " is not a node of ", agency.agency()));
+        absl::StrCat(node, " is not a node of ", agency.agency()));
   }
   const proto::Member* self = roster.Find(agency.agency());
   if (self == nullptr || self->sign_pk() != agency.verify_key().view()) {
@@ -432,6 +435,16 @@ absl::StatusOr<proto::SignedNodeCert> SignNodeCert(
         absl::StrCat("this node's key is not ", agency.agency(),
                      "'s key in roster v", roster.version()));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<proto::SignedNodeCert> SignNodeCert(
+    proto::NodeCert cert, const crypto::Identity& agency,
+    const Roster& roster) {
+  TIDINGS_RETURN_IF_ERROR(ValidateFieldNodeId(cert.node()));
+  TIDINGS_RETURN_IF_ERROR(CheckCertifier(cert.node(), agency, roster));
   cert.set_roster_version(roster.version());
   proto::SignedNodeCert out;
   out.set_cert(cert.SerializeAsString());
@@ -447,16 +460,7 @@ absl::StatusOr<proto::SignedNodeRevocation> SignNodeRevocation(
     const proto::NodeCert& cert, std::vector<proto::FeedCut> cuts,
     int64_t revoked_unix_ms, const crypto::Identity& agency,
     const Roster& roster) {
-  if (AgencyOf(cert.node()) != agency.agency()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(cert.node(), " is not a node of ", agency.agency()));
-  }
-  const proto::Member* self = roster.Find(agency.agency());
-  if (self == nullptr || self->sign_pk() != agency.verify_key().view()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("this node's key is not ", agency.agency(),
-                     "'s key in roster v", roster.version()));
-  }
+  TIDINGS_RETURN_IF_ERROR(CheckCertifier(cert.node(), agency, roster));
   if (cuts.size() > kMaxNodeRevocationCuts) {
     // Bounded, or a stolen node could make its revocation too large to
     // travel by opening many feeds. Its longest feeds keep their cuts; the

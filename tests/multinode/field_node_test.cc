@@ -43,21 +43,6 @@ ClusterOptions ShipOptions() {
   return options;
 }
 
-absl::StatusOr<std::unique_ptr<FakePeer>> ConnectAs(Cluster& cluster,
-                                                    const std::string& as,
-                                                    const std::string& agency) {
-  FakePeerOptions options;
-  options.tls = &cluster.tls(as);
-  absl::StatusOr<std::unique_ptr<FakePeer>> peer =
-      FakePeer::Connect(cluster.listen_address(agency), options);
-  if (!peer.ok()) return peer.status();
-  absl::Status handshake =
-      (*peer)->Handshake(cluster.identity(as), cluster.network_id(),
-                         cluster.identity(agency).verify_key());
-  if (!handshake.ok()) return handshake;
-  return peer;
-}
-
 ::testing::AssertionResult Holds(Cluster& cluster, const std::string& agency,
                                  const std::string& id) {
   return cluster.WaitUntil([&] { return cluster.Show(agency, id).ok(); },

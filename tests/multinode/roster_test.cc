@@ -59,23 +59,6 @@ constexpr absl::Duration kTimeout = absl::Seconds(30);
                    " signatures"));
 }
 
-// A FakePeer linked to `agency` as the member `as` (its certificate and
-// keys), handshake done.
-absl::StatusOr<std::unique_ptr<FakePeer>> ConnectAs(Cluster& cluster,
-                                                    const std::string& as,
-                                                    const std::string& agency) {
-  FakePeerOptions options;
-  options.tls = &cluster.tls(as);
-  absl::StatusOr<std::unique_ptr<FakePeer>> peer =
-      FakePeer::Connect(cluster.listen_address(agency), options);
-  if (!peer.ok()) return peer.status();
-  absl::Status handshake =
-      (*peer)->Handshake(cluster.identity(as), cluster.network_id(),
-                         cluster.identity(agency).verify_key());
-  if (!handshake.ok()) return handshake;
-  return peer;
-}
-
 // Signs `hash` at `agency` as soon as the proposal has reached it.
 ::testing::AssertionResult SignWhenSeen(Cluster& cluster,
                                         const std::string& agency,

@@ -12,6 +12,7 @@
 #include "grpcpp/security/tls_certificate_verifier.h"
 #include "grpcpp/security/tls_credentials_options.h"
 #include "node/link.h"
+#include "tests/testing/cluster.h"
 
 namespace tidings::testing {
 namespace {
@@ -237,6 +238,21 @@ bool FakePeer::closed() {
 std::vector<proto::PeerMessage> FakePeer::received() {
   absl::MutexLock lock(&mu_);
   return log_;
+}
+
+absl::StatusOr<std::unique_ptr<FakePeer>> ConnectAs(Cluster& cluster,
+                                                    const std::string& as,
+                                                    const std::string& agency) {
+  FakePeerOptions options;
+  options.tls = &cluster.tls(as);
+  absl::StatusOr<std::unique_ptr<FakePeer>> peer =
+      FakePeer::Connect(cluster.listen_address(agency), options);
+  if (!peer.ok()) return peer.status();
+  absl::Status handshake =
+      (*peer)->Handshake(cluster.identity(as), cluster.network_id(),
+                         cluster.identity(agency).verify_key());
+  if (!handshake.ok()) return handshake;
+  return peer;
 }
 
 }  // namespace tidings::testing

@@ -127,6 +127,14 @@ class FakePeer {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+class Cluster;
+
+// A FakePeer linked to `agency`'s node as the member `as` of `cluster` (its
+// certificate and keys), handshake done.
+absl::StatusOr<std::unique_ptr<FakePeer>> ConnectAs(Cluster& cluster,
+                                                    const std::string& as,
+                                                    const std::string& agency);
+
 }  // namespace tidings::testing
 
 #endif  // TIDINGS_TESTS_TESTING_FAKE_PEER_H_
