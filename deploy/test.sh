@@ -27,6 +27,10 @@ ctest --test-dir build/werror --output-on-failure -j"$jobs" --timeout 300
 echo "== build: ASan + UBSan"
 bash deploy/build.sh build/asan -DCMAKE_BUILD_TYPE=Debug -DTIDINGS_WERROR=ON -DTIDINGS_SANITIZE=ON -DTIDINGS_BENCH=OFF
 echo "== test: ASan + UBSan build"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+# Full unwinding, so that leaks in gRPC's threads at exit show their gRPC
+# frames and deploy/lsan.supp can tell them from ours.
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0 \
+LSAN_OPTIONS=suppressions="$top/deploy/lsan.supp" \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 600
 echo "== all tests passed in both builds"
