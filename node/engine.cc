@@ -577,9 +577,12 @@ absl::Status Engine::HandleKeyRequest(absl::string_view peer,
     if (!bytes.ok() || !bytes->has_value() || !local.ok() ||
         !local->has_value() || !envelope.ParseFromString(**bytes) ||
         !header.ParseFromString(envelope.header()) ||
-        !InAudience(header.audience(), peer) ||
-        header.created_unix_ms() < *since) {
-      continue;  // not held or readable here, or older than its backlog
+        !InAudience(header.audience(), peer)) {
+      continue;  // not held or readable here
+    }
+    if (header.created_unix_ms() < *since) {
+      counters_.Add("content_keys.outside_backlog");
+      continue;
     }
     absl::StatusOr<std::string> raw =
         crypto::OpenLocal(*options_.storage_key,

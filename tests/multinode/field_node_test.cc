@@ -318,6 +318,74 @@ TEST(FieldNodeTest, CertifiedLateItReadsWhatWasSentBeforeThroughItsAgency) {
   EXPECT_EQ(from_b, 0u);
 }
 
+// Content keys go only to the agency's own field nodes that its node
+// certified, within the backlog chosen then; anyone else asking is refused
+// and counted.
+TEST(FieldNodeTest, ContentKeysGoOnlyToTheAgencysOwnCertifiedFieldNodes) {
+  TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(ShipOptions()));
+  for (const char* agency : {kCc, kBb, kAa}) {
+    TIDINGS_ASSERT_OK(cluster->Start(agency));
+  }
+  ASSERT_TRUE(cluster->WaitConnected(kAa, {kBb, kCc}, kTimeout));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      proto::SendResponse early,
+      cluster->Send(kBb, proto::KIND_NOTICE, {kAa, kXx}, "early", "before"));
+  ASSERT_TRUE(Holds(*cluster, kAa, early.envelope_id()));
+  // Certified with no backlog; the test speaks as the ship (its keys and
+  // certificate) instead of running it.
+  TIDINGS_ASSERT_OK(cluster->CertifyNode(kShip).status());
+  ASSERT_TRUE(cluster->WaitUntil(
+      [&] {
+        absl::StatusOr<proto::NodeListResponse> nodes = cluster->ListNodes(kBb);
+        return nodes.ok() && nodes->nodes_size() == 1;
+      },
+      kTimeout, "B learns the ship's certificate"));
+  proto::PeerMessage ask;
+  ask.mutable_key_request()->add_envelope_ids(early.envelope_id());
+
+  // Its own agency's node: nothing from before the certificate.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FakePeer> to_a,
+                               ConnectAs(*cluster, kShip, kAa));
+  TIDINGS_ASSERT_OK(to_a->Send(ask));
+  ASSERT_TRUE(cluster->WaitUntil(
+      [&] {
+        absl::StatusOr<uint64_t> skipped =
+            cluster->Counter(kAa, "content_keys.outside_backlog");
+        return skipped.ok() && *skipped >= 1;
+      },
+      kTimeout, "A finds the notice older than the ship's backlog"));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(uint64_t sent,
+                               cluster->Counter(kAa, "content_keys.sent"));
+  EXPECT_EQ(sent, 0u);
+
+  // Another agency's node, and the agency's node asked by a member: refused.
+  TIDINGS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FakePeer> to_b,
+                               ConnectAs(*cluster, kShip, kBb));
+  TIDINGS_ASSERT_OK(to_b->Send(ask));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FakePeer> member_to_a,
+                               ConnectAs(*cluster, kXx, kAa));
+  TIDINGS_ASSERT_OK(member_to_a->Send(ask));
+  for (const char* agency : {kBb, kAa}) {
+    ASSERT_TRUE(cluster->WaitUntil(
+        [&] {
+          absl::StatusOr<uint64_t> refused =
+              cluster->Counter(agency, "rejected.key_request");
+          return refused.ok() && *refused >= 1;
+        },
+        kTimeout, absl::StrCat(agency, " refuses the request")));
+  }
+  for (const char* agency : {kBb, kAa}) {
+    TIDINGS_ASSERT_OK_AND_ASSIGN(uint64_t answered,
+                                 cluster->Counter(agency, "content_keys.sent"));
+    EXPECT_EQ(answered, 0u) << agency;
+  }
+  for (FakePeer* peer : {to_a.get(), to_b.get(), member_to_a.get()}) {
+    for (const proto::PeerMessage& message : peer->received()) {
+      EXPECT_FALSE(message.has_content_keys());
+    }
+  }
+}
+
 TEST(FieldNodeTest, ForgedCertificatesAreRefusedEverywhere) {
   ClusterOptions options = Mesh({kAa, kBb});
   options.extra_members = {kXx};
