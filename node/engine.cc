@@ -105,6 +105,21 @@ std::vector<proto::PeerMessage> NodeRecordMessages(
   return out;
 }
 
+// The header of envelope `id` as this node holds it; nullopt if it holds
+// none (or it does not parse).
+std::optional<proto::Header> HeldHeader(const storage::Log& log,
+                                        absl::string_view id) {
+  absl::StatusOr<std::optional<std::string>> bytes = log.GetEnvelope(id);
+  proto::Envelope envelope;
+  proto::Header header;
+  if (!bytes.ok() || !bytes->has_value() ||
+      !envelope.ParseFromString(**bytes) ||
+      !header.ParseFromString(envelope.header())) {
+    return std::nullopt;
+  }
+  return header;
+}
+
 // Whether `principal` (an agency, or a field node of one) may hold what is
 // addressed to `list`.
 bool InAudience(const google::protobuf::RepeatedPtrField<std::string>& list,
@@ -570,16 +585,13 @@ absl::Status Engine::HandleKeyRequest(absl::string_view peer,
   crypto::Keyring& sender = own.has_value() ? *own->keyring : keyring_;
   proto::PeerMessage answer;
   for (const std::string& id : request.envelope_ids()) {
-    absl::StatusOr<std::optional<std::string>> bytes = log_.GetEnvelope(id);
+    std::optional<proto::Header> held = HeldHeader(log_, id);
     absl::StatusOr<std::optional<std::string>> local = log_.GetLocalKey(id);
-    proto::Envelope envelope;
-    proto::Header header;
-    if (!bytes.ok() || !bytes->has_value() || !local.ok() ||
-        !local->has_value() || !envelope.ParseFromString(**bytes) ||
-        !header.ParseFromString(envelope.header()) ||
-        !InAudience(header.audience(), peer)) {
+    if (!held.has_value() || !local.ok() || !local->has_value() ||
+        !InAudience(held->audience(), peer)) {
       continue;  // not held or readable here
     }
+    const proto::Header& header = *held;
     if (header.created_unix_ms() < *since) {
       counters_.Add("content_keys.outside_backlog");
       continue;
@@ -624,15 +636,9 @@ absl::Status Engine::HandleContentKeys(absl::string_view peer,
   }
   bool struck = false;
   for (const proto::ContentKey& key : keys.keys()) {
-    absl::StatusOr<std::optional<std::string>> bytes =
-        log_.GetEnvelope(key.envelope_id());
-    proto::Envelope envelope;
-    proto::Header header;
-    if (!bytes.ok() || !bytes->has_value() ||
-        !envelope.ParseFromString(**bytes) ||
-        !header.ParseFromString(envelope.header())) {
-      continue;  // asked for, then gone? nothing to open
-    }
+    std::optional<proto::Header> held = HeldHeader(log_, key.envelope_id());
+    if (!held.has_value()) continue;  // asked for, then gone? nothing to open
+    const proto::Header& header = *held;
     std::optional<crypto::Nonce> nonce = crypto::Nonce::FromBytes(key.nonce());
     std::optional<crypto::Nonce> body_nonce =
         crypto::Nonce::FromBytes(header.nonce());
@@ -1229,16 +1235,13 @@ void Engine::SettleOwedReceipts() {
   std::vector<proto::Header> headers(owed->size());
   std::vector<ReceiptDue> due;
   for (size_t i = 0; i < owed->size(); ++i) {
-    absl::StatusOr<std::optional<std::string>> bytes =
-        log_.GetEnvelope((*owed)[i]);
-    proto::Envelope envelope;
-    if (!bytes.ok() || !bytes->has_value() ||
-        !envelope.ParseFromString(**bytes) ||
-        !headers[i].ParseFromString(envelope.header())) {
+    std::optional<proto::Header> held = HeldHeader(log_, (*owed)[i]);
+    if (!held.has_value()) {
       spdlog::error("owed receipt for {} has no readable envelope",
                     Short((*owed)[i]));
       continue;
     }
+    headers[i] = *std::move(held);
     due.push_back({(*owed)[i], &headers[i]});
   }
   spdlog::info("settling {} receipts owed from before a restart", due.size());

@@ -732,30 +732,28 @@ Membership::NodeRecordsOffered Membership::OfferNodeRecords(
   return out;
 }
 
+namespace {
+
+// One record's outcome from OfferNodeRecords.
+absl::StatusOr<bool> OutcomeOf(const Membership::NodeRecordsOffered& offered) {
+  if (!offered.refused.empty()) return offered.refused.front();
+  return offered.fresh.certs_size() + offered.fresh.revocations_size() > 0;
+}
+
+}  // namespace
+
 absl::StatusOr<bool> Membership::OfferNodeCert(
     const proto::SignedNodeCert& cert) {
-  absl::StatusOr<bool> out;
-  std::shared_ptr<const RosterChain> chain;
-  {
-    absl::MutexLock lock(&mu_);
-    out = OfferNodeLocked(&cert, nullptr, true);
-    chain = chain_;
-  }
-  if (out.ok() && *out) NotifyNodes(chain);
-  return out;
+  proto::NodeCerts records;
+  records.add_certs(cert.SerializeAsString());
+  return OutcomeOf(OfferNodeRecords(records));
 }
 
 absl::StatusOr<bool> Membership::OfferNodeRevocation(
     const proto::SignedNodeRevocation& revocation) {
-  absl::StatusOr<bool> out;
-  std::shared_ptr<const RosterChain> chain;
-  {
-    absl::MutexLock lock(&mu_);
-    out = OfferNodeLocked(nullptr, &revocation, true);
-    chain = chain_;
-  }
-  if (out.ok() && *out) NotifyNodes(chain);
-  return out;
+  proto::NodeCerts records;
+  records.add_revocations(revocation.SerializeAsString());
+  return OutcomeOf(OfferNodeRecords(records));
 }
 
 absl::StatusOr<proto::SignedNodeCert> Membership::CertifyNode(

@@ -30,32 +30,22 @@
 #include "node/roster.h"
 #include "proto/roster.pb.h"
 #include "storage/log.h"
+#include "tests/testing/rosters.h"
 
 namespace tidings::node {
 namespace {
+
+using test_rosters::Cut;
+using test_rosters::Feed;
+using test_rosters::kCreated;
+using test_rosters::MemberOf;
 
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-constexpr int64_t kCreated = 1700000000000;
 constexpr int64_t kIssued = 1700000100000;
-
-proto::Member MemberOf(const crypto::Identity& identity) {
-  return PublicIdentityOf(identity, absl::StrCat(identity.agency(), " name"),
-                          {absl::StrCat(identity.agency(), ".example:7101")})
-      .member();
-}
-
-std::string Feed(char c) { return std::string(crypto::Hash256::kSize, c); }
-
-proto::FeedCut Cut(const std::string& feed_id, uint64_t last_seq) {
-  proto::FeedCut cut;
-  cut.set_feed_id(feed_id);
-  cut.set_last_seq(last_seq);
-  return cut;
-}
 
 // The certificate a field node's .pub asks for (keygen --agency A/NAME).
 proto::NodeCert CertOf(const crypto::Identity& node) {
@@ -104,17 +94,7 @@ class FieldNodesTest : public ::testing::Test {
     for (const char* node : {"MY.NCB/SHIP1", "MY.NCB/SHIP2", "PH.CG/CUTTER"}) {
       nodes_.push_back(crypto::Identity::Generate(node));
     }
-    std::vector<proto::Member> members;
-    for (const crypto::Identity& member : members_) {
-      members.push_back(MemberOf(member));
-    }
-    absl::StatusOr<proto::SignedRoster> signed_genesis =
-        MakeGenesis("seas", 2, std::move(members), kCreated);
-    ASSERT_TRUE(signed_genesis.ok()) << signed_genesis.status();
-    for (const crypto::Identity& member : members_) {
-      ASSERT_TRUE(SignGenesis(*signed_genesis, member).ok());
-    }
-    absl::StatusOr<Roster> roster = Roster::FromSigned(*signed_genesis);
+    absl::StatusOr<Roster> roster = test_rosters::SignedGenesis(members_, 2);
     ASSERT_TRUE(roster.ok()) << roster.status();
     genesis_.emplace(*std::move(roster));
   }
@@ -163,6 +143,28 @@ class FieldNodesTest : public ::testing::Test {
     EXPECT_TRUE(revocation.ok()) << revocation.status();
     return revocation.ok() ? *std::move(revocation)
                            : proto::SignedNodeRevocation();
+  }
+
+  // `membership` applies an update giving MY.NCB the keys of `next` (PH.CG
+  // proposes, ID.NCB signs), revoking the old key if `compromised`.
+  void RekeyMyNcb(Membership& membership, const crypto::Identity& next,
+                  bool compromised) const {
+    absl::StatusOr<proto::SignedRoster> proposal = membership.Propose(
+        Rekeyed(membership.chain()->current(), "MY.NCB", next, compromised),
+        Who("PH.CG"));
+    ASSERT_TRUE(proposal.ok()) << proposal.status();
+    ASSERT_TRUE(
+        membership.Sign(crypto::Hash(proposal->roster()).str(), Who("ID.NCB"))
+            .ok());
+  }
+
+  // v1: ID.NCB publishes a new endpoint (its own signature suffices).
+  proto::SignedRoster IdNcbMoves() const {
+    proto::Roster moved = NextOf(genesis(), "ID.NCB moves");
+    for (proto::Member& member : *moved.mutable_members()) {
+      if (member.agency() == "ID.NCB") member.set_endpoints(0, "id2.example:1");
+    }
+    return Update(genesis(), moved, {"ID.NCB"});
   }
 
   // `prev`'s roster with a change note: the base of a successor.
@@ -815,13 +817,7 @@ TEST_F(FieldNodesTest, MembershipJudgesNodesAgainstTheCurrentRoster) {
   // MY.NCB's key is stolen: it is revoked and replaced. The certificate it
   // signed no longer holds; the new key certifies a new id.
   const crypto::Identity new_key = crypto::Identity::Generate("MY.NCB");
-  absl::StatusOr<proto::SignedRoster> proposal = membership->Propose(
-      Rekeyed(membership->chain()->current(), "MY.NCB", new_key, true),
-      Who("PH.CG"));
-  ASSERT_TRUE(proposal.ok()) << proposal.status();
-  ASSERT_TRUE(
-      membership->Sign(crypto::Hash(proposal->roster()).str(), Who("ID.NCB"))
-          .ok());
+  ASSERT_NO_FATAL_FAILURE(RekeyMyNcb(*membership, new_key, true));
   std::shared_ptr<const RosterChain> chain = membership->chain();
   ASSERT_EQ(chain->version(), 1u);
   EXPECT_FALSE(chain->IsActive("MY.NCB/SHIP1"));
@@ -862,13 +858,7 @@ TEST_F(FieldNodesTest, RotatedAgencyKeyKeepsItsCertificatesValid) {
   ASSERT_TRUE(
       membership->CertifyNode(CertOf(Who("MY.NCB/SHIP1")), Who("MY.NCB")).ok());
   const crypto::Identity new_key = crypto::Identity::Generate("MY.NCB");
-  absl::StatusOr<proto::SignedRoster> proposal = membership->Propose(
-      Rekeyed(membership->chain()->current(), "MY.NCB", new_key, false),
-      Who("PH.CG"));
-  ASSERT_TRUE(proposal.ok()) << proposal.status();
-  ASSERT_TRUE(
-      membership->Sign(crypto::Hash(proposal->roster()).str(), Who("ID.NCB"))
-          .ok());
+  ASSERT_NO_FATAL_FAILURE(RekeyMyNcb(*membership, new_key, false));
   ASSERT_EQ(membership->chain()->version(), 1u);
   // A planned rotation is no compromise: the ship keeps working.
   EXPECT_TRUE(membership->chain()->IsActive("MY.NCB/SHIP1"));
@@ -1013,11 +1003,7 @@ TEST_F(FieldNodesTest, CertificateUnderALaterRosterIsHeldUntilItArrives) {
   });
 
   // v1 (ID.NCB moves) reaches `ahead` first, and MY.NCB certifies there.
-  proto::Roster moved = NextOf(genesis(), "ID.NCB moves");
-  for (proto::Member& member : *moved.mutable_members()) {
-    if (member.agency() == "ID.NCB") member.set_endpoints(0, "id2.example:1");
-  }
-  const proto::SignedRoster v1 = Update(genesis(), moved, {"ID.NCB"});
+  const proto::SignedRoster v1 = IdNcbMoves();
   ASSERT_EQ(ahead->Offer(v1).value(), Offered::kApplied);
   absl::StatusOr<proto::SignedNodeCert> signed_cert =
       ahead->CertifyNode(CertOf(Who("MY.NCB/SHIP1")), Who("MY.NCB"));
@@ -1054,11 +1040,7 @@ TEST_F(FieldNodesTest, RevocationUnderALaterRosterIsHeldUntilItArrives) {
   ASSERT_TRUE(signed_cert.ok()) << signed_cert.status();
   ASSERT_TRUE(behind->OfferNodeCert(*signed_cert).value());
 
-  proto::Roster moved = NextOf(genesis(), "ID.NCB moves");
-  for (proto::Member& member : *moved.mutable_members()) {
-    if (member.agency() == "ID.NCB") member.set_endpoints(0, "id2.example:1");
-  }
-  const proto::SignedRoster v1 = Update(genesis(), moved, {"ID.NCB"});
+  const proto::SignedRoster v1 = IdNcbMoves();
   ASSERT_EQ(ahead->Offer(v1).value(), Offered::kApplied);
   absl::StatusOr<proto::SignedNodeRevocation> revocation =
       ahead->RevokeNode("MY.NCB/SHIP1", Who("MY.NCB"), kIssued);
@@ -1089,11 +1071,7 @@ TEST_F(FieldNodesTest, JunkFromTheFutureDoesNotCrowdOutAHeldCertificate) {
     signed_junk.set_signature(std::string(64, 'j'));
     EXPECT_FALSE(behind->OfferNodeCert(signed_junk).ok());
   }
-  proto::Roster moved = NextOf(genesis(), "ID.NCB moves");
-  for (proto::Member& member : *moved.mutable_members()) {
-    if (member.agency() == "ID.NCB") member.set_endpoints(0, "id2.example:1");
-  }
-  const proto::SignedRoster v1 = Update(genesis(), moved, {"ID.NCB"});
+  const proto::SignedRoster v1 = IdNcbMoves();
   ASSERT_EQ(ahead->Offer(v1).value(), Offered::kApplied);
   absl::StatusOr<proto::SignedNodeCert> signed_cert =
       ahead->CertifyNode(CertOf(Who("MY.NCB/SHIP1")), Who("MY.NCB"));
@@ -1115,22 +1093,14 @@ TEST_F(FieldNodesTest, RevocationOutlivesTheAgencyKeyThatSignedIt) {
       membership->CertifyNode(CertOf(Who("MY.NCB/SHIP1")), Who("MY.NCB"));
   ASSERT_TRUE(cert.ok()) << cert.status();
   // MY.NCB's key is rotated (K1 -> K2, not revoked); K2 revokes the ship.
-  auto rekey = [&](const crypto::Identity& next, bool revoke) {
-    absl::StatusOr<proto::SignedRoster> proposal = membership->Propose(
-        Rekeyed(membership->chain()->current(), "MY.NCB", next, revoke),
-        Who("PH.CG"));
-    ASSERT_TRUE(proposal.ok()) << proposal.status();
-    ASSERT_TRUE(
-        membership->Sign(crypto::Hash(proposal->roster()).str(), Who("ID.NCB"))
-            .ok());
-  };
   const crypto::Identity k2 = crypto::Identity::Generate("MY.NCB");
-  ASSERT_NO_FATAL_FAILURE(rekey(k2, false));
+  ASSERT_NO_FATAL_FAILURE(RekeyMyNcb(*membership, k2, false));
   absl::StatusOr<proto::SignedNodeRevocation> revocation =
       membership->RevokeNode("MY.NCB/SHIP1", k2, kIssued + 5);
   ASSERT_TRUE(revocation.ok()) << revocation.status();
   // Then K2 is stolen and revoked (K2 -> K3).
-  ASSERT_NO_FATAL_FAILURE(rekey(crypto::Identity::Generate("MY.NCB"), true));
+  ASSERT_NO_FATAL_FAILURE(
+      RekeyMyNcb(*membership, crypto::Identity::Generate("MY.NCB"), true));
   const std::shared_ptr<const RosterChain> chain = membership->chain();
   ASSERT_EQ(chain->version(), 2u);
   EXPECT_FALSE(chain->IsActive("MY.NCB/SHIP1"));

@@ -28,34 +28,23 @@
 #include "node/roster.h"
 #include "proto/roster.pb.h"
 #include "storage/log.h"
+#include "tests/testing/rosters.h"
 
 namespace tidings::node {
 namespace {
+
+using test_rosters::Cut;
+using test_rosters::Feed;
+using test_rosters::kCreated;
+using test_rosters::MemberOf;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Pair;
 
-constexpr int64_t kCreated = 1700000000000;
-
-proto::Member MemberOf(const crypto::Identity& identity) {
-  return PublicIdentityOf(identity, absl::StrCat(identity.agency(), " name"),
-                          {absl::StrCat(identity.agency(), ".example:7101")})
-      .member();
-}
-
 std::string HashOf(const proto::SignedRoster& update) {
   return crypto::Hash(update.roster()).str();
-}
-
-std::string Feed(char c) { return std::string(crypto::Hash256::kSize, c); }
-
-proto::FeedCut Cut(const std::string& feed_id, uint64_t last_seq) {
-  proto::FeedCut cut;
-  cut.set_feed_id(feed_id);
-  cut.set_last_seq(last_seq);
-  return cut;
 }
 
 std::vector<std::pair<std::string, uint64_t>> CutsOf(
@@ -113,17 +102,7 @@ class MembershipTest : public ::testing::Test {
     for (const char* agency : {"F", "G"}) {
       outsiders_.push_back(crypto::Identity::Generate(agency));
     }
-    std::vector<proto::Member> members;
-    for (const crypto::Identity& founder : founders_) {
-      members.push_back(MemberOf(founder));
-    }
-    absl::StatusOr<proto::SignedRoster> signed_genesis =
-        MakeGenesis("seas", 3, std::move(members), kCreated);
-    ASSERT_TRUE(signed_genesis.ok()) << signed_genesis.status();
-    for (const crypto::Identity& founder : founders_) {
-      ASSERT_TRUE(SignGenesis(*signed_genesis, founder).ok());
-    }
-    absl::StatusOr<Roster> roster = Roster::FromSigned(*signed_genesis);
+    absl::StatusOr<Roster> roster = test_rosters::SignedGenesis(founders_, 3);
     ASSERT_TRUE(roster.ok()) << roster.status();
     genesis_.emplace(*std::move(roster));
   }

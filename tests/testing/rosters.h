@@ -1,0 +1,62 @@
+// Helpers for unit tests of rosters, membership and field nodes: member
+// entries made from identities, a genesis signed by its founders, feed ids
+// and cuts. Header-only; no network, no files.
+#ifndef TIDINGS_TESTS_TESTING_ROSTERS_H_
+#define TIDINGS_TESTS_TESTING_ROSTERS_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "crypto/hash.h"
+#include "crypto/identity.h"
+#include "crypto/status_macros.h"
+#include "node/roster.h"
+#include "proto/roster.pb.h"
+
+namespace tidings::node::test_rosters {
+
+inline constexpr int64_t kCreated = 1700000000000;
+
+// `identity`'s roster entry, with a made-up name and endpoint.
+inline proto::Member MemberOf(const crypto::Identity& identity) {
+  return PublicIdentityOf(identity, absl::StrCat(identity.agency(), " name"),
+                          {absl::StrCat(identity.agency(), ".example:7101")})
+      .member();
+}
+
+// A feed id made of one repeated byte.
+inline std::string Feed(char c) {
+  return std::string(crypto::Hash256::kSize, c);
+}
+
+inline proto::FeedCut Cut(const std::string& feed_id, uint64_t last_seq) {
+  proto::FeedCut cut;
+  cut.set_feed_id(feed_id);
+  cut.set_last_seq(last_seq);
+  return cut;
+}
+
+// The genesis of `founders` (network "seas", created kCreated) with
+// threshold `threshold`, signed by every founder.
+inline absl::StatusOr<Roster> SignedGenesis(
+    const std::vector<crypto::Identity>& founders, uint32_t threshold) {
+  std::vector<proto::Member> members;
+  for (const crypto::Identity& founder : founders) {
+    members.push_back(MemberOf(founder));
+  }
+  TIDINGS_ASSIGN_OR_RETURN(
+      proto::SignedRoster signed_genesis,
+      MakeGenesis("seas", threshold, std::move(members), kCreated));
+  for (const crypto::Identity& founder : founders) {
+    TIDINGS_RETURN_IF_ERROR(SignGenesis(signed_genesis, founder));
+  }
+  return Roster::FromSigned(signed_genesis);
+}
+
+}  // namespace tidings::node::test_rosters
+
+#endif  // TIDINGS_TESTS_TESTING_ROSTERS_H_
