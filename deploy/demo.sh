@@ -13,7 +13,7 @@ bash "$top/deploy/install-deps.sh"
 echo "== building (first time: a few minutes)"
 bash "$top/deploy/build.sh" "$top/build/release" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTIDINGS_TESTS=OFF -DTIDINGS_BENCH=OFF >/dev/null
-bin="$top/build/release/node"
+bin="$top/build/release/bin"
 tidings="$bin/tidings"
 tidingsd="$bin/tidingsd"
 

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "crypto/status_macros.h"
+#include "base/status_macros.h"
 #include "proto/storage.pb.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"

@@ -11,9 +11,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "node/envelope.h"
-#include "node/epochs.h"
-#include "node/membership.h"
+#include "node/model/envelope.h"
+#include "node/model/epochs.h"
+#include "node/model/membership.h"
 #include "proto/client.pb.h"
 #include "proto/envelope.pb.h"
 #include "tests/testing/cluster.h"

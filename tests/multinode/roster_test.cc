@@ -2,7 +2,7 @@
 // gathered by gossip, removal with revocation, key rotation with a node that
 // slept through it, and an equivocating roster update. Every node checks
 // every change itself; the leakage scan runs after each change.
-#include "node/roster.h"
+#include "node/model/roster.h"
 
 #include <sodium.h>
 
@@ -16,7 +16,7 @@
 #include "crypto/hash.h"
 #include "crypto/types.h"
 #include "gtest/gtest.h"
-#include "node/envelope.h"
+#include "node/model/envelope.h"
 #include "proto/client.pb.h"
 #include "proto/envelope.pb.h"
 #include "proto/peer.pb.h"

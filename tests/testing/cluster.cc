@@ -29,8 +29,8 @@
 #include "absl/strings/str_split.h"
 #include "crypto/types.h"
 #include "grpcpp/grpcpp.h"
-#include "node/config.h"
-#include "node/field_nodes.h"
+#include "node/config/config.h"
+#include "node/model/field_nodes.h"
 
 #ifndef TIDINGSD_PATH
 #error "TIDINGSD_PATH must name the tidingsd binary"

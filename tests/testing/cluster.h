@@ -36,7 +36,7 @@
 #include "crypto/identity.h"
 #include "crypto/tls_cert.h"
 #include "gtest/gtest.h"
-#include "node/roster.h"
+#include "node/model/roster.h"
 #include "proto/client.grpc.pb.h"
 #include "proto/client.pb.h"
 #include "proto/envelope.pb.h"

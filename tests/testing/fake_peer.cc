@@ -11,7 +11,7 @@
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_certificate_verifier.h"
 #include "grpcpp/security/tls_credentials_options.h"
-#include "node/link.h"
+#include "node/gossip/link.h"
 #include "tests/testing/cluster.h"
 
 namespace tidings::testing {

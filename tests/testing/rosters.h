@@ -11,10 +11,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "crypto/hash.h"
 #include "crypto/identity.h"
-#include "crypto/status_macros.h"
-#include "node/roster.h"
+#include "node/model/roster.h"
 #include "proto/roster.pb.h"
 
 namespace tidings::node::test_rosters {

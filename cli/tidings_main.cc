@@ -1,0 +1,8 @@
+// `tidings`: the officer's and operator's CLI. All logic is in node/cli.cc.
+#include <iostream>
+
+#include "cli/cli.h"
+
+int main(int argc, char** argv) {
+  return tidings::node::RunCli(argc, argv, std::cout, std::cerr);
+}

@@ -1,0 +1,588 @@
+#include "node/model/envelope.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/logging.h"
+#include "base/status_macros.h"
+#include "crypto/hash.h"
+#include "crypto/sign.h"
+
+namespace tidings::node {
+namespace {
+
+constexpr absl::string_view kRejectPayloadUrl = "tidings/reject";
+constexpr uint32_t kHeaderVersion = 1;
+
+const RejectReason kAllReasons[] = {
+    RejectReason::kOversized,     RejectReason::kMalformed,
+    RejectReason::kWrongNetwork,  RejectReason::kUnknownOrigin,
+    RejectReason::kBadSignature,  RejectReason::kBadAudience,
+    RejectReason::kNotInAudience, RejectReason::kSenderNotInAudience,
+    RejectReason::kUndecryptable, RejectReason::kGap,
+    RejectReason::kPrevMismatch,  RejectReason::kEquivocation,
+    RejectReason::kRevoked,       RejectReason::kRosterAhead,
+    RejectReason::kUnknownNode,
+};
+
+bool ValidKind(proto::Kind kind) {
+  return kind == proto::KIND_NOTICE || kind == proto::KIND_ALERT ||
+         kind == proto::KIND_RECEIPT;
+}
+
+bool ValidPrecedence(proto::Precedence p) {
+  return p >= proto::PRECEDENCE_FLASH && p <= proto::PRECEDENCE_ROUTINE;
+}
+
+// Field bounds a parsed header must meet before anything else looks at it.
+absl::Status CheckHeaderShape(const proto::Header& h) {
+  if (h.version() != kHeaderVersion) {
+    return Reject(RejectReason::kMalformed,
+                  absl::StrCat("unsupported header version ", h.version()));
+  }
+  if (h.network_id().size() != crypto::Hash256::kSize) {
+    return Reject(RejectReason::kMalformed, "network id is not 32 bytes");
+  }
+  if (!ValidKind(h.kind())) {
+    return Reject(RejectReason::kMalformed,
+                  absl::StrCat("unknown kind ", static_cast<int>(h.kind())));
+  }
+  if (!ValidPrecedence(h.precedence())) {
+    return Reject(
+        RejectReason::kMalformed,
+        absl::StrCat("unknown precedence ", static_cast<int>(h.precedence())));
+  }
+  if (h.seq() == 0) return Reject(RejectReason::kMalformed, "seq 0");
+  if (h.seq() == 1 ? !h.prev_id().empty()
+                   : h.prev_id().size() != crypto::Hash256::kSize) {
+    return Reject(RejectReason::kMalformed,
+                  absl::StrCat("prev id of ", h.prev_id().size(),
+                               " bytes at seq ", h.seq()));
+  }
+  if (h.nonce().size() != crypto::Nonce::kSize) {
+    return Reject(RejectReason::kMalformed, "nonce is not 24 bytes");
+  }
+  if (h.audience_size() == 0 ||
+      static_cast<size_t>(h.audience_size()) > kMaxAudience) {
+    return Reject(RejectReason::kBadAudience,
+                  absl::StrCat("audience of ", h.audience_size(),
+                               " members (1 to ", kMaxAudience, " allowed)"));
+  }
+  if (h.wrapped_keys_size() < h.audience_size() ||
+      static_cast<size_t>(h.wrapped_keys_size()) >
+          static_cast<size_t>(h.audience_size()) + kMaxFieldNodeWraps) {
+    return Reject(RejectReason::kMalformed,
+                  absl::StrCat(h.wrapped_keys_size(), " wrapped keys for ",
+                               h.audience_size(), " audience members (at most ",
+                               kMaxFieldNodeWraps, " more for field nodes)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::optional<proto::Kind> KindFromName(absl::string_view name) {
+  if (name == "alert") return proto::KIND_ALERT;
+  if (name == "notice") return proto::KIND_NOTICE;
+  return std::nullopt;
+}
+
+std::string KindName(proto::Kind kind) {
+  switch (kind) {
+    case proto::KIND_NOTICE:
+      return "notice";
+    case proto::KIND_ALERT:
+      return "alert";
+    case proto::KIND_RECEIPT:
+      return "receipt";
+    default:
+      return absl::StrCat("kind-", static_cast<int>(kind));
+  }
+}
+
+std::optional<proto::Precedence> PrecedenceFromName(absl::string_view name) {
+  if (name == "flash") return proto::PRECEDENCE_FLASH;
+  if (name == "immediate") return proto::PRECEDENCE_IMMEDIATE;
+  if (name == "priority") return proto::PRECEDENCE_PRIORITY;
+  if (name == "routine") return proto::PRECEDENCE_ROUTINE;
+  return std::nullopt;
+}
+
+std::string PrecedenceName(proto::Precedence precedence) {
+  switch (precedence) {
+    case proto::PRECEDENCE_FLASH:
+      return "flash";
+    case proto::PRECEDENCE_IMMEDIATE:
+      return "immediate";
+    case proto::PRECEDENCE_PRIORITY:
+      return "priority";
+    case proto::PRECEDENCE_ROUTINE:
+      return "routine";
+    default:
+      return absl::StrCat("precedence-", static_cast<int>(precedence));
+  }
+}
+
+absl::string_view RejectReasonName(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kOversized:
+      return "oversized";
+    case RejectReason::kMalformed:
+      return "malformed";
+    case RejectReason::kWrongNetwork:
+      return "wrong_network";
+    case RejectReason::kUnknownOrigin:
+      return "unknown_origin";
+    case RejectReason::kBadSignature:
+      return "bad_signature";
+    case RejectReason::kBadAudience:
+      return "bad_audience";
+    case RejectReason::kNotInAudience:
+      return "not_in_audience";
+    case RejectReason::kSenderNotInAudience:
+      return "sender_not_in_audience";
+    case RejectReason::kUndecryptable:
+      return "undecryptable";
+    case RejectReason::kGap:
+      return "gap";
+    case RejectReason::kPrevMismatch:
+      return "prev_mismatch";
+    case RejectReason::kEquivocation:
+      return "equivocation";
+    case RejectReason::kRevoked:
+      return "revoked";
+    case RejectReason::kRosterAhead:
+      return "roster_ahead";
+    case RejectReason::kUnknownNode:
+      return "unknown_node";
+  }
+  return "unknown";
+}
+
+absl::Status Reject(RejectReason reason, absl::string_view detail) {
+  const bool auth = reason == RejectReason::kBadSignature ||
+                    reason == RejectReason::kUndecryptable;
+  absl::Status status(auth ? absl::StatusCode::kUnauthenticated
+                           : absl::StatusCode::kInvalidArgument,
+                      absl::StrCat(RejectReasonName(reason), ": ", detail));
+  status.SetPayload(kRejectPayloadUrl, absl::Cord(RejectReasonName(reason)));
+  return status;
+}
+
+std::optional<RejectReason> RejectReasonOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kRejectPayloadUrl);
+  if (!payload.has_value()) return std::nullopt;
+  for (RejectReason reason : kAllReasons) {
+    if (*payload == RejectReasonName(reason)) return reason;
+  }
+  return std::nullopt;
+}
+
+std::string FeedIdOf(absl::string_view network_id, absl::string_view origin,
+                     const std::vector<std::string>& audience) {
+  crypto::Hasher hasher;
+  hasher.UpdateField("tidings/v1/feed");
+  hasher.UpdateField(network_id);
+  hasher.UpdateField(origin);
+  for (const std::string& member : audience) hasher.UpdateField(member);
+  return hasher.Finish().str();
+}
+
+std::string BodyAadOf(absl::string_view network_id, absl::string_view origin,
+                      uint64_t seq) {
+  crypto::Hasher hasher;
+  hasher.UpdateField("tidings/v1/body");
+  hasher.UpdateField(network_id);
+  hasher.UpdateField(origin);
+  hasher.UpdateField(absl::StrCat(seq));
+  return hasher.Finish().str();
+}
+
+absl::StatusOr<std::vector<std::string>> NormalizeAudience(
+    const Roster& roster, absl::string_view origin,
+    std::vector<std::string> audience) {
+  audience.emplace_back(AgencyOf(origin));
+  std::sort(audience.begin(), audience.end());
+  audience.erase(std::unique(audience.begin(), audience.end()), audience.end());
+  if (audience.size() > kMaxAudience) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "audience of ", audience.size(), " agencies; at most ", kMaxAudience));
+  }
+  for (const std::string& member : audience) {
+    TIDINGS_RETURN_IF_ERROR(ValidateAgencyId(member));
+    if (!roster.IsMember(member)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("audience member ", member, " is not in the roster"));
+    }
+  }
+  return audience;
+}
+
+absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
+                                 crypto::Keyring& keyring, const Roster& roster,
+                                 const ComposeInput& input) {
+  return Compose(identity, SealKeys{keyring, nullptr, nullptr, absl::Time()},
+                 roster, input);
+}
+
+absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
+                                 const SealKeys& keys, const Roster& roster,
+                                 const ComposeInput& input) {
+  std::optional<EpochKeys::Current> own_epoch;
+  if (keys.epochs != nullptr) own_epoch = keys.epochs->current();
+  std::vector<uint64_t> epochs;
+  const absl::string_view self_id = identity.agency();
+  if (IsFieldNode(self_id)) {
+    const FieldNode* me =
+        keys.nodes != nullptr ? keys.nodes->Active(self_id, roster) : nullptr;
+    if (me == nullptr || me->cert.sign_pk() != identity.verify_key().view()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "this field node's certificate is not known here or no longer "
+          "holds under roster v",
+          roster.version(), " (revoked, or its agency removed)"));
+    }
+  } else {
+    const proto::Member* self = roster.Find(self_id);
+    if (self == nullptr || self->sign_pk() != identity.verify_key().view()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "this node's key is not ", self_id, "'s key in roster v",
+          roster.version(),
+          self == nullptr
+              ? " (the agency was removed)"
+              : "; restart tidingsd with the agency's new key file"));
+    }
+  }
+  std::vector<crypto::Recipient> recipients;
+  recipients.reserve(input.audience.size());
+  // Wraps to `principal`'s newest epoch key if known, else `key`.
+  auto add = [&](const std::string& principal,
+                 std::optional<crypto::BoxPublicKey> key) -> absl::Status {
+    uint64_t epoch = 0;
+    if (own_epoch.has_value()) {
+      if (principal == self_id) {
+        key = own_epoch->public_key;
+        epoch = own_epoch->epoch;
+      } else if (keys.directory != nullptr) {
+        std::optional<proto::EpochKey> theirs =
+            keys.directory->Newest(principal, keys.now);
+        if (theirs.has_value()) {
+          key = crypto::BoxPublicKey::FromBytes(theirs->box_pk());
+          epoch = theirs->epoch();
+        }
+      }
+    }
+    if (!key.has_value()) {
+      return absl::InternalError("box key of the wrong size");
+    }
+    recipients.push_back({principal, *key});
+    epochs.push_back(epoch);
+    return absl::OkStatus();
+  };
+  for (const std::string& member : input.audience) {
+    std::optional<crypto::BoxPublicKey> key = roster.BoxKeyOf(member);
+    if (!key.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("audience member ", member, " is not in the roster"));
+    }
+    TIDINGS_RETURN_IF_ERROR(add(member, key));
+  }
+  if (keys.nodes != nullptr) {
+    std::vector<const FieldNode*> field;
+    for (const std::string& member : input.audience) {
+      for (const FieldNode* node : keys.nodes->ActiveOf(member, roster)) {
+        field.push_back(node);
+      }
+    }
+    std::sort(field.begin(), field.end(),
+              [](const FieldNode* a, const FieldNode* b) {
+                return a->cert.node() < b->cert.node();
+              });
+    if (field.size() > kMaxFieldNodeWraps) {
+      // The header must stay within what receivers accept; the nodes left
+      // out store the envelope unread (their agency's node reads it).
+      spdlog::warn("{} field nodes in the audience; wrapping to the first {}",
+                   field.size(), kMaxFieldNodeWraps);
+      field.resize(kMaxFieldNodeWraps);
+    }
+    for (const FieldNode* node : field) {
+      TIDINGS_RETURN_IF_ERROR(
+          add(node->cert.node(),
+              crypto::BoxPublicKey::FromBytes(node->cert.box_pk())));
+    }
+  }
+  const std::string network_id = roster.network_id().str();
+  crypto::Keyring& sender =
+      own_epoch.has_value() ? *own_epoch->keyring : keys.keyring;
+  TIDINGS_ASSIGN_OR_RETURN(
+      crypto::Sealed sealed,
+      crypto::Seal(sender, recipients,
+                   BodyAadOf(network_id, identity.agency(), input.seq),
+                   input.plaintext));
+
+  proto::Header header;
+  header.set_version(kHeaderVersion);
+  header.set_network_id(network_id);
+  header.set_origin(identity.agency());
+  for (const std::string& member : input.audience) header.add_audience(member);
+  header.set_seq(input.seq);
+  header.set_prev_id(input.prev_id);
+  header.set_kind(input.kind);
+  header.set_precedence(input.precedence);
+  header.set_created_unix_ms(input.created_unix_ms);
+  header.set_expires_unix_ms(input.expires_unix_ms);
+  for (size_t i = 0; i < sealed.wrapped_keys.size(); ++i) {
+    proto::WrappedKey* out = header.add_wrapped_keys();
+    out->set_recipient(std::move(sealed.wrapped_keys[i].recipient));
+    out->set_wrapped(std::move(sealed.wrapped_keys[i].wrapped));
+    out->set_epoch(epochs[i]);
+  }
+  if (own_epoch.has_value()) {
+    header.set_sender_box_pk(own_epoch->public_key.str());
+  }
+  header.set_nonce(sealed.nonce.str());
+  header.set_ciphertext(std::move(sealed.ciphertext));
+  header.set_roster_version(roster.version());
+
+  Composed composed;
+  composed.envelope.set_header(header.SerializeAsString());
+  composed.envelope.set_signature(crypto::Sign(identity.signing_key(),
+                                               crypto::Domain::kEnvelope,
+                                               composed.envelope.header())
+                                      .str());
+  composed.id = crypto::Hash(composed.envelope.header()).str();
+  composed.feed_id = FeedIdOf(network_id, identity.agency(), input.audience);
+  composed.serialized = composed.envelope.SerializeAsString();
+  composed.content_key = std::move(sealed.content_key);
+  return composed;
+}
+
+namespace {
+
+struct Opened {
+  std::string plaintext;
+  crypto::SymmetricKey content_key;
+};
+
+// Opens the body of `header` for `self`, whose wrapped key sits at `index`:
+// with the epoch key it names (or the long-term key for epoch 0), from the
+// sender key in the header (or the origin's roster box key).
+absl::StatusOr<Opened> OpenAt(const RosterChain& chain, const OpenKeys& keys,
+                              const proto::Header& header, int index,
+                              absl::string_view self) {
+  std::optional<crypto::BoxPublicKey> sender;
+  if (!header.sender_box_pk().empty()) {
+    sender = crypto::BoxPublicKey::FromBytes(header.sender_box_pk());
+  } else {
+    sender = chain.BoxKeyOf(header.origin(), header.roster_version());
+  }
+  std::optional<crypto::Nonce> nonce = crypto::Nonce::FromBytes(header.nonce());
+  if (!sender.has_value() || !nonce.has_value()) {
+    return Reject(RejectReason::kUndecryptable, "no key for origin");
+  }
+  const proto::WrappedKey& wrapped = header.wrapped_keys(index);
+  std::shared_ptr<crypto::Keyring> epoch_keyring;
+  crypto::Keyring* mine = &keys.keyring;
+  if (wrapped.epoch() != 0) {
+    if (keys.epochs != nullptr)
+      epoch_keyring = keys.epochs->KeyringFor(wrapped.epoch());
+    if (epoch_keyring == nullptr) {
+      return Reject(
+          RejectReason::kUndecryptable,
+          absl::StrCat("wrapped to epoch key ", wrapped.epoch(), " of ", self,
+                       ", which this node does not hold "
+                       "(erased or never made)"));
+    }
+    mine = epoch_keyring.get();
+  }
+  const std::string aad =
+      BodyAadOf(header.network_id(), header.origin(), header.seq());
+  absl::StatusOr<crypto::SymmetricKey> content_key = crypto::OpenContentKey(
+      *mine, self, *sender, *nonce, wrapped.wrapped(), aad);
+  absl::StatusOr<std::string> plaintext =
+      content_key.ok() ? crypto::OpenWithContentKey(*content_key, *nonce, aad,
+                                                    header.ciphertext())
+                       : content_key.status();
+  if (!plaintext.ok()) {
+    return Reject(RejectReason::kUndecryptable,
+                  absl::StrCat("body does not decrypt for ", self));
+  }
+  return Opened{*std::move(plaintext), *std::move(content_key)};
+}
+
+bool InAudience(const proto::Header& header, absl::string_view agency) {
+  return std::find(header.audience().begin(), header.audience().end(),
+                   agency) != header.audience().end();
+}
+
+// Where `principal`'s wrapped key is, or -1.
+int WrapIndexOf(const proto::Header& header, absl::string_view principal) {
+  for (int i = 0; i < header.wrapped_keys_size(); ++i) {
+    if (header.wrapped_keys(i).recipient() == principal) return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+absl::StatusOr<Verified> Verify(const VerifyContext& context,
+                                absl::string_view serialized) {
+  if (serialized.size() > kMaxEnvelopeBytes) {
+    return Reject(
+        RejectReason::kOversized,
+        absl::StrCat(serialized.size(), " bytes; at most ", kMaxEnvelopeBytes));
+  }
+  Verified v;
+  if (!v.envelope.ParseFromArray(serialized.data(),
+                                 static_cast<int>(serialized.size()))) {
+    return Reject(RejectReason::kMalformed, "envelope does not parse");
+  }
+  if (!v.header.ParseFromString(v.envelope.header())) {
+    return Reject(RejectReason::kMalformed, "header does not parse");
+  }
+  TIDINGS_RETURN_IF_ERROR(CheckHeaderShape(v.header));
+  const proto::Header& h = v.header;
+  if (h.network_id() != context.chain.network_id().view()) {
+    return Reject(RejectReason::kWrongNetwork,
+                  absl::StrCat("network ", crypto::ToHex(h.network_id())));
+  }
+  v.feed_id = FeedIdOf(
+      h.network_id(), h.origin(),
+      std::vector<std::string>(h.audience().begin(), h.audience().end()));
+  TIDINGS_ASSIGN_OR_RETURN(
+      const crypto::VerifyKey origin_key,
+      context.chain.SignerKey(h.origin(), h.roster_version(), v.feed_id,
+                              h.seq()));
+  // The signer's view of the membership.
+  const Roster& roster = *context.chain.at(h.roster_version());
+  std::optional<crypto::Signature> signature =
+      crypto::Signature::FromBytes(v.envelope.signature());
+  if (!signature.has_value() ||
+      !crypto::Verify(origin_key, crypto::Domain::kEnvelope,
+                      v.envelope.header(), *signature)
+           .ok()) {
+    return Reject(
+        RejectReason::kBadSignature,
+        absl::StrCat("signature does not verify for origin ", h.origin()));
+  }
+  // From here on the header is authentic: what is wrong with it is the
+  // origin's doing, not a forger's.
+  bool has_origin = false;
+  for (int i = 0; i < h.audience_size(); ++i) {
+    const std::string& member = h.audience(i);
+    if (i > 0 && !(h.audience(i - 1) < member)) {
+      return Reject(RejectReason::kBadAudience,
+                    "audience is not sorted and unique");
+    }
+    if (!roster.IsMember(member)) {
+      return Reject(RejectReason::kBadAudience,
+                    absl::StrCat("audience member ", member,
+                                 " is not in roster v", roster.version()));
+    }
+    if (h.wrapped_keys(i).recipient() != member) {
+      return Reject(RejectReason::kMalformed,
+                    absl::StrCat("wrapped key ", i, " is not for ", member));
+    }
+    has_origin |= member == AgencyOf(h.origin());
+  }
+  if (!has_origin) {
+    return Reject(RejectReason::kBadAudience,
+                  "audience does not include the origin's agency");
+  }
+  for (int i = h.audience_size(); i < h.wrapped_keys_size(); ++i) {
+    const std::string& node = h.wrapped_keys(i).recipient();
+    if (!ValidateFieldNodeId(node).ok() || !InAudience(h, AgencyOf(node))) {
+      return Reject(RejectReason::kMalformed,
+                    absl::StrCat("wrapped key ", i, " is for '",
+                                 absl::CHexEscape(node.substr(0, 80)),
+                                 "', not a field node of an audience agency"));
+    }
+    if (i > h.audience_size() && !(h.wrapped_keys(i - 1).recipient() < node)) {
+      return Reject(RejectReason::kMalformed,
+                    "field nodes' wrapped keys are not sorted and unique");
+    }
+  }
+  if (!InAudience(h, AgencyOf(context.self))) {
+    return Reject(RejectReason::kNotInAudience,
+                  absl::StrCat(context.self, " is not in the audience {",
+                               absl::StrJoin(h.audience(), ","), "}"));
+  }
+  if (!InAudience(h, AgencyOf(context.sender))) {
+    return Reject(RejectReason::kSenderNotInAudience,
+                  absl::StrCat("relayed by ", context.sender,
+                               ", which is not in the audience"));
+  }
+  const int self_index = WrapIndexOf(h, context.self);
+  if (self_index >= 0) {
+    TIDINGS_ASSIGN_OR_RETURN(
+        Opened opened,
+        OpenAt(context.chain, OpenKeys{context.keyring, context.epochs}, h,
+               self_index, context.self));
+    v.plaintext = std::move(opened.plaintext);
+    v.content_key = std::move(opened.content_key);
+  } else if (IsFieldNode(context.self)) {
+    // Its agency is in the audience, so it may hold and relay it; the
+    // origin had not learnt of this node when it sealed it.
+    v.readable = false;
+  } else {
+    return Reject(RejectReason::kMalformed,
+                  absl::StrCat("no wrapped key for ", context.self));
+  }
+  v.id = crypto::Hash(v.envelope.header()).str();
+  v.serialized = std::string(serialized);
+  return v;
+}
+
+absl::StatusOr<std::string> OpenBody(const RosterChain& chain,
+                                     absl::string_view self,
+                                     const OpenKeys& keys,
+                                     const proto::Header& header) {
+  const int index = WrapIndexOf(header, self);
+  if (index < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("nothing in this envelope was wrapped for ", self,
+                     InAudience(header, AgencyOf(self))
+                         ? " (its origin did not know this field node yet)"
+                         : " (not in the audience)"));
+  }
+  TIDINGS_ASSIGN_OR_RETURN(Opened opened,
+                           OpenAt(chain, keys, header, index, self));
+  return std::move(opened.plaintext);
+}
+
+std::string LocalKeyOf(const crypto::SymmetricKey& storage_key,
+                       absl::string_view envelope_id,
+                       const crypto::SymmetricKey& content_key) {
+  return crypto::SealLocal(
+      storage_key, absl::StrCat("tidings/v1/local-key", envelope_id),
+      absl::string_view(reinterpret_cast<const char*>(content_key.data()),
+                        content_key.size()));
+}
+
+absl::StatusOr<std::string> OpenWithLocalKey(
+    const crypto::SymmetricKey& storage_key, absl::string_view envelope_id,
+    absl::string_view local_key, const proto::Header& header) {
+  TIDINGS_ASSIGN_OR_RETURN(
+      std::string raw,
+      crypto::OpenLocal(storage_key,
+                        absl::StrCat("tidings/v1/local-key", envelope_id),
+                        local_key));
+  std::optional<crypto::SymmetricKey> content_key =
+      crypto::SymmetricKey::FromBytes(raw);
+  sodium_memzero(raw.data(), raw.size());
+  std::optional<crypto::Nonce> nonce = crypto::Nonce::FromBytes(header.nonce());
+  if (!content_key.has_value() || !nonce.has_value()) {
+    return absl::DataLossError("stored local key is malformed");
+  }
+  return crypto::OpenWithContentKey(
+      *content_key, *nonce,
+      BodyAadOf(header.network_id(), header.origin(), header.seq()),
+      header.ciphertext());
+}
+
+}  // namespace tidings::node

@@ -1,8 +1,0 @@
-// `tidings`: the officer's and operator's CLI. All logic is in node/cli.cc.
-#include <iostream>
-
-#include "node/cli.h"
-
-int main(int argc, char** argv) {
-  return tidings::node::RunCli(argc, argv, std::cout, std::cerr);
-}

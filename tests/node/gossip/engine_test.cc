@@ -1,0 +1,435 @@
+// The gossip engine on a simulated network: several engines in one process,
+// each with its own log, exchanging PeerMessages through an in-memory queue.
+// Every message that crosses the simulated network is recorded, so the tests
+// can prove what never reached a node, not only what did.
+#include "node/gossip/engine.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "crypto/hash.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "node/model/envelope.h"
+#include "node/model/roster.h"
+
+namespace tidings::node {
+namespace {
+
+// Time moves only when a test says so.
+class ManualClock final : public Clock {
+ public:
+  absl::Time Now() override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1800000000);
+};
+
+// Set-up failures are bugs of the test itself.
+void MustBeOk(const absl::Status& status) {
+  if (!status.ok()) {
+    std::fprintf(stderr, "set-up failed: %s\n", status.ToString().c_str());
+    std::abort();
+  }
+}
+
+struct Delivery {
+  std::string from;
+  std::string to;
+  proto::PeerMessage message;
+};
+
+class SimNetwork {
+ public:
+  explicit SimNetwork(const std::vector<std::string>& agencies) {
+    char tmpl[] = "/tmp/tidings-engine-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    std::vector<proto::Member> members;
+    for (const std::string& agency : agencies) {
+      auto node = std::make_unique<Node>();
+      node->identity = std::make_unique<crypto::Identity>(
+          crypto::Identity::Generate(agency));
+      members.push_back(PublicIdentityOf(*node->identity, agency, {}).member());
+      nodes_[agency] = std::move(node);
+    }
+    absl::StatusOr<proto::SignedRoster> genesis = MakeGenesis(
+        "sim", static_cast<uint32_t>(agencies.size() / 2 + 1), members, 1);
+    MustBeOk(genesis.status());
+    for (auto& [agency, node] : nodes_) {
+      MustBeOk(SignGenesis(*genesis, *node->identity));
+    }
+    absl::StatusOr<Roster> roster = Roster::FromSigned(*genesis);
+    MustBeOk(roster.status());
+    roster_ = std::make_unique<Roster>(*std::move(roster));
+    for (auto& [agency, node] : nodes_) {
+      node->keyring =
+          std::make_unique<crypto::Keyring>(*crypto::BoxSecretKey::FromBytes(
+              absl::string_view(reinterpret_cast<const char*>(
+                                    node->identity->box_secret().data()),
+                                crypto::BoxSecretKey::kSize)));
+      absl::StatusOr<std::unique_ptr<storage::Log>> log =
+          storage::Log::Open({.path = dir_ + "/" + agency, .sync = false});
+      MustBeOk(log.status());
+      node->log = *std::move(log);
+      absl::StatusOr<std::unique_ptr<Membership>> membership =
+          Membership::Open(*roster_, node->log.get());
+      MustBeOk(membership.status());
+      node->membership = *std::move(membership);
+      node->sender = std::make_unique<Sender>(this, agency);
+      EngineOptions options;
+      options.membership = node->membership.get();
+      options.identity = node->identity.get();
+      options.keyring = node->keyring.get();
+      options.log = node->log.get();
+      options.clock = &clock_;
+      options.sender = node->sender.get();
+      options.counters = &node->counters;
+      node->engine = std::make_unique<Engine>(options);
+    }
+  }
+
+  ~SimNetwork() {
+    for (auto& [agency, node] : nodes_) node->engine.reset();
+    nodes_.clear();
+    std::filesystem::remove_all(dir_);
+  }
+
+  Engine& engine(const std::string& agency) { return *nodes_[agency]->engine; }
+  storage::Log& log(const std::string& agency) { return *nodes_[agency]->log; }
+  uint64_t counter(const std::string& agency, const std::string& name) {
+    auto snapshot = nodes_[agency]->counters.Snapshot();
+    auto it = snapshot.find(name);
+    return it == snapshot.end() ? 0 : it->second;
+  }
+  const Roster& roster() const { return *roster_; }
+  ManualClock& clock() { return clock_; }
+
+  void Link(const std::string& a, const std::string& b) {
+    {
+      absl::MutexLock lock(&mu_);
+      links_.insert({a, b});
+      links_.insert({b, a});
+    }
+    engine(a).OnLinkUp(b);
+    engine(b).OnLinkUp(a);
+  }
+  void Unlink(const std::string& a, const std::string& b) {
+    {
+      absl::MutexLock lock(&mu_);
+      links_.erase({a, b});
+      links_.erase({b, a});
+    }
+    engine(a).OnLinkDown(b);
+    engine(b).OnLinkDown(a);
+  }
+
+  // Injects a message as if `from` had sent it to `to` on a live link.
+  void Inject(const std::string& from, const std::string& to,
+              proto::PeerMessage message) {
+    absl::MutexLock lock(&mu_);
+    queue_.push_back({from, to, std::move(message)});
+  }
+
+  // Delivers messages and lets every engine commit until nothing moves.
+  void RunUntilQuiet() {
+    for (int round = 0; round < 10000; ++round) {
+      std::deque<Delivery> batch;
+      {
+        absl::MutexLock lock(&mu_);
+        batch.swap(queue_);
+      }
+      for (Delivery& d : batch) {
+        bool linked;
+        {
+          absl::MutexLock lock(&mu_);
+          linked = links_.contains({d.from, d.to});
+          delivered_.push_back(d);
+        }
+        if (linked) {
+          EXPECT_TRUE(engine(d.to).OnPeerMessage(d.from, d.message).ok());
+        }
+      }
+      for (auto& [agency, node] : nodes_) node->engine->Flush();
+      absl::MutexLock lock(&mu_);
+      if (queue_.empty()) return;
+    }
+    ADD_FAILURE() << "network did not go quiet";
+  }
+
+  // Every message delivered to `to` so far.
+  std::vector<proto::PeerMessage> DeliveredTo(const std::string& to) {
+    absl::MutexLock lock(&mu_);
+    std::vector<proto::PeerMessage> out;
+    for (const Delivery& d : delivered_) {
+      if (d.to == to) out.push_back(d.message);
+    }
+    return out;
+  }
+
+  // True if any message to `to` carried bytes containing `needle`.
+  bool AnyMessageTo(const std::string& to, const std::string& needle) {
+    for (const proto::PeerMessage& m : DeliveredTo(to)) {
+      if (m.SerializeAsString().find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+ private:
+  class Sender final : public PeerSender {
+   public:
+    Sender(SimNetwork* net, std::string self)
+        : net_(net), self_(std::move(self)) {}
+    bool SendToPeer(absl::string_view peer, const proto::PeerMessage& message,
+                    proto::Precedence) override {
+      absl::MutexLock lock(&net_->mu_);
+      if (!net_->links_.contains({self_, std::string(peer)})) return false;
+      net_->queue_.push_back({self_, std::string(peer), message});
+      return true;
+    }
+
+   private:
+    SimNetwork* net_;
+    std::string self_;
+  };
+
+  struct Node {
+    std::unique_ptr<crypto::Identity> identity;
+    std::unique_ptr<crypto::Keyring> keyring;
+    std::unique_ptr<storage::Log> log;
+    std::unique_ptr<Membership> membership;
+    Counters counters;
+    std::unique_ptr<Sender> sender;
+    std::unique_ptr<Engine> engine;
+  };
+
+  std::string dir_;
+  ManualClock clock_;
+  std::unique_ptr<Roster> roster_;
+  std::map<std::string, std::unique_ptr<Node>> nodes_;
+  absl::Mutex mu_;
+  std::set<std::pair<std::string, std::string>> links_ ABSL_GUARDED_BY(mu_);
+  std::deque<Delivery> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<Delivery> delivered_ ABSL_GUARDED_BY(mu_);
+};
+
+proto::SendRequest Notice(std::vector<std::string> audience,
+                          const std::string& text) {
+  proto::SendRequest request;
+  request.set_kind(proto::KIND_NOTICE);
+  request.set_precedence(proto::PRECEDENCE_ROUTINE);
+  for (std::string& member : audience) request.add_audience(member);
+  request.mutable_body()->set_title("t");
+  request.mutable_body()->set_text(text);
+  return request;
+}
+
+bool Holds(storage::Log& log, const std::string& id) {
+  absl::StatusOr<std::optional<std::string>> held = log.GetEnvelope(id);
+  return held.ok() && held->has_value();
+}
+
+TEST(EngineTest, PushReachesTheAudienceAndNothingElseCrossesToOthers) {
+  SimNetwork net({"A", "B", "C", "D"});
+  for (const char* a : {"A", "B", "C", "D"}) {
+    for (const char* b : {"A", "B", "C", "D"}) {
+      if (std::string(a) < b) net.Link(a, b);
+    }
+  }
+  net.RunUntilQuiet();
+  absl::StatusOr<SendResult> sent =
+      net.engine("A").Send(Notice({"B", "C"}, "x"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  net.RunUntilQuiet();
+  EXPECT_TRUE(Holds(net.log("B"), sent->envelope_id));
+  EXPECT_TRUE(Holds(net.log("C"), sent->envelope_id));
+  EXPECT_FALSE(Holds(net.log("D"), sent->envelope_id));
+  EXPECT_EQ(net.log("D").envelope_count(), 0u);
+  // Not the envelope, not its feed id, not even its receipts went to D.
+  EXPECT_FALSE(net.AnyMessageTo("D", sent->envelope_id));
+  EXPECT_FALSE(net.AnyMessageTo("D", sent->feed_id));
+  // Each recipient's receipt reached the origin.
+  auto receipts = net.log("A").ListReceipts(sent->envelope_id);
+  ASSERT_TRUE(receipts.ok());
+  std::set<std::string> recipients;
+  for (const auto& [agency, record] : *receipts) recipients.insert(agency);
+  EXPECT_EQ(recipients, (std::set<std::string>{"B", "C"}));
+}
+
+TEST(EngineTest, AWantFromOutsideTheAudienceIsNeverServed) {
+  SimNetwork net({"A", "B", "C"});
+  net.Link("A", "B");
+  net.Link("A", "C");
+  absl::StatusOr<SendResult> sent = net.engine("A").Send(Notice({"B"}, "x"));
+  ASSERT_TRUE(sent.ok());
+  net.RunUntilQuiet();
+  // C learned the feed id somehow and asks for it.
+  proto::PeerMessage want;
+  want.mutable_want()->set_feed_id(sent->feed_id);
+  want.mutable_want()->set_from_seq(1);
+  want.mutable_want()->set_max(10);
+  net.Inject("C", "A", want);
+  net.RunUntilQuiet();
+  EXPECT_EQ(net.counter("A", "want.not_in_audience"), 1u);
+  EXPECT_FALSE(net.AnyMessageTo("C", sent->envelope_id));
+  EXPECT_EQ(net.log("C").envelope_count(), 0u);
+}
+
+TEST(EngineTest, RelayCarriesAnEnvelopeAcrossAMissingLink) {
+  SimNetwork net({"A", "B", "C"});
+  net.Link("A", "C");
+  net.Link("C", "B");
+  absl::StatusOr<SendResult> sent =
+      net.engine("A").Send(Notice({"B", "C"}, "relay"));
+  ASSERT_TRUE(sent.ok());
+  net.RunUntilQuiet();
+  EXPECT_TRUE(Holds(net.log("B"), sent->envelope_id));
+  auto receipts = net.log("A").ListReceipts(sent->envelope_id);
+  ASSERT_TRUE(receipts.ok());
+  EXPECT_EQ(receipts->size(), 2u);  // B's came back through C
+}
+
+TEST(EngineTest, AntiEntropyBringsABacklogInOrderAfterALinkReturns) {
+  SimNetwork net({"A", "B"});
+  std::vector<std::string> ids;
+  for (int i = 0; i < 600; ++i) {  // more than two Want batches
+    absl::StatusOr<SendResult> sent =
+        net.engine("A").Send(Notice({"B"}, absl::StrCat("n", i)));
+    ASSERT_TRUE(sent.ok());
+    ids.push_back(sent->envelope_id);
+  }
+  net.Link("A", "B");
+  net.RunUntilQuiet();
+  for (const std::string& id : ids) EXPECT_TRUE(Holds(net.log("B"), id));
+  EXPECT_EQ(net.counter("B", "rejected.gap"), 0u);
+  EXPECT_EQ(net.counter("B", "duplicates"), 0u);
+}
+
+TEST(EngineTest, AnIdleLinkExchangesOnlyDigestsAndEverFewerOfThem) {
+  SimNetwork net({"A", "B"});
+  net.Link("A", "B");
+  ASSERT_TRUE(net.engine("A").Send(Notice({"B"}, "x")).ok());
+  net.RunUntilQuiet();
+  const size_t to_a = net.DeliveredTo("A").size();
+  const size_t to_b = net.DeliveredTo("B").size();
+  // Ten idle minutes, ticking every second.
+  std::vector<int> minute_of_digest;
+  for (int second = 1; second <= 600; ++second) {
+    net.clock().Advance(absl::Seconds(1));
+    net.engine("A").Tick();
+    net.engine("B").Tick();
+    const size_t before = net.DeliveredTo("B").size();
+    net.RunUntilQuiet();
+    if (net.DeliveredTo("B").size() > before) {
+      minute_of_digest.push_back((second - 1) / 60);
+    }
+  }
+  // Only A (the smaller id) starts rounds; every one matched, so B never
+  // answered and nothing but digests crossed.
+  EXPECT_EQ(net.DeliveredTo("A").size(), to_a);
+  std::vector<proto::PeerMessage> after = net.DeliveredTo("B");
+  for (size_t i = to_b; i < after.size(); ++i) {
+    EXPECT_TRUE(after[i].has_heads_digest());
+  }
+  // Rounds back off (2, 4, 8, ... s) to one a minute.
+  EXPECT_LE(minute_of_digest.size(), 16u);
+  EXPECT_GE(minute_of_digest.size(), 9u);
+  EXPECT_EQ(std::count(minute_of_digest.begin(), minute_of_digest.end(), 9), 1);
+}
+
+TEST(EngineTest, AGapIsRefusedAndPulledFromTheSender) {
+  SimNetwork net({"A", "B"});
+  std::vector<std::string> envelopes;
+  // A writes three envelopes while unlinked; B gets only the third, pushed.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(net.engine("A").Send(Notice({"B"}, absl::StrCat(i))).ok());
+  }
+  std::vector<proto::FeedHead> heads = net.log("A").ListHeads();
+  ASSERT_EQ(heads.size(), 1u);
+  absl::StatusOr<std::vector<std::string>> third =
+      net.log("A").ReadFeed(heads[0].feed_id(), 3, 1, 1 << 20);
+  ASSERT_TRUE(third.ok());
+  {
+    // Link without the on-connect exchange reaching B first: inject the push
+    // before running the network.
+    proto::PeerMessage push;
+    push.mutable_push()->add_envelopes((*third)[0]);
+    net.Link("A", "B");
+    net.Inject("A", "B", push);
+  }
+  net.RunUntilQuiet();
+  EXPECT_GE(net.counter("B", "rejected.gap"), 1u);
+  EXPECT_EQ(net.log("B").GetHead(heads[0].feed_id())->seq(), 3u);
+}
+
+TEST(EngineTest, RefusedEnvelopesAreAnsweredAndValidOnesStillLand) {
+  SimNetwork net({"A", "B"});
+  net.Link("A", "B");
+  net.RunUntilQuiet();
+  proto::PeerMessage push;
+  push.mutable_push()->add_envelopes("not an envelope");
+  absl::StatusOr<SendResult> sent = net.engine("A").Send(Notice({"B"}, "ok"));
+  ASSERT_TRUE(sent.ok());
+  net.Inject("A", "B", push);
+  net.RunUntilQuiet();
+  EXPECT_EQ(net.counter("B", "rejected.malformed"), 1u);
+  EXPECT_TRUE(Holds(net.log("B"), sent->envelope_id));
+  bool rejection_seen = false;
+  for (const proto::PeerMessage& m : net.DeliveredTo("A")) {
+    rejection_seen |=
+        m.has_rejection() && m.rejection().reason().rfind("malformed:", 0) == 0;
+  }
+  EXPECT_TRUE(rejection_seen);
+}
+
+TEST(EngineTest, APeerSendingManyRefusedEnvelopesLosesItsLink) {
+  SimNetwork net({"A", "B"});
+  net.Link("A", "B");
+  net.RunUntilQuiet();
+  proto::PeerMessage push;
+  for (int i = 0; i < 64; ++i) {
+    push.mutable_push()->add_envelopes(absl::StrCat("forgery ", i));
+  }
+  EXPECT_TRUE(net.engine("B").OnPeerMessage("A", push).ok());
+  proto::PeerMessage one_more;
+  one_more.mutable_push()->add_envelopes("forgery 64");
+  absl::Status status = net.engine("B").OnPeerMessage("A", one_more);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_EQ(net.counter("B", "rejected.malformed"), 65u);
+}
+
+TEST(EngineTest, AnOversizedHeadsMessageEndsTheLink) {
+  SimNetwork net({"A", "B"});
+  net.Link("A", "B");
+  proto::PeerMessage heads;
+  for (int i = 0; i <= (1 << 16); ++i) {
+    proto::FeedPosition* position = heads.mutable_heads()->add_heads();
+    position->set_feed_id(std::string(32, 'f'));
+    position->set_seq(1);
+  }
+  EXPECT_EQ(net.engine("B").OnPeerMessage("A", heads).code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+}  // namespace
+}  // namespace tidings::node
