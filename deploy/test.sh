@@ -2,7 +2,7 @@
 # Builds Tidings twice and runs the whole test suite through CTest in both:
 #   build/werror  warnings as errors (RelWithDebInfo)
 #   build/asan    AddressSanitizer + UndefinedBehaviorSanitizer on our code
-# and checks formatting. Installs what it needs (Debian 12, as root).
+# and checks formatting and the one-way layering (deploy/check_layers.sh). Installs what it needs (Debian 12, as root).
 #
 # Usage: bash deploy/test.sh
 set -euo pipefail
@@ -17,6 +17,9 @@ if [ -n "$unformatted" ]; then
   echo "not clang-formatted:" $unformatted >&2
   exit 1
 fi
+
+echo "== layers"
+bash "$top/deploy/check_layers.sh"
 
 jobs=$(nproc)
 echo "== build: -Werror"
