@@ -59,6 +59,7 @@
 #include "proto/client.grpc.pb.h"
 #include "proto/client.pb.h"
 #include "proto/envelope.pb.h"
+#include "proto/grpc_status.h"
 #include "proto/roster.pb.h"
 
 namespace tidings::node {
@@ -1131,23 +1132,24 @@ absl::Status RunRosterShow(const Args& args, std::ostream& out) {
 // ---------------------------------------------------------------------------
 // Client commands: gRPC to the node's client service.
 
-absl::Status FromGrpc(const grpc::Status& status, absl::string_view rpc,
-                      absl::string_view target) {
-  const std::string message = status.error_message();
-  switch (status.error_code()) {
-    case grpc::StatusCode::OK:
-      return absl::OkStatus();
-    case grpc::StatusCode::UNAVAILABLE:
-      return absl::UnavailableError(
-          absl::StrCat("cannot reach node at ", target, ": ", message));
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
+// The status of one client RPC, converted at the one boundary
+// (proto/grpc_status.h), with what an officer needs to act on it.
+absl::Status FromClientRpc(const grpc::Status& status, absl::string_view rpc,
+                           absl::string_view target) {
+  absl::Status converted = grpc_status::FromGrpc(status);
+  switch (converted.code()) {
+    case absl::StatusCode::kOk:
+      return converted;
+    case absl::StatusCode::kUnavailable:
+      return absl::UnavailableError(absl::StrCat(
+          "cannot reach node at ", target, ": ", converted.message()));
+    case absl::StatusCode::kDeadlineExceeded:
       return absl::DeadlineExceededError(
           absl::StrCat("node at ", target, " did not answer ", rpc, " within ",
                        std::chrono::seconds(kRpcDeadline).count(), "s"));
     default:
-      // Abseil's codes are gRPC's, one to one.
-      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                          absl::StrCat(rpc, " failed: ", message));
+      return absl::Status(converted.code(),
+                          absl::StrCat(rpc, " failed: ", converted.message()));
   }
 }
 
@@ -1186,8 +1188,8 @@ class NodeClient {
                     const Request& request, Response& response) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + kRpcDeadline);
-    return FromGrpc(((*stub_).*method)(&context, request, &response), rpc,
-                    target_);
+    return FromClientRpc(((*stub_).*method)(&context, request, &response), rpc,
+                         target_);
   }
 
   const std::string& target() const { return target_; }
