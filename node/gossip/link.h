@@ -1,16 +1,14 @@
-// The peer-link handshake, shared by both ends of a link (and by tests that
-// speak the peer protocol).
+// Wire constants of a peer link and the handshake transcript, shared by both
+// ends (and by tests that speak the peer protocol).
 //
-// Each side sends Hello {network_id, agency, nonce(32 random bytes)} first.
-// On the other's Hello, it checks the network id and that the claimed agency
-// is a roster member other than itself, then sends Proof {signature} where
-//   signature = Sign(own key, Domain::kLink,
-//                    LinkTranscript(network_id, their_nonce, own_nonce,
-//                                   own_agency, their_agency))
-// The link is up once each side has verified the other's Proof. Anything else
-// before that ends the stream.
+// The handshake itself, and its full sequence (Hello, the roster catch-up
+// between Hello and Proof, Proof), is node/gossip/handshake.h. Each side's
+// Proof signs, with Domain::kLink, the transcript
+//   LinkTranscript(network_id, their_nonce, own_nonce, own_principal,
+//                  their_principal)
+// so it binds both nonces and both names of this one link.
 //
-// Thread-safety: free functions.
+// Thread-safety: constants and a free function.
 #ifndef TIDINGS_NODE_GOSSIP_LINK_H_
 #define TIDINGS_NODE_GOSSIP_LINK_H_
 
@@ -31,6 +29,7 @@ inline constexpr size_t kLinkNonceBytes = 32;
 inline constexpr absl::Duration kHandshakeTimeout = absl::Seconds(10);
 
 // network_id || their_nonce || own_nonce || own_agency || 0x00 || their_agency
+// (the agency fields hold principals: an agency or a field node).
 std::string LinkTranscript(absl::string_view network_id,
                            absl::string_view their_nonce,
                            absl::string_view own_nonce,

@@ -1,16 +1,17 @@
 // The peer transport: node-to-node links over gRPC bidirectional streams.
 //
-// Each link runs the handshake of node/link.h, then carries PeerMessages in
-// both directions: a reader thread hands them to the engine, a writer thread
-// drains an outgoing queue by precedence (control first, then FLASH ...
-// ROUTINE). The transport dials every configured peer and keeps redialling
-// with backoff; it also accepts links from any roster member. A peer may have
-// more than one live link (both sides dialled); messages go on the newest.
+// Each gRPC stream is wrapped as a MessageStream (node/gossip/
+// message_stream.h) and runs the handshake of node/gossip/handshake.h, then
+// carries PeerMessages in both directions: a reader thread hands them to the
+// engine, a writer thread drains the link's Outbox (node/gossip/outbox.h) by
+// precedence (control first, then FLASH ... ROUTINE). The transport dials every
+// configured peer and keeps redialling with backoff; it also accepts links from
+// any roster member. A peer may have more than one live link (both sides
+// dialled); messages go on the newest.
 //
-// Links run over mutual TLS: each side presents its node certificate, and a
-// verifier accepts only certificates whose SHA-256 fingerprint a roster entry
-// pins; the handshake then checks that the certificate is the claimed
-// agency's, and that the peer holds that agency's identity key.
+// Links run over mutual TLS pinned to the roster (tls_pin.h); the handshake
+// then checks that the certificate is the claimed principal's, and that the
+// peer holds that principal's identity key.
 //
 // Thread-safety: all public methods may be called from any thread.
 #ifndef TIDINGS_NODE_RPC_PEER_TRANSPORT_H_
@@ -31,6 +32,7 @@
 #include "crypto/tls_cert.h"
 #include "node/config/config.h"
 #include "node/gossip/engine.h"
+#include "node/gossip/message_stream.h"
 #include "node/model/membership.h"
 #include "node/model/roster.h"
 
@@ -93,12 +95,21 @@ class PeerTransport final : public PeerSender {
   // Cancels links whose handshake has not finished in time.
   void ExpireHandshakes();
 
-  // Runs one link to completion on the calling thread (both the server
-  // handler and the dialler call this). OK if the link came up (and then
-  // ended); the handshake's error otherwise.
-  absl::Status RunLink(std::unique_ptr<Link> link);
+  // Runs one link over `stream` to completion on the calling thread (both
+  // the server handler and the dialler call this). `expected_agency` is the
+  // principal dialled, empty for an inbound link; `description` names the
+  // link in log lines. OK if the link came up (and then ended); the
+  // handshake's error otherwise.
+  absl::Status RunLink(std::unique_ptr<MessageStream> stream,
+                       std::string expected_agency, std::string description);
 
  private:
+  // RunLink's work once `link` is tracked: handshake, then the writer
+  // thread and ReadLoop until the link ends.
+  absl::Status ServeLink(Link& link);
+  // Hands each message read to `engine` (may be null) until the stream ends
+  // or the engine finds a protocol violation.
+  void ReadLoop(Link& link, const std::string& agency, Engine* engine);
   void DialLoop(PeerAddress peer);
   // Returns the engine to deliver to (null before Start);
   // kPermissionDenied if `agency` is no longer active.
