@@ -40,21 +40,31 @@ inline proto::FeedCut Cut(const std::string& feed_id, uint64_t last_seq) {
   return cut;
 }
 
-// The genesis of `founders` (network "seas", created kCreated) with
-// threshold `threshold`, signed by every founder.
-inline absl::StatusOr<Roster> SignedGenesis(
-    const std::vector<crypto::Identity>& founders, uint32_t threshold) {
-  std::vector<proto::Member> members;
-  for (const crypto::Identity& founder : founders) {
-    members.push_back(MemberOf(founder));
-  }
+// The genesis of `members` (network "seas", created kCreated) with
+// threshold `threshold`, signed by every one of `founders` (the identities
+// of `members`; borrowed).
+inline absl::StatusOr<Roster> SignedGenesisOf(
+    std::vector<proto::Member> members,
+    const std::vector<const crypto::Identity*>& founders, uint32_t threshold) {
   TIDINGS_ASSIGN_OR_RETURN(
       proto::SignedRoster signed_genesis,
       MakeGenesis("seas", threshold, std::move(members), kCreated));
-  for (const crypto::Identity& founder : founders) {
-    TIDINGS_RETURN_IF_ERROR(SignGenesis(signed_genesis, founder));
+  for (const crypto::Identity* founder : founders) {
+    TIDINGS_RETURN_IF_ERROR(SignGenesis(signed_genesis, *founder));
   }
   return Roster::FromSigned(signed_genesis);
+}
+
+// As SignedGenesisOf, with each founder's MemberOf entry.
+inline absl::StatusOr<Roster> SignedGenesis(
+    const std::vector<crypto::Identity>& founders, uint32_t threshold) {
+  std::vector<proto::Member> members;
+  std::vector<const crypto::Identity*> signers;
+  for (const crypto::Identity& founder : founders) {
+    members.push_back(MemberOf(founder));
+    signers.push_back(&founder);
+  }
+  return SignedGenesisOf(std::move(members), signers, threshold);
 }
 
 }  // namespace tidings::node::test_rosters
