@@ -110,6 +110,27 @@ StreamPair Connect(const std::string& a_presents,
           std::make_unique<QueueStream>(a_to_b, b_to_a, a_presents)};
 }
 
+// Passes everything through, but flips a byte in each roster update it
+// writes (a peer that sends a forged update in the catch-up).
+class ForgingStream final : public MessageStream {
+ public:
+  explicit ForgingStream(MessageStream& inner) : inner_(inner) {}
+  std::optional<proto::PeerMessage> Read() override { return inner_.Read(); }
+  bool Write(const proto::PeerMessage& message) override {
+    proto::PeerMessage forged = message;
+    for (std::string& update :
+         *forged.mutable_roster_updates()->mutable_updates()) {
+      update.back() = static_cast<char>(update.back() ^ 1);
+    }
+    return inner_.Write(message.has_roster_updates() ? forged : message);
+  }
+  void Cancel() override { inner_.Cancel(); }
+  std::string PeerCertificate() override { return inner_.PeerCertificate(); }
+
+ private:
+  MessageStream& inner_;
+};
+
 // One node: its identity, TLS certificate, membership and counters.
 struct Side {
   explicit Side(absl::string_view agency)
@@ -327,6 +348,22 @@ TEST_F(HandshakeTest, SideBehindCatchesUpBeforeTheProof) {
   }
   EXPECT_EQ(a_.Counter("roster.applied"), 0u);
   EXPECT_EQ(a_.membership->chain()->version(), 2u);
+}
+
+TEST_F(HandshakeTest, RefusedRosterUpdateEndsTheHandshake) {
+  a_.MoveEndpoint("a2.example:7101");
+  StreamPair streams = Connect(a_.tls.cert_pem, b_.tls.cert_pem);
+  ForgingStream forging(*streams.a);
+  absl::StatusOr<std::string> at_a = absl::UnknownError("not run");
+  std::thread ahead([&] { at_a = RunSide(a_, forging, /*expected=*/""); });
+  absl::StatusOr<std::string> at_b = RunSide(b_, *streams.b, "");
+  ahead.join();
+  EXPECT_EQ(at_b.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(at_b.status().message(),
+              HasSubstr("roster update from the peer refused"));
+  EXPECT_EQ(b_.Counter("rejected.roster"), 1u);
+  EXPECT_EQ(b_.membership->chain()->version(), 0u);
+  EXPECT_FALSE(at_a.ok());
 }
 
 TEST_F(HandshakeTest, OutsiderIsNotSentTheRoster) {
