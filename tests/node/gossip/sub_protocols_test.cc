@@ -217,6 +217,33 @@ TEST_F(SubProtocolTest, AnAgencysNodeAnswersOnlyItsOwnFieldNodes) {
   EXPECT_TRUE(sender_.sent.empty());
 }
 
+TEST_F(SubProtocolTest, AFieldNodeAsksItsAgencysNodeAndAnswersNobody) {
+  const crypto::Identity field_node = crypto::Identity::Generate("AA/F1");
+  GossipContext on_field_node{*membership_, field_node, *keyring_, *log_,
+                              clock_,       sender_,    counters_, links_};
+  std::unique_ptr<ContentKeys> keys =
+      MakeContentKeys(on_field_node, no_forward_secrecy_);
+  proto::PeerMessage request;
+  request.mutable_key_request()->add_envelope_ids(test_rosters::Feed('e'));
+  EXPECT_TRUE(keys->OnMessage("AA", request).ok());
+  EXPECT_EQ(counter("rejected.key_request"), 1u);
+  // Content keys only from its own agency's node (and only with a storage
+  // key to keep them under).
+  proto::PeerMessage answer;
+  answer.mutable_content_keys()->add_keys();
+  EXPECT_TRUE(keys->OnMessage("BB", answer).ok());
+  EXPECT_EQ(counter("rejected.content_keys"), 1u);
+  EXPECT_EQ(links_.strikes, (std::vector<std::string>{"AA", "BB"}));
+  // Nothing held unread: the link to its agency's node asks nothing.
+  keys->OnLinkUp("AA");
+  EXPECT_TRUE(sender_.sent.empty());
+  keys->RequestKeys({test_rosters::Feed('e'), test_rosters::Feed('f')});
+  ASSERT_EQ(sender_.sent.size(), 1u);
+  EXPECT_EQ(sender_.sent[0].peer, "AA");
+  EXPECT_EQ(sender_.sent[0].message.key_request().envelope_ids_size(), 2);
+  EXPECT_EQ(counter("content_keys.requested"), 2u);
+}
+
 TEST_F(SubProtocolTest, WithoutForwardSecrecyEpochKeyGossipIsInert) {
   EpochKeyGossip gossip(context(), no_forward_secrecy_);
   gossip.OnLinkUp("BB");
