@@ -1,5 +1,13 @@
 // The gossip engine: what a node pushes, forwards, pulls and accepts.
 //
+// The engine is a dispatcher. It routes each peer message kind to the
+// sub-protocol that handles it (feed_sync.h, roster_gossip.h,
+// epoch_key_gossip.h, field_node_records.h, content_keys.h), tells each of
+// them of link-ups, link-downs and ticks, and keeps what they share: the
+// links and each peer's standing (refusals held against it), and the group
+// commit that gives this node's own envelopes (sends and receipts.h) their
+// feed positions and stores everything in synced batches.
+//
 // The engine never touches gRPC or the system clock. The daemon plugs in the
 // gRPC transport (`PeerSender`) and the real clock; tests can plug in a
 // simulated network and a fake clock.
@@ -16,11 +24,10 @@
 
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -33,6 +40,15 @@
 #include "absl/time/time.h"
 #include "crypto/identity.h"
 #include "crypto/seal.h"
+#include "node/gossip/content_keys.h"
+#include "node/gossip/context.h"
+#include "node/gossip/epoch_key_gossip.h"
+#include "node/gossip/feed_sync.h"
+#include "node/gossip/field_node_records.h"
+#include "node/gossip/forward_secrecy.h"
+#include "node/gossip/receipts.h"
+#include "node/gossip/roster_gossip.h"
+#include "node/gossip/sub_protocol.h"
 #include "node/model/envelope.h"
 #include "node/model/epochs.h"
 #include "node/model/membership.h"
@@ -43,43 +59,11 @@
 
 namespace tidings::node {
 
-class Clock {
- public:
-  virtual ~Clock() = default;
-  virtual absl::Time Now() = 0;
-};
-
-// The system clock.
-Clock& RealClock();
-
 // The log record for an envelope with this header, stored `now`. Receipts
 // stay out of the inbox. Receipt updates and owed notes are the caller's.
 storage::EnvelopeRecord RecordOf(const proto::Header& header, std::string id,
                                  std::string feed_id, std::string serialized,
                                  absl::Time now);
-
-// How the engine reaches its peers. Implementations queue and return at once.
-class PeerSender {
- public:
-  virtual ~PeerSender() = default;
-  // Queues `message` for the link to `peer`, drained by precedence. Returns
-  // false if no link to `peer` is up (the message is dropped; anti-entropy
-  // repairs whatever it carried).
-  virtual bool SendToPeer(absl::string_view peer,
-                          const proto::PeerMessage& message,
-                          proto::Precedence precedence) = 0;
-};
-
-// Named monotonic counters ("accepted", "rejected.gap", ...).
-class Counters {
- public:
-  void Add(absl::string_view name, uint64_t delta = 1);
-  std::map<std::string, uint64_t> Snapshot() const;
-
- private:
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, uint64_t> values_ ABSL_GUARDED_BY(mu_);
-};
 
 struct EngineOptions {
   // All borrowed; must outlive the engine.
@@ -115,14 +99,14 @@ struct SendResult {
   uint64_t seq = 0;
 };
 
-class Engine {
+class Engine final : private PeerLinks, private ReceivedQueue {
  public:
   // Starts the committer thread.
   explicit Engine(const EngineOptions& options);
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
   // Stops the committer after draining what is queued.
-  ~Engine();
+  ~Engine() override;
 
   // Seals, signs and durably stores a new envelope from this node, then
   // pushes it to every linked audience member. kInvalidArgument for a bad
@@ -156,7 +140,8 @@ class Engine {
   void AnnounceNodeRecords(const proto::NodeCerts& records);
 
   // Anti-entropy: sends a heads digest to every linked peer whose round is
-  // due (call it at least every anti_entropy_interval).
+  // due (call it at least every anti_entropy_interval); makes epoch keys
+  // when due; a field node asks again for content keys it lacks.
   void Tick();
 
   // Blocks until nothing is queued or being committed, receipts included
@@ -166,72 +151,12 @@ class Engine {
   std::vector<std::string> linked_peers() const;
 
  private:
-  struct Pending {
-    Verified verified;
-    std::string from;                              // the peer it came from
-    std::vector<storage::ReceiptUpdate> receipts;  // KIND_RECEIPT only
-  };
-  struct Wanted {
-    uint64_t upto = 0;  // highest seq asked for
-    absl::Time at;      // when
-  };
-  struct PeerState {
-    // Highest seq the peer is known to hold, by feed.
-    absl::flat_hash_map<std::string, uint64_t> known;
-    // The Want in flight, by feed.
-    absl::flat_hash_map<std::string, Wanted> wanted;
-    // Periodic anti-entropy.
-    absl::Duration digest_interval;
-    absl::Time next_digest;
-    // Envelopes refused since `strikes_since` (standing).
+  // A linked peer's standing: envelopes and messages refused since
+  // `strikes_since`.
+  struct Standing {
     int strikes = 0;
     absl::Time strikes_since;
   };
-
-  // An error closes the link (too many refused envelopes).
-  absl::Status HandlePush(absl::string_view peer, const proto::Push& push);
-  // Brings `state`'s next anti-entropy round forward after activity.
-  void Hurry(PeerState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Counts a refused envelope against `peer`'s standing.
-  absl::Status Strike(absl::string_view peer);
-  void HandleDigest(absl::string_view peer, const proto::HeadsDigest& digest);
-  void HandleHeads(absl::string_view peer, const proto::Heads& heads);
-  absl::Status HandleWant(absl::string_view peer, const proto::Want& want);
-  // Roster updates and proposals from a peer. An error closes the link.
-  absl::Status HandleRosterUpdates(absl::string_view peer,
-                                   const proto::RosterUpdates& updates);
-  absl::Status HandleRosterProposal(absl::string_view peer,
-                                    const proto::RosterProposal& proposal);
-  // Offers serialized roster bytes from `peer` to the membership; counts
-  // "<what>.<outcome>" or "rejected.<what>" and holds a bad one against the
-  // peer. nullopt if refused; an error if the link should close.
-  absl::StatusOr<std::optional<Offered>> OfferFromPeer(absl::string_view peer,
-                                                       absl::string_view bytes,
-                                                       absl::string_view what);
-  absl::Status HandleEpochKeys(absl::string_view peer,
-                               const proto::EpochKeys& keys);
-  // Field-node certificates and revocations from a peer. An error closes
-  // the link.
-  absl::Status HandleNodeCerts(absl::string_view peer,
-                               const proto::NodeCerts& certs);
-  // Forgets the linked state and epoch keys of principals no longer active.
-  void ForgetInactive(const RosterChain& chain);
-  // Field nodes: envelopes held unread are remembered and their content
-  // keys asked of the agency's node, which answers its own active field
-  // nodes with the keys it holds. An error closes the link.
-  void RequestContentKeys(const std::vector<std::string>& ids);
-  // RequestContentKeys for every envelope noted as held unread.
-  void RequestUnreadKeys();
-  absl::Status HandleKeyRequest(absl::string_view peer,
-                                const proto::KeyRequest& request);
-  absl::Status HandleContentKeys(absl::string_view peer,
-                                 const proto::ContentKeys& keys);
-  // Our published epoch keys and those we learnt, in one message.
-  proto::PeerMessage EpochKeysMessage() const;
-  // Makes a new epoch key when due (and gossips it); erases expired ones.
-  void AdvanceEpochs();
-  // Sends `message` on every link but `except`'s.
-  void Broadcast(const proto::PeerMessage& message, absl::string_view except);
 
   // An envelope of our own (a Send, or a receipt) waiting for the committer
   // to give it a feed position, sign it and store it.
@@ -249,69 +174,94 @@ class Engine {
     };
     Waiter* waiter = nullptr;
   };
-
   struct OwnSlot {
     OwnRequest request;
     size_t record = 0;  // index in the batch
     Composed composed;
     proto::Header header;
   };
+  // Feed id -> (seq, id) of its head, counting positions taken in a batch.
+  using Heads =
+      absl::flat_hash_map<std::string, std::pair<uint64_t, std::string>>;
+
+  // PeerLinks, for the sub-protocols.
+  absl::Status Strike(absl::string_view peer) override;
+  void Broadcast(const proto::PeerMessage& message,
+                 absl::string_view except) override;
+  bool IsLinked(absl::string_view peer) const override;
+  // ReceivedQueue, for feed sync.
+  void Enqueue(Received received) override;
+
+  // Forgets the links, standing and epoch keys of principals no longer
+  // active.
+  void ForgetInactive(const RosterChain& chain);
+
+  void CommitLoop();
+  // Stores received envelopes and our own new ones in one synced batch,
+  // then forwards, receipts and pulls on.
+  void CommitBatch(std::vector<Received> batch, std::vector<OwnRequest> own);
+  // The log records of received envelopes.
+  std::vector<storage::EnvelopeRecord> RecordsOfReceived(
+      std::vector<Received>& batch, absl::Time now) const;
+  // Gives our own envelopes the next positions of their feeds and appends
+  // their records to `records`. Requests that fail are completed here.
+  std::vector<OwnSlot> SequenceOwn(
+      std::vector<OwnRequest> own,
+      std::vector<storage::EnvelopeRecord>& records, absl::Time now);
   // Gives `request` the next position of its feed (`heads` holds positions
   // taken earlier in this batch) and signs it. On error, completes the
   // request's waiter with it.
-  absl::StatusOr<OwnSlot> PrepareOwn(
-      OwnRequest request,
-      absl::flat_hash_map<std::string, std::pair<uint64_t, std::string>>& heads,
-      absl::Time now);
-
-  void CommitLoop();
-  // Stores received envelopes and our own new ones in one synced batch.
-  void CommitBatch(std::vector<Pending> batch, std::vector<OwnRequest> own);
-  struct ReceiptDue {
-    std::string id;
-    const proto::Header* header;
-  };
-  // Whether storing this envelope obliges us to receipt it.
-  bool OwesReceipt(const proto::Header& header) const;
-  // Queues receipts for `due`; each settles what the log says is owed.
-  void EmitReceipts(const std::vector<ReceiptDue>& due);
-  // Receipts owed from before a crash (stored, never receipted).
-  void SettleOwedReceipts();
-
-  // Sends `serialized` to every linked audience member that is not `except`
-  // and not known to hold it.
-  void Forward(const proto::Header& header, absl::string_view feed_id,
-               const std::string& serialized, absl::string_view except);
-  void SendRejection(absl::string_view peer, absl::string_view envelope_id,
-                     const absl::Status& status);
-  // Asks `peer` for what follows `have` in a feed, if it is known to hold
-  // more and no Want is already in flight.
-  void MaybeWant(absl::string_view peer, absl::string_view feed_id,
-                 uint64_t have);
-  // Heads of the feeds whose audience includes `peer`, by feed id.
-  std::vector<proto::FeedHead> SharedHeads(absl::string_view peer) const;
-  static std::string DigestOf(const std::vector<proto::FeedHead>& heads);
+  absl::StatusOr<OwnSlot> PrepareOwn(OwnRequest request, Heads& heads,
+                                     absl::Time now);
+  // The log record of an own envelope in `slot`.
+  storage::EnvelopeRecord RecordOfOwn(OwnSlot& slot, absl::Time now) const;
+  // Nothing of the batch was stored: counts, logs, fails the waiters.
+  void FailCommit(std::vector<OwnSlot>& slots, size_t records,
+                  const absl::Status& error);
+  // Pushes what of ours was stored and completes the waiters.
+  void FinishOwn(std::vector<OwnSlot>& slots,
+                 const std::vector<storage::AppendResult>& results);
+  // Forwards what was stored, answers what was not, asks for content keys
+  // and receipts what is owed, and keeps pulling where a peer is ahead.
+  void FinishReceived(const std::vector<Received>& batch,
+                      const std::vector<storage::AppendResult>& results);
+  // Answers a received envelope that was not stored (gap, fork, duplicate).
+  void AnswerNotStored(const Received& received,
+                       const storage::AppendResult& result);
+  // Queues receipt envelopes for the next batch; until then they stay owed
+  // on disk.
+  void QueueReceipts(std::vector<ReceiptToSend> receipts);
 
   // Constant after construction
   const EngineOptions options_;
   Membership& membership_;
   const crypto::Identity& identity_;
-  crypto::Keyring& keyring_;
   storage::Log& log_;
   Clock& clock_;
-  PeerSender& sender_;
   Counters& counters_;
+  ForwardSecrecy forward_secrecy_;
+  const GossipContext context_;
+  const Receipts receipts_;
+  // The sub-protocols, and the order link-ups and ticks reach them in.
+  EpochKeyGossip epoch_keys_;
+  FieldNodeRecords field_node_records_;
+  std::unique_ptr<ContentKeys> content_keys_;
+  RosterGossip roster_gossip_;
+  FeedSync feed_sync_;
+  std::vector<SubProtocol*> sub_protocols_;
+  // Which sub-protocol answers which message kind.
+  absl::flat_hash_map<int, SubProtocol*> routes_;
 
   mutable absl::Mutex mu_;
   // Guarded by mu_
-  absl::flat_hash_map<std::string, PeerState> peers_ ABSL_GUARDED_BY(mu_);
-  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  // The linked peers and their standing.
+  absl::flat_hash_map<std::string, Standing> peers_ ABSL_GUARDED_BY(mu_);
+  std::deque<Received> queue_ ABSL_GUARDED_BY(mu_);
   std::deque<OwnRequest> own_queue_ ABSL_GUARDED_BY(mu_);
   bool committing_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t enqueued_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Time next_unread_retry_ ABSL_GUARDED_BY(mu_);
 
   std::thread committer_;
 };

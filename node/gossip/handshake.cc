@@ -12,7 +12,7 @@
 #include "base/status_macros.h"
 #include "crypto/sign.h"
 #include "crypto/tls_cert.h"
-#include "node/gossip/engine.h"
+#include "node/gossip/context.h"
 #include "node/gossip/link.h"
 #include "node/model/field_nodes.h"
 

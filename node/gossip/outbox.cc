@@ -4,7 +4,7 @@
 #include <string>
 #include <utility>
 
-#include "node/gossip/engine.h"
+#include "node/gossip/context.h"
 
 namespace tidings::node {
 namespace {

@@ -555,32 +555,50 @@ absl::StatusOr<std::string> OpenBody(const RosterChain& chain,
   return std::move(opened.plaintext);
 }
 
+namespace {
+
+// What a local key is bound to: its envelope.
+std::string LocalKeyAad(absl::string_view envelope_id) {
+  return absl::StrCat("tidings/v1/local-key", envelope_id);
+}
+
+}  // namespace
+
 std::string LocalKeyOf(const crypto::SymmetricKey& storage_key,
                        absl::string_view envelope_id,
                        const crypto::SymmetricKey& content_key) {
   return crypto::SealLocal(
-      storage_key, absl::StrCat("tidings/v1/local-key", envelope_id),
+      storage_key, LocalKeyAad(envelope_id),
       absl::string_view(reinterpret_cast<const char*>(content_key.data()),
                         content_key.size()));
+}
+
+absl::StatusOr<crypto::SymmetricKey> OpenLocalKey(
+    const crypto::SymmetricKey& storage_key, absl::string_view envelope_id,
+    absl::string_view local_key) {
+  TIDINGS_ASSIGN_OR_RETURN(
+      std::string raw,
+      crypto::OpenLocal(storage_key, LocalKeyAad(envelope_id), local_key));
+  std::optional<crypto::SymmetricKey> content_key =
+      crypto::SymmetricKey::FromBytes(raw);
+  sodium_memzero(raw.data(), raw.size());
+  if (!content_key.has_value()) {
+    return absl::DataLossError("stored local key is malformed");
+  }
+  return *std::move(content_key);
 }
 
 absl::StatusOr<std::string> OpenWithLocalKey(
     const crypto::SymmetricKey& storage_key, absl::string_view envelope_id,
     absl::string_view local_key, const proto::Header& header) {
-  TIDINGS_ASSIGN_OR_RETURN(
-      std::string raw,
-      crypto::OpenLocal(storage_key,
-                        absl::StrCat("tidings/v1/local-key", envelope_id),
-                        local_key));
-  std::optional<crypto::SymmetricKey> content_key =
-      crypto::SymmetricKey::FromBytes(raw);
-  sodium_memzero(raw.data(), raw.size());
+  TIDINGS_ASSIGN_OR_RETURN(crypto::SymmetricKey content_key,
+                           OpenLocalKey(storage_key, envelope_id, local_key));
   std::optional<crypto::Nonce> nonce = crypto::Nonce::FromBytes(header.nonce());
-  if (!content_key.has_value() || !nonce.has_value()) {
+  if (!nonce.has_value()) {
     return absl::DataLossError("stored local key is malformed");
   }
   return crypto::OpenWithContentKey(
-      *content_key, *nonce,
+      content_key, *nonce,
       BodyAadOf(header.network_id(), header.origin(), header.seq()),
       header.ciphertext());
 }

@@ -145,6 +145,12 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
 std::string LocalKeyOf(const crypto::SymmetricKey& storage_key,
                        absl::string_view envelope_id,
                        const crypto::SymmetricKey& content_key);
+// The inverse of LocalKeyOf: the content key sealed in `local_key`.
+// kDataLoss if it opens but is not a key; the crypto error if it does not
+// open (another storage key, another envelope id, tampered).
+absl::StatusOr<crypto::SymmetricKey> OpenLocalKey(
+    const crypto::SymmetricKey& storage_key, absl::string_view envelope_id,
+    absl::string_view local_key);
 // Opens `header`'s body with a local key made by LocalKeyOf.
 absl::StatusOr<std::string> OpenWithLocalKey(
     const crypto::SymmetricKey& storage_key, absl::string_view envelope_id,

@@ -1,0 +1,395 @@
+#include "node/gossip/feed_sync.h"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "base/logging.h"
+#include "base/status_macros.h"
+#include "crypto/hash.h"
+#include "node/gossip/internal/envelopes.h"
+#include "node/gossip/receipts.h"
+
+namespace tidings::node {
+namespace {
+
+using gossip_internal::InAudience;
+using gossip_internal::Short;
+
+constexpr size_t kMaxWantReplyBytes = 4 * 1024 * 1024;
+constexpr absl::Duration kWantTimeout = absl::Seconds(5);
+
+// Every head of `heads` as a Heads message.
+proto::PeerMessage HeadsMessage(const std::vector<proto::FeedHead>& heads,
+                                bool is_reply) {
+  proto::PeerMessage message;
+  message.mutable_heads();  // set even when we hold no shared feed
+  if (is_reply) message.mutable_heads()->set_is_reply(true);
+  for (const proto::FeedHead& head : heads) {
+    proto::FeedPosition* position = message.mutable_heads()->add_heads();
+    position->set_feed_id(head.feed_id());
+    position->set_seq(head.seq());
+  }
+  return message;
+}
+
+// Whether `reason` is not the relaying peer's doing, so not held against
+// it: signed under a roster this node has not applied yet (its updates are
+// on their way) or by a field node whose certificate has not arrived yet,
+// signed by a revoked key past its cut (an honest member may still hold and
+// serve it), or authentic but wrapped to an epoch key this node no longer
+// holds.
+bool NotThePeersDoing(std::optional<RejectReason> reason) {
+  return reason == RejectReason::kRosterAhead ||
+         reason == RejectReason::kUnknownNode ||
+         reason == RejectReason::kRevoked ||
+         reason == RejectReason::kUndecryptable;
+}
+
+}  // namespace
+
+std::string DigestOf(const std::vector<proto::FeedHead>& heads) {
+  crypto::Hasher hasher;
+  hasher.UpdateField("tidings/v1/heads");
+  for (const proto::FeedHead& head : heads) {
+    hasher.UpdateField(head.feed_id());
+    hasher.UpdateField(absl::StrCat(head.seq()));
+  }
+  return hasher.Finish().str();
+}
+
+FeedSync::FeedSync(const GossipContext& context, const ForwardSecrecy& keys,
+                   ReceivedQueue& queue, const FeedSyncOptions& options)
+    : context_(context), keys_(keys), queue_(queue), options_(options) {}
+
+std::vector<proto::PeerMessage::MsgCase> FeedSync::Routes() const {
+  return {proto::PeerMessage::kPush, proto::PeerMessage::kHeadsDigest,
+          proto::PeerMessage::kHeads, proto::PeerMessage::kWant,
+          proto::PeerMessage::kRejection};
+}
+
+void FeedSync::OnLinkUp(absl::string_view peer) {
+  {
+    absl::MutexLock lock(&mu_);
+    PeerFeeds& feeds = peers_[peer] = PeerFeeds();
+    feeds.digest_interval = options_.anti_entropy_interval;
+    feeds.next_digest = context_.clock.Now() + options_.anti_entropy_interval;
+  }
+  SendDigest(peer);
+}
+
+void FeedSync::OnLinkDown(absl::string_view peer) {
+  absl::MutexLock lock(&mu_);
+  peers_.erase(peer);
+}
+
+void FeedSync::ForgetInactive(const RosterChain& chain) {
+  absl::MutexLock lock(&mu_);
+  absl::erase_if(
+      peers_, [&](const auto& entry) { return !chain.IsActive(entry.first); });
+}
+
+absl::Status FeedSync::OnMessage(absl::string_view peer,
+                                 const proto::PeerMessage& message) {
+  switch (message.msg_case()) {
+    case proto::PeerMessage::kPush:
+      return HandlePush(peer, message.push());
+    case proto::PeerMessage::kHeadsDigest:
+      HandleDigest(peer, message.heads_digest());
+      return absl::OkStatus();
+    case proto::PeerMessage::kHeads:
+      if (static_cast<size_t>(message.heads().heads_size()) > kMaxHeads) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("heads message with ", message.heads().heads_size(),
+                         " feeds; at most ", kMaxHeads));
+      }
+      HandleHeads(peer, message.heads());
+      return absl::OkStatus();
+    case proto::PeerMessage::kWant:
+      return HandleWant(peer, message.want());
+    case proto::PeerMessage::kRejection:
+      context_.counters.Add("rejections_received");
+      spdlog::warn("peer {} refused envelope {}: {}", peer,
+                   Short(message.rejection().envelope_id()),
+                   message.rejection().reason().substr(0, 200));
+      return absl::OkStatus();
+    default:
+      return absl::InternalError("not a feed sync message");
+  }
+}
+
+void FeedSync::OnTick(absl::Time now) {
+  std::vector<std::string> due;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [peer, feeds] : peers_) {
+      // One side starting rounds is enough: the other answers a mismatch.
+      if (!(context_.identity.agency() < peer) || now < feeds.next_digest) {
+        continue;
+      }
+      feeds.next_digest = now + feeds.digest_interval;
+      feeds.digest_interval = std::min(feeds.digest_interval * 2,
+                                       options_.max_anti_entropy_interval);
+      due.push_back(peer);
+    }
+  }
+  for (const std::string& peer : due) SendDigest(peer);
+}
+
+void FeedSync::SendDigest(absl::string_view peer) {
+  proto::PeerMessage message;
+  message.mutable_heads_digest()->set_digest(DigestOf(SharedHeads(peer)));
+  context_.sender.SendToPeer(peer, message, kControl);
+}
+
+void FeedSync::Hurry(PeerFeeds& feeds) {
+  feeds.digest_interval = options_.anti_entropy_interval;
+  feeds.next_digest = std::min(
+      feeds.next_digest, context_.clock.Now() + options_.anti_entropy_interval);
+}
+
+absl::Status FeedSync::HandlePush(absl::string_view peer,
+                                  const proto::Push& push) {
+  const std::shared_ptr<const RosterChain> chain = context_.membership.chain();
+  const VerifyContext verify{*chain, context_.identity.agency(),
+                             context_.keyring, peer, keys_.own_keys()};
+  for (const std::string& bytes : push.envelopes()) {
+    TIDINGS_ASSIGN_OR_RETURN(std::optional<Received> received,
+                             Check(peer, verify, bytes));
+    if (!received.has_value()) continue;
+    {
+      absl::MutexLock lock(&mu_);
+      PeerFeeds& feeds = peers_[peer];
+      Hurry(feeds);
+      uint64_t& known = feeds.known[received->verified.feed_id];
+      known = std::max(known, received->verified.header.seq());
+    }
+    queue_.Enqueue(*std::move(received));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<Received>> FeedSync::Check(
+    absl::string_view peer, const VerifyContext& context,
+    const std::string& bytes) {
+  context_.counters.Add("received");
+  context_.counters.Add("received_bytes", bytes.size());
+  // A duplicate costs a hash and a lookup, not a signature check.
+  proto::Envelope outer;
+  std::string id;
+  if (bytes.size() <= kMaxEnvelopeBytes && outer.ParseFromString(bytes)) {
+    id = crypto::Hash(outer.header()).str();
+    absl::StatusOr<std::optional<std::string>> held =
+        context_.log.GetEnvelope(id);
+    if (held.ok() && held->has_value()) {
+      context_.counters.Add("duplicates");
+      return std::optional<Received>();
+    }
+  }
+  absl::StatusOr<Verified> verified = Verify(context, bytes);
+  std::vector<storage::ReceiptUpdate> receipts;
+  if (verified.ok() && verified->readable &&
+      verified->header.kind() == proto::KIND_RECEIPT) {
+    absl::StatusOr<std::vector<storage::ReceiptUpdate>> updates =
+        ReceiptUpdatesOf(verified->header.origin(), verified->id,
+                         verified->plaintext);
+    if (!updates.ok()) {
+      verified = updates.status();
+    } else {
+      receipts = *std::move(updates);
+    }
+  }
+  if (!verified.ok()) {
+    SendRejection(peer, id, verified.status());
+    if (!NotThePeersDoing(RejectReasonOf(verified.status()))) {
+      TIDINGS_RETURN_IF_ERROR(context_.links.Strike(peer));
+    }
+    return std::optional<Received>();
+  }
+  Received received{*std::move(verified), std::string(peer),
+                    std::move(receipts)};
+  received.verified.plaintext.clear();  // never kept beyond the checks
+  return std::optional<Received>(std::move(received));
+}
+
+void FeedSync::SendRejection(absl::string_view peer,
+                             absl::string_view envelope_id,
+                             const absl::Status& status) {
+  std::optional<RejectReason> reason = RejectReasonOf(status);
+  const std::string name =
+      reason.has_value() ? std::string(RejectReasonName(*reason)) : "internal";
+  context_.counters.Add(absl::StrCat("rejected.", name));
+  spdlog::warn("refused envelope {} from {}: {}", Short(envelope_id), peer,
+               status.message());
+  proto::PeerMessage message;
+  message.mutable_rejection()->set_envelope_id(std::string(envelope_id));
+  message.mutable_rejection()->set_reason(std::string(status.message()));
+  context_.sender.SendToPeer(peer, message, kControl);
+}
+
+void FeedSync::Forward(const proto::Header& header, absl::string_view feed_id,
+                       const std::string& serialized,
+                       absl::string_view except) {
+  // Linked audience members and field nodes of audience agencies.
+  std::vector<std::string> targets;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [peer, feeds] : peers_) {
+      if (peer == except || peer == header.origin() ||
+          !InAudience(header.audience(), peer)) {
+        continue;
+      }
+      uint64_t& known = feeds.known[feed_id];
+      if (known >= header.seq()) continue;
+      known = header.seq();
+      Hurry(feeds);
+      targets.push_back(peer);
+    }
+  }
+  if (targets.empty()) return;
+  proto::PeerMessage message;
+  message.mutable_push()->add_envelopes(serialized);
+  for (const std::string& peer : targets) {
+    if (context_.sender.SendToPeer(peer, message, header.precedence())) {
+      context_.counters.Add("forwarded");
+    }
+  }
+}
+
+void FeedSync::MaybeWant(absl::string_view peer, absl::string_view feed_id,
+                         uint64_t have) {
+  const absl::Time now = context_.clock.Now();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = peers_.find(peer);
+    if (it == peers_.end()) return;
+    PeerFeeds& feeds = it->second;
+    if (feeds.known[feed_id] <= have) return;  // nothing more to get there
+    Wanted& wanted = feeds.wanted[feed_id];
+    // One Want in flight per feed and peer; its answer may have been dropped
+    // from a full queue, so an old one no longer counts.
+    if (wanted.upto > have && now - wanted.at < kWantTimeout) return;
+    wanted = {have + options_.want_batch, now};
+  }
+  proto::PeerMessage message;
+  proto::Want* want = message.mutable_want();
+  want->set_feed_id(std::string(feed_id));
+  want->set_from_seq(have + 1);
+  want->set_max(options_.want_batch);
+  context_.counters.Add("wants_sent");
+  context_.sender.SendToPeer(peer, message, kControl);
+}
+
+std::vector<proto::FeedHead> FeedSync::SharedHeads(
+    absl::string_view peer) const {
+  std::vector<proto::FeedHead> shared;
+  for (proto::FeedHead& head : context_.log.ListHeads()) {
+    if (InAudience(head.audience(), peer)) shared.push_back(std::move(head));
+  }
+  return shared;
+}
+
+void FeedSync::HandleDigest(absl::string_view peer,
+                            const proto::HeadsDigest& digest) {
+  std::vector<proto::FeedHead> mine = SharedHeads(peer);
+  if (DigestOf(mine) == digest.digest()) {
+    // In sync: the peer holds everything we hold that it may hold.
+    absl::MutexLock lock(&mu_);
+    auto it = peers_.find(peer);
+    if (it == peers_.end()) return;
+    for (const proto::FeedHead& head : mine) {
+      uint64_t& known = it->second.known[head.feed_id()];
+      known = std::max(known, head.seq());
+    }
+    return;
+  }
+  context_.counters.Add("anti_entropy.mismatch");
+  context_.sender.SendToPeer(peer, HeadsMessage(mine, /*is_reply=*/false),
+                             kControl);
+}
+
+void FeedSync::HandleHeads(absl::string_view peer, const proto::Heads& heads) {
+  absl::flat_hash_map<std::string, uint64_t> theirs;
+  for (const proto::FeedPosition& position : heads.heads()) {
+    if (position.feed_id().size() != crypto::Hash256::kSize) continue;
+    theirs[position.feed_id()] = position.seq();
+  }
+  for (const auto& [feed_id, seq] : theirs) {
+    std::optional<proto::FeedHead> head = context_.log.GetHead(feed_id);
+    const uint64_t have = head.has_value() ? head->seq() : 0;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = peers_.find(peer);
+      if (it == peers_.end()) return;
+      uint64_t& known = it->second.known[feed_id];
+      known = std::max(known, seq);
+      Hurry(it->second);
+    }
+    // A feed we have never seen may not include us: the peer serves it only
+    // if it does, and every envelope is verified anyway.
+    if (seq > have) MaybeWant(peer, feed_id, have);
+  }
+  if (heads.is_reply()) return;
+  std::vector<proto::FeedHead> mine = SharedHeads(peer);
+  const bool ahead = std::any_of(
+      mine.begin(), mine.end(), [&theirs](const proto::FeedHead& head) {
+        auto it = theirs.find(head.feed_id());
+        return it == theirs.end() || it->second < head.seq();
+      });
+  if (!ahead) return;
+  context_.sender.SendToPeer(peer, HeadsMessage(mine, /*is_reply=*/true),
+                             kControl);
+}
+
+absl::Status FeedSync::HandleWant(absl::string_view peer,
+                                  const proto::Want& want) {
+  std::optional<proto::FeedHead> head = context_.log.GetHead(want.feed_id());
+  if (!head.has_value()) {
+    context_.counters.Add("want.unknown_feed");
+    return absl::OkStatus();
+  }
+  if (!context_.membership.chain()->IsActive(peer)) {
+    // Removed or revoked while its link was closing.
+    context_.counters.Add("want.inactive_peer");
+    return absl::OkStatus();
+  }
+  if (!InAudience(head->audience(), peer)) {
+    // Never serve a feed, not even as ciphertext, outside its audience.
+    context_.counters.Add("want.not_in_audience");
+    spdlog::warn("peer {} asked for feed {}, whose audience excludes it", peer,
+                 Short(want.feed_id()));
+    return absl::OkStatus();
+  }
+  const uint64_t from = std::max<uint64_t>(1, want.from_seq());
+  if (from > head->seq()) return absl::OkStatus();
+  const size_t max = std::clamp<size_t>(want.max(), 1, options_.want_batch);
+  absl::StatusOr<std::vector<std::string>> envelopes =
+      context_.log.ReadFeed(want.feed_id(), from, max, kMaxWantReplyBytes);
+  if (!envelopes.ok()) {
+    spdlog::error("cannot read feed {}: {}", Short(want.feed_id()),
+                  envelopes.status().ToString());
+    return absl::OkStatus();
+  }
+  if (envelopes->empty()) return absl::OkStatus();
+  proto::PeerMessage message;
+  for (std::string& envelope : *envelopes) {
+    message.mutable_push()->add_envelopes(std::move(envelope));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = peers_.find(peer);
+    if (it != peers_.end()) {
+      uint64_t& known = it->second.known[want.feed_id()];
+      known = std::max<uint64_t>(
+          known,
+          from + static_cast<uint64_t>(message.push().envelopes_size()) - 1);
+    }
+  }
+  context_.counters.Add("wants_served");
+  context_.sender.SendToPeer(peer, message, proto::PRECEDENCE_ROUTINE);
+  return absl::OkStatus();
+}
+
+}  // namespace tidings::node

@@ -1,0 +1,142 @@
+// Feed sync: how envelopes travel between linked peers.
+//
+//  - Push: envelopes from a peer are verified on the transport thread that
+//    read them (a duplicate costs only a hash and a lookup), then handed to
+//    the engine's group commit (ReceivedQueue). Refused ones are answered
+//    with a Rejection and, unless not the peer's doing, held against it.
+//  - Anti-entropy: a HeadsDigest of the feeds both ends may hold; on a
+//    mismatch, Heads (feed -> seq); whoever is behind sends a Want per feed
+//    and gets a Push of what follows. The side with the smaller principal
+//    starts periodic rounds, doubling the interval while a link stays idle.
+//  - After a commit the engine calls Forward (stored envelopes to linked
+//    audience members not known to hold them) and MaybeWant (keep pulling
+//    where a peer is ahead).
+//
+// Thread-safety: callable from any thread; per-peer state is guarded by an
+// internal mutex, never held while sending or calling the queue.
+#ifndef TIDINGS_NODE_GOSSIP_FEED_SYNC_H_
+#define TIDINGS_NODE_GOSSIP_FEED_SYNC_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "node/gossip/context.h"
+#include "node/gossip/forward_secrecy.h"
+#include "node/gossip/sub_protocol.h"
+#include "node/model/envelope.h"
+#include "node/model/roster.h"
+#include "storage/log.h"
+
+namespace tidings::node {
+
+// Heads in one message; far more feeds than a real pair of agencies shares.
+inline constexpr size_t kMaxHeads = 1 << 16;
+
+// A verified envelope from a peer, waiting for the group commit.
+struct Received {
+  Verified verified;                             // plaintext already cleared
+  std::string from;                              // the peer it came from
+  std::vector<storage::ReceiptUpdate> receipts;  // KIND_RECEIPT only
+};
+
+// Where verified envelopes go (the engine's group commit).
+class ReceivedQueue {
+ public:
+  virtual ~ReceivedQueue() = default;
+  // Queues `received` for the next commit; blocks while the queue is full
+  // (backpressure on the peer's stream).
+  virtual void Enqueue(Received received) = 0;
+};
+
+struct FeedSyncOptions {
+  // Envelopes per answer to a Want, at most.
+  uint32_t want_batch = 256;
+  // See EngineOptions.
+  absl::Duration anti_entropy_interval = absl::Seconds(2);
+  absl::Duration max_anti_entropy_interval = absl::Seconds(60);
+};
+
+class FeedSync final : public SubProtocol {
+ public:
+  // All borrowed.
+  FeedSync(const GossipContext& context, const ForwardSecrecy& keys,
+           ReceivedQueue& queue, const FeedSyncOptions& options);
+
+  std::vector<proto::PeerMessage::MsgCase> Routes() const override;
+  // Starts anti-entropy with a digest.
+  void OnLinkUp(absl::string_view peer) override;
+  void OnLinkDown(absl::string_view peer) override;
+  absl::Status OnMessage(absl::string_view peer,
+                         const proto::PeerMessage& message) override;
+  // Sends a digest to every peer whose round is due.
+  void OnTick(absl::Time now) override;
+
+  // Forgets the state of peers no longer active.
+  void ForgetInactive(const RosterChain& chain);
+
+  // Sends `serialized` to every linked audience member that is not `except`
+  // and not known to hold it.
+  void Forward(const proto::Header& header, absl::string_view feed_id,
+               const std::string& serialized, absl::string_view except);
+  // Asks `peer` for what follows `have` in a feed, if it is known to hold
+  // more and no Want is already in flight.
+  void MaybeWant(absl::string_view peer, absl::string_view feed_id,
+                 uint64_t have);
+  // Counts "rejected.<reason>", logs and answers `peer` with a Rejection.
+  void SendRejection(absl::string_view peer, absl::string_view envelope_id,
+                     const absl::Status& status);
+
+ private:
+  struct Wanted {
+    uint64_t upto = 0;  // highest seq asked for
+    absl::Time at;      // when
+  };
+  struct PeerFeeds {
+    // Highest seq the peer is known to hold, by feed.
+    absl::flat_hash_map<std::string, uint64_t> known;
+    // The Want in flight, by feed.
+    absl::flat_hash_map<std::string, Wanted> wanted;
+    // Periodic anti-entropy.
+    absl::Duration digest_interval;
+    absl::Time next_digest;
+  };
+
+  // An error closes the link (too many refused envelopes).
+  absl::Status HandlePush(absl::string_view peer, const proto::Push& push);
+  // Verifies one pushed envelope; nullopt if refused (answered already) or
+  // a duplicate. An error closes the link.
+  absl::StatusOr<std::optional<Received>> Check(absl::string_view peer,
+                                                const VerifyContext& context,
+                                                const std::string& bytes);
+  void HandleDigest(absl::string_view peer, const proto::HeadsDigest& digest);
+  void HandleHeads(absl::string_view peer, const proto::Heads& heads);
+  absl::Status HandleWant(absl::string_view peer, const proto::Want& want);
+  // Brings `feeds`' next anti-entropy round forward after activity.
+  void Hurry(PeerFeeds& feeds) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SendDigest(absl::string_view peer);
+  // Heads of the feeds whose audience includes `peer`, by feed id.
+  std::vector<proto::FeedHead> SharedHeads(absl::string_view peer) const;
+
+  // Constant after construction
+  const GossipContext context_;
+  const ForwardSecrecy& keys_;
+  ReceivedQueue& queue_;
+  const FeedSyncOptions options_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, PeerFeeds> peers_ ABSL_GUARDED_BY(mu_);
+};
+
+// The digest of `heads` (feed ids and seqs, in order) a HeadsDigest carries.
+std::string DigestOf(const std::vector<proto::FeedHead>& heads);
+
+}  // namespace tidings::node
+
+#endif  // TIDINGS_NODE_GOSSIP_FEED_SYNC_H_
