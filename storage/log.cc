@@ -280,7 +280,230 @@ struct Log::Impl {
   // Ordered so ListHeads comes out by feed id.
   std::map<std::string, proto::FeedHead> heads ABSL_GUARDED_BY(cache_mu);
   uint64_t envelope_count ABSL_GUARDED_BY(cache_mu) = 0;
+
+  class Batch;
 };
+
+// One Append call: decides each record's outcome in order and collects what
+// the call changes in one rocksdb::WriteBatch, then writes it and publishes
+// it to the caches (Commit). What the batch will change is consulted before
+// the database and the caches, so that later records see earlier ones of the
+// same call. Used only with impl.append_mu held, for one call.
+class Log::Impl::Batch {
+ public:
+  explicit Batch(Impl& impl) : impl_(impl), next_arrival_(impl.next_arrival) {}
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+  // Decides `record` (already validated) and adds what it changes.
+  absl::StatusOr<AppendResult> Add(const EnvelopeRecord& record);
+  // Writes the batch (synced if LogOptions.sync) and only then publishes it
+  // to the caches; does nothing when no record changed anything.
+  absl::Status Commit();
+
+ private:
+  // The feed's head as of the previous record (nullopt if unknown).
+  std::optional<proto::FeedHead> HeadOf(const std::string& feed_id) const;
+  // Whether the log, or this batch, already holds envelope `id`.
+  absl::StatusOr<bool> Holds(const std::string& id) const;
+  // Keeps a second envelope for a taken position as evidence.
+  absl::Status KeepEvidence(const EnvelopeRecord& record, uint64_t head_seq);
+  // Stores `record` as the feed's new head, with its inbox entry, owed
+  // receipt, local key, settled receipts and receipt updates.
+  absl::Status Store(const EnvelopeRecord& record);
+  absl::Status UpdateReceipts(absl::Span<const ReceiptUpdate> updates);
+  // The counters and heads the batch changes, as puts; returns the new
+  // envelope count.
+  uint64_t PutHeadsAndCounters();
+
+  Impl& impl_;
+  rocksdb::WriteBatch batch_;
+  absl::flat_hash_map<std::string, proto::FeedHead> new_heads_;
+  absl::flat_hash_set<std::string> new_ids_;
+  absl::flat_hash_map<std::string, std::string> new_positions_;  // FeedKey->id
+  absl::flat_hash_map<std::string, proto::ReceiptRecord> new_receipts_;
+  uint64_t next_arrival_;
+  uint64_t stored_ = 0;
+};
+
+absl::StatusOr<AppendResult> Log::Impl::Batch::Add(
+    const EnvelopeRecord& record) {
+  const std::optional<proto::FeedHead> head = HeadOf(record.feed_id);
+  const uint64_t head_seq = head.has_value() ? head->seq() : 0;
+  AppendResult result;
+  result.head_seq = head_seq;
+
+  TIDINGS_ASSIGN_OR_RETURN(const bool held, Holds(record.id));
+  if (held) {
+    result.outcome = AppendOutcome::kDuplicate;
+    return result;
+  }
+  if (record.seq <= head_seq) {
+    // The position is taken by a different id (ours would have been a
+    // duplicate above): two envelopes claim one place in the feed.
+    TIDINGS_RETURN_IF_ERROR(KeepEvidence(record, head_seq));
+    result.outcome = AppendOutcome::kEquivocation;
+    return result;
+  }
+  // Written as seq - 1 > head_seq so that no sum can overflow.
+  if (record.seq - 1 > head_seq) {
+    result.outcome = AppendOutcome::kGap;
+    return result;
+  }
+  const absl::string_view head_id = head.has_value()
+                                        ? absl::string_view(head->head_id())
+                                        : absl::string_view();
+  if (record.prev_id != head_id) {
+    result.outcome = AppendOutcome::kPrevMismatch;
+    return result;
+  }
+  TIDINGS_RETURN_IF_ERROR(Store(record));
+  result.outcome = AppendOutcome::kStored;
+  result.head_seq = record.seq;
+  return result;
+}
+
+std::optional<proto::FeedHead> Log::Impl::Batch::HeadOf(
+    const std::string& feed_id) const {
+  if (auto it = new_heads_.find(feed_id); it != new_heads_.end()) {
+    return it->second;
+  }
+  absl::ReaderMutexLock cache_lock(&impl_.cache_mu);
+  if (auto cached = impl_.heads.find(feed_id); cached != impl_.heads.end()) {
+    return cached->second;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<bool> Log::Impl::Batch::Holds(const std::string& id) const {
+  if (new_ids_.contains(id)) return true;
+  return impl_.Contains(kEnvelopes, id);
+}
+
+absl::Status Log::Impl::Batch::KeepEvidence(const EnvelopeRecord& record,
+                                            uint64_t head_seq) {
+  const std::string position = FeedKey(record.feed_id, record.seq);
+  std::optional<std::string> holder;
+  if (auto it = new_positions_.find(position); it != new_positions_.end()) {
+    holder = it->second;
+  } else {
+    TIDINGS_ASSIGN_OR_RETURN(holder, impl_.Get(kFeeds, position));
+  }
+  if (!holder.has_value()) {
+    return absl::DataLossError(absl::StrCat(
+        "feeds: no entry at seq ", record.seq, " below head ", head_seq));
+  }
+  batch_.Put(impl_.cf(kEvidence),
+             EvidenceKey(record.feed_id, record.seq, record.id),
+             ToSlice(record.envelope));
+  return absl::OkStatus();
+}
+
+absl::Status Log::Impl::Batch::Store(const EnvelopeRecord& record) {
+  const std::string position = FeedKey(record.feed_id, record.seq);
+  batch_.Put(impl_.cf(kEnvelopes), ToSlice(record.id),
+             ToSlice(record.envelope));
+  batch_.Put(impl_.cf(kFeeds), position, ToSlice(record.id));
+  new_ids_.insert(record.id);
+  new_positions_[position] = record.id;
+  ++stored_;
+
+  proto::FeedHead& new_head = new_heads_[record.feed_id];
+  new_head.set_feed_id(record.feed_id);
+  new_head.set_origin(record.origin);
+  new_head.mutable_audience()->Assign(record.audience.begin(),
+                                      record.audience.end());
+  new_head.set_seq(record.seq);
+  new_head.set_head_id(record.id);
+
+  if (record.inbox == InboxEntry::kYes) {
+    proto::InboxRecord inbox;
+    inbox.set_envelope_id(record.id);
+    inbox.set_stored_unix_us(record.stored_unix_us);
+    batch_.Put(impl_.cf(kInbox), BigEndian64(next_arrival_++),
+               inbox.SerializeAsString());
+  }
+  if (record.receipt == ReceiptOwed::kYes) {
+    batch_.Put(impl_.cf(kOwed), ToSlice(record.id), rocksdb::Slice());
+  }
+  if (!record.local_key.empty()) {
+    batch_.Put(impl_.cf(kLocalKeys), ToSlice(record.id),
+               ToSlice(record.local_key));
+  }
+  for (const std::string& id : record.settles) {
+    batch_.Delete(impl_.cf(kOwed), ToSlice(id));
+  }
+  return UpdateReceipts(record.receipts);
+}
+
+absl::Status Log::Impl::Batch::UpdateReceipts(
+    absl::Span<const ReceiptUpdate> updates) {
+  for (const ReceiptUpdate& update : updates) {
+    const std::string key = ReceiptKey(update.envelope_id, update.recipient);
+    std::optional<proto::ReceiptRecord> current;
+    if (auto it = new_receipts_.find(key); it != new_receipts_.end()) {
+      current = it->second;
+    } else {
+      TIDINGS_ASSIGN_OR_RETURN(std::optional<std::string> bytes,
+                               impl_.Get(kReceipts, key));
+      if (bytes.has_value()) {
+        current.emplace();
+        if (!current->ParseFromString(*bytes)) {
+          return absl::DataLossError("receipts: unreadable receipt record");
+        }
+      }
+    }
+    // Receipts arrive out of order over gossip; a late "delivered" must not
+    // hide an earlier "read".
+    if (current.has_value() && current->status() >= update.status) continue;
+    proto::ReceiptRecord receipt;
+    receipt.set_status(update.status);
+    receipt.set_at_unix_ms(update.at_unix_ms);
+    receipt.set_receipt_envelope_id(update.receipt_envelope_id);
+    batch_.Put(impl_.cf(kReceipts), key, receipt.SerializeAsString());
+    new_receipts_[key] = std::move(receipt);
+  }
+  return absl::OkStatus();
+}
+
+uint64_t Log::Impl::Batch::PutHeadsAndCounters() {
+  for (const auto& [feed_id, new_head] : new_heads_) {
+    batch_.Put(impl_.cf(kHeads), feed_id, new_head.SerializeAsString());
+  }
+  uint64_t envelope_count;
+  {
+    absl::ReaderMutexLock cache_lock(&impl_.cache_mu);
+    envelope_count = impl_.envelope_count + stored_;
+  }
+  if (stored_ > 0) {
+    batch_.Put(impl_.cf(kMeta), ToSlice(kMetaEnvelopeCount),
+               BigEndian64(envelope_count));
+  }
+  if (next_arrival_ != impl_.next_arrival) {
+    batch_.Put(impl_.cf(kMeta), ToSlice(kMetaNextArrival),
+               BigEndian64(next_arrival_));
+  }
+  return envelope_count;
+}
+
+absl::Status Log::Impl::Batch::Commit() {
+  if (batch_.Count() == 0) return absl::OkStatus();  // Nothing to sync.
+  const uint64_t envelope_count = PutHeadsAndCounters();
+
+  rocksdb::WriteOptions write_options;
+  write_options.sync = impl_.options.sync;
+  TIDINGS_RETURN_IF_ERROR(FromRocksDb(impl_.db->Write(write_options, &batch_),
+                                      "writing append batch"));
+
+  // Only now is the batch durable: publish it.
+  impl_.next_arrival = next_arrival_;
+  absl::MutexLock cache_lock(&impl_.cache_mu);
+  impl_.envelope_count = envelope_count;
+  for (auto& [feed_id, new_head] : new_heads_) {
+    impl_.heads[feed_id] = std::move(new_head);
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
   if (options.path.empty()) {
@@ -360,176 +583,15 @@ absl::StatusOr<std::vector<AppendResult>> Log::Append(
     TIDINGS_RETURN_IF_ERROR(ValidateRecord(records[i], i));
   }
 
-  Impl& impl = *impl_;
-  absl::MutexLock append_lock(&impl.append_mu);
-
-  // What this batch will change, consulted before the database and the
-  // caches so that later records see earlier ones of the same call.
-  absl::flat_hash_map<std::string, proto::FeedHead> new_heads;
-  absl::flat_hash_set<std::string> new_ids;
-  absl::flat_hash_map<std::string, std::string> new_positions;  // FeedKey->id
-  absl::flat_hash_map<std::string, proto::ReceiptRecord> new_receipts;
-  uint64_t next_arrival = impl.next_arrival;
-  uint64_t stored = 0;
-
-  rocksdb::WriteBatch batch;
+  absl::MutexLock append_lock(&impl_->append_mu);
+  Impl::Batch batch(*impl_);
   std::vector<AppendResult> results;
   results.reserve(records.size());
-
   for (const EnvelopeRecord& record : records) {
-    // The feed's head as of the previous record (0 / empty if unknown).
-    std::optional<proto::FeedHead> head;
-    if (auto it = new_heads.find(record.feed_id); it != new_heads.end()) {
-      head = it->second;
-    } else {
-      absl::ReaderMutexLock cache_lock(&impl.cache_mu);
-      if (auto cached = impl.heads.find(record.feed_id);
-          cached != impl.heads.end()) {
-        head = cached->second;
-      }
-    }
-    const uint64_t head_seq = head.has_value() ? head->seq() : 0;
-    AppendResult& result = results.emplace_back();
-    result.head_seq = head_seq;
-
-    bool held = new_ids.contains(record.id);
-    if (!held) {
-      TIDINGS_ASSIGN_OR_RETURN(held, impl.Contains(kEnvelopes, record.id));
-    }
-    if (held) {
-      result.outcome = AppendOutcome::kDuplicate;
-      continue;
-    }
-
-    if (record.seq <= head_seq) {
-      // The position is taken by a different id (ours would have been a
-      // duplicate above): two envelopes claim one place in the feed.
-      const std::string position = FeedKey(record.feed_id, record.seq);
-      std::optional<std::string> holder;
-      if (auto it = new_positions.find(position); it != new_positions.end()) {
-        holder = it->second;
-      } else {
-        TIDINGS_ASSIGN_OR_RETURN(holder, impl.Get(kFeeds, position));
-      }
-      if (!holder.has_value()) {
-        return absl::DataLossError(absl::StrCat(
-            "feeds: no entry at seq ", record.seq, " below head ", head_seq));
-      }
-      result.outcome = AppendOutcome::kEquivocation;
-      batch.Put(impl.cf(kEvidence),
-                EvidenceKey(record.feed_id, record.seq, record.id),
-                ToSlice(record.envelope));
-      continue;
-    }
-    // Written as seq - 1 > head_seq so that no sum can overflow.
-    if (record.seq - 1 > head_seq) {
-      result.outcome = AppendOutcome::kGap;
-      continue;
-    }
-    const absl::string_view head_id = head.has_value()
-                                          ? absl::string_view(head->head_id())
-                                          : absl::string_view();
-    if (record.prev_id != head_id) {
-      result.outcome = AppendOutcome::kPrevMismatch;
-      continue;
-    }
-
-    // kStored.
-    result.outcome = AppendOutcome::kStored;
-    result.head_seq = record.seq;
-    const std::string position = FeedKey(record.feed_id, record.seq);
-    batch.Put(impl.cf(kEnvelopes), ToSlice(record.id),
-              ToSlice(record.envelope));
-    batch.Put(impl.cf(kFeeds), position, ToSlice(record.id));
-    new_ids.insert(record.id);
-    new_positions[position] = record.id;
-    ++stored;
-
-    proto::FeedHead& new_head = new_heads[record.feed_id];
-    new_head.set_feed_id(record.feed_id);
-    new_head.set_origin(record.origin);
-    new_head.mutable_audience()->Assign(record.audience.begin(),
-                                        record.audience.end());
-    new_head.set_seq(record.seq);
-    new_head.set_head_id(record.id);
-
-    if (record.inbox == InboxEntry::kYes) {
-      proto::InboxRecord inbox;
-      inbox.set_envelope_id(record.id);
-      inbox.set_stored_unix_us(record.stored_unix_us);
-      batch.Put(impl.cf(kInbox), BigEndian64(next_arrival++),
-                inbox.SerializeAsString());
-    }
-
-    if (record.receipt == ReceiptOwed::kYes) {
-      batch.Put(impl.cf(kOwed), ToSlice(record.id), rocksdb::Slice());
-    }
-    if (!record.local_key.empty()) {
-      batch.Put(impl.cf(kLocalKeys), ToSlice(record.id),
-                ToSlice(record.local_key));
-    }
-    for (const std::string& id : record.settles) {
-      batch.Delete(impl.cf(kOwed), ToSlice(id));
-    }
-
-    for (const ReceiptUpdate& update : record.receipts) {
-      const std::string key = ReceiptKey(update.envelope_id, update.recipient);
-      std::optional<proto::ReceiptRecord> current;
-      if (auto it = new_receipts.find(key); it != new_receipts.end()) {
-        current = it->second;
-      } else {
-        TIDINGS_ASSIGN_OR_RETURN(std::optional<std::string> bytes,
-                                 impl.Get(kReceipts, key));
-        if (bytes.has_value()) {
-          current.emplace();
-          if (!current->ParseFromString(*bytes)) {
-            return absl::DataLossError("receipts: unreadable receipt record");
-          }
-        }
-      }
-      // Receipts arrive out of order over gossip; a late "delivered" must not
-      // hide an earlier "read".
-      if (current.has_value() && current->status() >= update.status) continue;
-      proto::ReceiptRecord receipt;
-      receipt.set_status(update.status);
-      receipt.set_at_unix_ms(update.at_unix_ms);
-      receipt.set_receipt_envelope_id(update.receipt_envelope_id);
-      batch.Put(impl.cf(kReceipts), key, receipt.SerializeAsString());
-      new_receipts[key] = std::move(receipt);
-    }
+    TIDINGS_ASSIGN_OR_RETURN(AppendResult result, batch.Add(record));
+    results.push_back(result);
   }
-
-  if (batch.Count() == 0) return results;  // Nothing new: nothing to sync.
-
-  for (const auto& [feed_id, new_head] : new_heads) {
-    batch.Put(impl.cf(kHeads), feed_id, new_head.SerializeAsString());
-  }
-  uint64_t envelope_count;
-  {
-    absl::ReaderMutexLock cache_lock(&impl.cache_mu);
-    envelope_count = impl.envelope_count + stored;
-  }
-  if (stored > 0) {
-    batch.Put(impl.cf(kMeta), ToSlice(kMetaEnvelopeCount),
-              BigEndian64(envelope_count));
-  }
-  if (next_arrival != impl.next_arrival) {
-    batch.Put(impl.cf(kMeta), ToSlice(kMetaNextArrival),
-              BigEndian64(next_arrival));
-  }
-
-  rocksdb::WriteOptions write_options;
-  write_options.sync = impl.options.sync;
-  TIDINGS_RETURN_IF_ERROR(FromRocksDb(impl.db->Write(write_options, &batch),
-                                      "writing append batch"));
-
-  // Only now is the batch durable: publish it.
-  impl.next_arrival = next_arrival;
-  absl::MutexLock cache_lock(&impl.cache_mu);
-  impl.envelope_count = envelope_count;
-  for (auto& [feed_id, new_head] : new_heads) {
-    impl.heads[feed_id] = std::move(new_head);
-  }
+  TIDINGS_RETURN_IF_ERROR(batch.Commit());
   return results;
 }
 

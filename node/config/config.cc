@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/address.h"
+#include "base/status_macros.h"
 #include "node/model/field_nodes.h"
 #include "node/model/roster.h"
 
@@ -59,27 +60,37 @@ enum class Key {
   kNodeCert,
 };
 
+struct KeySpec {
+  absl::string_view name;
+  Key key;
+  bool required;
+};
+
+// Every key of the file. The required ones come first, in the order in which
+// a missing one is reported.
+constexpr KeySpec kKeys[] = {
+    {"agency", Key::kAgency, true},
+    {"key_file", Key::kKeyFile, true},
+    {"roster", Key::kRoster, true},
+    {"data_dir", Key::kDataDir, true},
+    {"listen", Key::kListen, true},
+    {"client_socket", Key::kClientSocket, true},
+    {"peer", Key::kPeer, false},
+    {"anti_entropy_ms", Key::kAntiEntropyMs, false},
+    {"log_level", Key::kLogLevel, false},
+    {"epoch_seconds", Key::kEpochSeconds, false},
+    {"epoch_grace_seconds", Key::kEpochGraceSeconds, false},
+    {"key_passphrase_file", Key::kKeyPassphraseFile, false},
+    {"tls_key_file", Key::kTlsKeyFile, false},
+    {"tls_cert_file", Key::kTlsCertFile, false},
+    {"node_cert", Key::kNodeCert, false},
+};
+
 std::optional<Key> KeyOf(absl::string_view name) {
-  static const auto* const kKeys = new absl::flat_hash_map<std::string, Key>{
-      {"agency", Key::kAgency},
-      {"key_file", Key::kKeyFile},
-      {"roster", Key::kRoster},
-      {"data_dir", Key::kDataDir},
-      {"listen", Key::kListen},
-      {"client_socket", Key::kClientSocket},
-      {"peer", Key::kPeer},
-      {"anti_entropy_ms", Key::kAntiEntropyMs},
-      {"log_level", Key::kLogLevel},
-      {"epoch_seconds", Key::kEpochSeconds},
-      {"epoch_grace_seconds", Key::kEpochGraceSeconds},
-      {"key_passphrase_file", Key::kKeyPassphraseFile},
-      {"tls_key_file", Key::kTlsKeyFile},
-      {"tls_cert_file", Key::kTlsCertFile},
-      {"node_cert", Key::kNodeCert},
-  };
-  auto it = kKeys->find(name);
-  if (it == kKeys->end()) return std::nullopt;
-  return it->second;
+  for (const KeySpec& spec : kKeys) {
+    if (spec.name == name) return spec.key;
+  }
+  return std::nullopt;
 }
 
 bool IsLogLevel(absl::string_view level) {
@@ -87,215 +98,289 @@ bool IsLogLevel(absl::string_view level) {
          level == "warn" || level == "error" || level == "critical";
 }
 
-}  // namespace
+// One `key = value` line, comment and surrounding blanks removed.
+struct Setting {
+  int line;
+  Key key;
+  absl::string_view name;
+  absl::string_view value;
+};
 
-absl::StatusOr<Config> ParseConfig(absl::string_view text,
-                                   absl::string_view base_dir) {
-  Config config;
+// The setting on `line` (number `line_number`), nullopt for a blank or
+// comment-only line, or the error for a malformed line, an unknown key or an
+// empty value.
+absl::StatusOr<std::optional<Setting>> ParseLine(absl::string_view line,
+                                                 int line_number) {
+  if (const size_t hash = line.find('#'); hash != absl::string_view::npos) {
+    line = line.substr(0, hash);
+  }
+  line = absl::StripAsciiWhitespace(line);
+  if (line.empty()) return std::nullopt;
+
+  std::pair<absl::string_view, absl::string_view> kv =
+      absl::StrSplit(line, absl::MaxSplits('=', 1));
+  if (line.find('=') == absl::string_view::npos) {
+    return LineError(line_number, absl::StrCat("expected 'key = value', got '",
+                                               absl::CHexEscape(line), "'"));
+  }
+  const absl::string_view name = absl::StripAsciiWhitespace(kv.first);
+  const absl::string_view value = absl::StripAsciiWhitespace(kv.second);
+  if (name.empty()) return LineError(line_number, "missing key before '='");
+  std::optional<Key> key = KeyOf(name);
+  if (!key.has_value()) {
+    return LineError(line_number, absl::StrCat("unknown key '",
+                                               absl::CHexEscape(name), "'"));
+  }
+  if (value.empty()) {
+    return LineError(line_number,
+                     absl::StrCat("missing value for '", name, "'"));
+  }
+  return Setting{line_number, *key, name, value};
+}
+
+// Reads the lines of a config file into a Config, one Setting at a time, then
+// checks the whole and derives the defaults (Finish).
+class ConfigParser {
+ public:
+  explicit ConfigParser(absl::string_view base_dir) : base_dir_(base_dir) {}
+
+  absl::Status Add(const Setting& setting);
+  absl::StatusOr<Config> Finish() &&;
+
+ private:
+  absl::Status Apply(const Setting& setting);
+  absl::Status AddPeer(const Setting& setting);
+  absl::Status SetEpoch(const Setting& setting);
+  absl::Status CheckRequiredKeys() const;
+  absl::Status CheckNodeCert() const;
+  void DeriveTlsPaths();
+  absl::Status CheckDistinctFiles() const;
+
+  const absl::string_view base_dir_;
+  Config config_;
   // Line where each single-valued key was set: duplicates are refused, since
   // "the last one wins" hides typos in a file operators edit by hand.
-  absl::flat_hash_map<Key, int> seen;
-  absl::flat_hash_map<std::string, int> peer_lines;
-  int line_number = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    ++line_number;
-    if (const size_t hash = line.find('#'); hash != absl::string_view::npos) {
-      line = line.substr(0, hash);
-    }
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty()) continue;
+  absl::flat_hash_map<Key, int> seen_;
+  // Line of each `peer`, by its agency.
+  absl::flat_hash_map<std::string, int> peer_lines_;
+};
 
-    std::pair<absl::string_view, absl::string_view> kv =
-        absl::StrSplit(line, absl::MaxSplits('=', 1));
-    if (line.find('=') == absl::string_view::npos) {
-      return LineError(line_number,
-                       absl::StrCat("expected 'key = value', got '",
-                                    absl::CHexEscape(line), "'"));
+absl::Status ConfigParser::Add(const Setting& setting) {
+  if (setting.key != Key::kPeer) {
+    auto [it, inserted] = seen_.emplace(setting.key, setting.line);
+    if (!inserted) {
+      return LineError(setting.line,
+                       absl::StrCat("'", setting.name,
+                                    "' is already set on line ", it->second));
     }
-    const absl::string_view name = absl::StripAsciiWhitespace(kv.first);
-    const absl::string_view value = absl::StripAsciiWhitespace(kv.second);
-    if (name.empty()) return LineError(line_number, "missing key before '='");
-    std::optional<Key> key = KeyOf(name);
-    if (!key.has_value()) {
-      return LineError(line_number, absl::StrCat("unknown key '",
-                                                 absl::CHexEscape(name), "'"));
-    }
-    if (value.empty()) {
-      return LineError(line_number,
-                       absl::StrCat("missing value for '", name, "'"));
-    }
-    if (*key != Key::kPeer) {
-      auto [it, inserted] = seen.emplace(*key, line_number);
-      if (!inserted) {
+  }
+  return Apply(setting);
+}
+
+absl::Status ConfigParser::Apply(const Setting& setting) {
+  const absl::string_view value = setting.value;
+  switch (setting.key) {
+    case Key::kAgency:
+      if (absl::Status s = ValidatePrincipal(value); !s.ok()) {
+        return LineError(setting.line, s.message());
+      }
+      config_.agency = std::string(value);
+      break;
+    case Key::kKeyFile:
+      config_.key_file = ResolvePath(base_dir_, value);
+      break;
+    case Key::kNodeCert:
+      config_.node_cert_file = ResolvePath(base_dir_, value);
+      break;
+    case Key::kKeyPassphraseFile:
+      config_.key_passphrase_file = ResolvePath(base_dir_, value);
+      break;
+    case Key::kTlsKeyFile:
+      config_.tls_key_file = ResolvePath(base_dir_, value);
+      break;
+    case Key::kTlsCertFile:
+      config_.tls_cert_file = ResolvePath(base_dir_, value);
+      break;
+    case Key::kRoster:
+      config_.roster_file = ResolvePath(base_dir_, value);
+      break;
+    case Key::kDataDir:
+      config_.data_dir = ResolvePath(base_dir_, value);
+      break;
+    case Key::kListen:
+      if (absl::Status s = ValidateAddress(value); !s.ok()) {
+        return LineError(setting.line, absl::StrCat("listen: ", s.message()));
+      }
+      config_.listen = std::string(value);
+      break;
+    case Key::kClientSocket:
+      config_.client_socket = ResolvePath(base_dir_, value);
+      if (config_.client_socket.size() > kMaxSocketPath) {
         return LineError(
-            line_number,
-            absl::StrCat("'", name, "' is already set on line ", it->second));
+            setting.line,
+            absl::StrCat("client_socket path is ", config_.client_socket.size(),
+                         " bytes; unix sockets allow at most ",
+                         kMaxSocketPath));
       }
+      break;
+    case Key::kPeer:
+      return AddPeer(setting);
+    case Key::kAntiEntropyMs: {
+      int64_t ms = 0;
+      if (!absl::SimpleAtoi(value, &ms) || ms < 1 || ms > kMaxAntiEntropyMs) {
+        return LineError(
+            setting.line,
+            absl::StrCat("anti_entropy_ms: '", absl::CHexEscape(value),
+                         "' is not a number of milliseconds in 1..",
+                         kMaxAntiEntropyMs));
+      }
+      config_.anti_entropy_interval = absl::Milliseconds(ms);
+      break;
     }
-
-    switch (*key) {
-      case Key::kAgency:
-        if (absl::Status s = ValidatePrincipal(value); !s.ok()) {
-          return LineError(line_number, s.message());
-        }
-        config.agency = std::string(value);
-        break;
-      case Key::kKeyFile:
-        config.key_file = ResolvePath(base_dir, value);
-        break;
-      case Key::kNodeCert:
-        config.node_cert_file = ResolvePath(base_dir, value);
-        break;
-      case Key::kKeyPassphraseFile:
-        config.key_passphrase_file = ResolvePath(base_dir, value);
-        break;
-      case Key::kTlsKeyFile:
-        config.tls_key_file = ResolvePath(base_dir, value);
-        break;
-      case Key::kTlsCertFile:
-        config.tls_cert_file = ResolvePath(base_dir, value);
-        break;
-      case Key::kRoster:
-        config.roster_file = ResolvePath(base_dir, value);
-        break;
-      case Key::kDataDir:
-        config.data_dir = ResolvePath(base_dir, value);
-        break;
-      case Key::kListen:
-        if (absl::Status s = ValidateAddress(value); !s.ok()) {
-          return LineError(line_number, absl::StrCat("listen: ", s.message()));
-        }
-        config.listen = std::string(value);
-        break;
-      case Key::kClientSocket:
-        config.client_socket = ResolvePath(base_dir, value);
-        if (config.client_socket.size() > kMaxSocketPath) {
-          return LineError(line_number,
-                           absl::StrCat("client_socket path is ",
-                                        config.client_socket.size(),
-                                        " bytes; unix sockets allow at most ",
-                                        kMaxSocketPath));
-        }
-        break;
-      case Key::kPeer: {
-        std::vector<absl::string_view> parts =
-            absl::StrSplit(value, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-        if (parts.size() != 2) {
-          return LineError(line_number,
-                           absl::StrCat("peer wants 'AGENCY host:port', got '",
-                                        absl::CHexEscape(value), "'"));
-        }
-        if (absl::Status s = ValidatePrincipal(parts[0]); !s.ok()) {
-          return LineError(line_number, absl::StrCat("peer: ", s.message()));
-        }
-        if (absl::Status s = ValidateAddress(parts[1]); !s.ok()) {
-          return LineError(line_number, absl::StrCat("peer: ", s.message()));
-        }
-        auto [it, inserted] = peer_lines.emplace(parts[0], line_number);
-        if (!inserted) {
-          return LineError(
-              line_number,
-              absl::StrCat("peer ", parts[0], " is already listed on line ",
-                           it->second));
-        }
-        config.peers.push_back(
-            PeerAddress{std::string(parts[0]), std::string(parts[1])});
-        break;
+    case Key::kEpochSeconds:
+    case Key::kEpochGraceSeconds:
+      return SetEpoch(setting);
+    case Key::kLogLevel:
+      if (!IsLogLevel(value)) {
+        return LineError(setting.line,
+                         absl::StrCat("log_level '", absl::CHexEscape(value),
+                                      "' is not one of trace, debug, info, "
+                                      "warn, error, critical"));
       }
-      case Key::kAntiEntropyMs: {
-        int64_t ms = 0;
-        if (!absl::SimpleAtoi(value, &ms) || ms < 1 || ms > kMaxAntiEntropyMs) {
-          return LineError(
-              line_number,
-              absl::StrCat("anti_entropy_ms: '", absl::CHexEscape(value),
-                           "' is not a number of milliseconds in 1..",
-                           kMaxAntiEntropyMs));
-        }
-        config.anti_entropy_interval = absl::Milliseconds(ms);
-        break;
-      }
-      case Key::kEpochSeconds:
-      case Key::kEpochGraceSeconds: {
-        const bool grace = *key == Key::kEpochGraceSeconds;
-        int64_t seconds = 0;
-        constexpr int64_t kMaxSeconds = 366 * 24 * 3600;
-        if (!absl::SimpleAtoi(value, &seconds) || seconds < (grace ? 0 : 1) ||
-            seconds > kMaxSeconds) {
-          return LineError(
-              line_number,
-              absl::StrCat(grace ? "epoch_grace_seconds" : "epoch_seconds",
-                           ": '", absl::CHexEscape(value),
-                           "' is not a number of seconds in ", grace ? 0 : 1,
-                           "..", kMaxSeconds));
-        }
-        (grace ? config.epoch_grace : config.epoch) = absl::Seconds(seconds);
-        break;
-      }
-      case Key::kLogLevel:
-        if (!IsLogLevel(value)) {
-          return LineError(line_number,
-                           absl::StrCat("log_level '", absl::CHexEscape(value),
-                                        "' is not one of trace, debug, info, "
-                                        "warn, error, critical"));
-        }
-        config.log_level = std::string(value);
-        break;
-    }
+      config_.log_level = std::string(value);
+      break;
   }
+  return absl::OkStatus();
+}
 
-  constexpr std::pair<Key, absl::string_view> kRequired[] = {
-      {Key::kAgency, "agency"}, {Key::kKeyFile, "key_file"},
-      {Key::kRoster, "roster"}, {Key::kDataDir, "data_dir"},
-      {Key::kListen, "listen"}, {Key::kClientSocket, "client_socket"},
-  };
-  for (const auto& [key, name] : kRequired) {
-    if (!seen.contains(key)) {
+// `peer = AGENCY host:port`; each agency at most once.
+absl::Status ConfigParser::AddPeer(const Setting& setting) {
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(setting.value, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+  if (parts.size() != 2) {
+    return LineError(setting.line,
+                     absl::StrCat("peer wants 'AGENCY host:port', got '",
+                                  absl::CHexEscape(setting.value), "'"));
+  }
+  if (absl::Status s = ValidatePrincipal(parts[0]); !s.ok()) {
+    return LineError(setting.line, absl::StrCat("peer: ", s.message()));
+  }
+  if (absl::Status s = ValidateAddress(parts[1]); !s.ok()) {
+    return LineError(setting.line, absl::StrCat("peer: ", s.message()));
+  }
+  auto [it, inserted] = peer_lines_.emplace(parts[0], setting.line);
+  if (!inserted) {
+    return LineError(setting.line,
+                     absl::StrCat("peer ", parts[0],
+                                  " is already listed on line ", it->second));
+  }
+  config_.peers.push_back(
+      PeerAddress{std::string(parts[0]), std::string(parts[1])});
+  return absl::OkStatus();
+}
+
+// epoch_seconds (1 s to a year) or epoch_grace_seconds (0 s to a year).
+absl::Status ConfigParser::SetEpoch(const Setting& setting) {
+  const bool grace = setting.key == Key::kEpochGraceSeconds;
+  int64_t seconds = 0;
+  constexpr int64_t kMaxSeconds = 366 * 24 * 3600;
+  if (!absl::SimpleAtoi(setting.value, &seconds) || seconds < (grace ? 0 : 1) ||
+      seconds > kMaxSeconds) {
+    return LineError(
+        setting.line,
+        absl::StrCat(grace ? "epoch_grace_seconds" : "epoch_seconds", ": '",
+                     absl::CHexEscape(setting.value),
+                     "' is not a number of seconds in ", grace ? 0 : 1, "..",
+                     kMaxSeconds));
+  }
+  (grace ? config_.epoch_grace : config_.epoch) = absl::Seconds(seconds);
+  return absl::OkStatus();
+}
+
+absl::Status ConfigParser::CheckRequiredKeys() const {
+  for (const KeySpec& spec : kKeys) {
+    if (spec.required && !seen_.contains(spec.key)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("missing required key '", name, "'"));
+          absl::StrCat("missing required key '", spec.name, "'"));
     }
   }
-  if (IsFieldNode(config.agency) != !config.node_cert_file.empty()) {
-    return absl::InvalidArgumentError(
-        IsFieldNode(config.agency)
-            ? absl::StrCat("field node ", config.agency,
-                           " needs 'node_cert' (the certificate its agency "
-                           "made with `tidings node certify`)")
-            : absl::StrCat("'node_cert' is only for a field node "
-                           "(agency = AGENCY/NAME), not ",
-                           config.agency));
+  return absl::OkStatus();
+}
+
+// A field node (AGENCY/NAME) needs its certificate; nothing else has one.
+absl::Status ConfigParser::CheckNodeCert() const {
+  if (IsFieldNode(config_.agency) == !config_.node_cert_file.empty()) {
+    return absl::OkStatus();
   }
-  if (auto it = peer_lines.find(config.agency); it != peer_lines.end()) {
-    return LineError(it->second, absl::StrCat("peer ", config.agency,
-                                              " is this node's own agency"));
-  }
-  // Where `tidings keygen` writes them: next to the key file.
+  return absl::InvalidArgumentError(
+      IsFieldNode(config_.agency)
+          ? absl::StrCat("field node ", config_.agency,
+                         " needs 'node_cert' (the certificate its agency "
+                         "made with `tidings node certify`)")
+          : absl::StrCat("'node_cert' is only for a field node "
+                         "(agency = AGENCY/NAME), not ",
+                         config_.agency));
+}
+
+// Where `tidings keygen` writes them: next to the key file.
+void ConfigParser::DeriveTlsPaths() {
   const std::filesystem::path key_dir =
-      std::filesystem::path(config.key_file).parent_path();
-  if (config.tls_key_file.empty()) {
-    config.tls_key_file =
-        (key_dir / absl::StrCat(FileStemOf(config.agency), ".tls.key"))
+      std::filesystem::path(config_.key_file).parent_path();
+  if (config_.tls_key_file.empty()) {
+    config_.tls_key_file =
+        (key_dir / absl::StrCat(FileStemOf(config_.agency), ".tls.key"))
             .string();
   }
-  if (config.tls_cert_file.empty()) {
-    config.tls_cert_file =
-        (key_dir / absl::StrCat(FileStemOf(config.agency), ".tls.crt"))
+  if (config_.tls_cert_file.empty()) {
+    config_.tls_cert_file =
+        (key_dir / absl::StrCat(FileStemOf(config_.agency), ".tls.crt"))
             .string();
   }
+}
+
+absl::Status ConfigParser::CheckDistinctFiles() const {
   for (const auto& [path, name] :
-       {std::pair<const std::string&, absl::string_view>{config.tls_key_file,
+       {std::pair<const std::string&, absl::string_view>{config_.tls_key_file,
                                                          "tls_key_file"},
-        {config.tls_cert_file, "tls_cert_file"},
-        {config.key_passphrase_file, "key_passphrase_file"}}) {
-    if (!path.empty() && path == config.key_file) {
+        {config_.tls_cert_file, "tls_cert_file"},
+        {config_.key_passphrase_file, "key_passphrase_file"}}) {
+    if (!path.empty() && path == config_.key_file) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, " is the same file as key_file"));
     }
   }
-  if (config.tls_key_file == config.tls_cert_file) {
+  if (config_.tls_key_file == config_.tls_cert_file) {
     return absl::InvalidArgumentError(
         "tls_key_file and tls_cert_file are the same file");
   }
-  return config;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Config> ConfigParser::Finish() && {
+  TIDINGS_RETURN_IF_ERROR(CheckRequiredKeys());
+  TIDINGS_RETURN_IF_ERROR(CheckNodeCert());
+  if (auto it = peer_lines_.find(config_.agency); it != peer_lines_.end()) {
+    return LineError(it->second, absl::StrCat("peer ", config_.agency,
+                                              " is this node's own agency"));
+  }
+  DeriveTlsPaths();
+  TIDINGS_RETURN_IF_ERROR(CheckDistinctFiles());
+  return std::move(config_);
+}
+
+}  // namespace
+
+absl::StatusOr<Config> ParseConfig(absl::string_view text,
+                                   absl::string_view base_dir) {
+  ConfigParser parser(base_dir);
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    TIDINGS_ASSIGN_OR_RETURN(std::optional<Setting> setting,
+                             ParseLine(line, line_number));
+    if (setting.has_value()) TIDINGS_RETURN_IF_ERROR(parser.Add(*setting));
+  }
+  return std::move(parser).Finish();
 }
 
 absl::StatusOr<Config> LoadConfig(const std::string& path) {

@@ -29,7 +29,24 @@
 
 namespace tidings::node {
 
+// What a running daemon owns, and the steps of Daemon::Start that make it,
+// in their order (each needs the parts made by the ones before).
 struct Daemon::Parts {
+  // The node's identity and the keyring of its box key.
+  absl::Status LoadIdentity();
+  // The data directory: the log, the membership it replays over `genesis`,
+  // the epoch keys and the storage key.
+  absl::Status OpenState(Roster genesis);
+  // The node's own standing (its field-node certificate, or its roster
+  // entry) and its TLS credentials.
+  absl::Status LoadCredentials();
+  // The transport and the engine, and the roster listeners that tell them.
+  void MakeEngine();
+  absl::Status ServePeers();
+  absl::Status ServeClients();
+  // The transport's diallers and the ticker thread.
+  void StartThreads();
+
   Config config;
   std::optional<crypto::Identity> identity;
   std::unique_ptr<Membership> membership;
@@ -159,123 +176,127 @@ absl::Status ClearStaleSocket(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
-  auto parts = std::make_unique<Parts>();
-  parts->config = config;
-  TIDINGS_ASSIGN_OR_RETURN(crypto::Identity identity, LoadNodeIdentity(config));
-  parts->identity.emplace(std::move(identity));
-  TIDINGS_ASSIGN_OR_RETURN(Roster genesis,
-                           Roster::LoadFile(config.roster_file));
-
+absl::Status Daemon::Parts::LoadIdentity() {
+  TIDINGS_ASSIGN_OR_RETURN(crypto::Identity loaded, LoadNodeIdentity(config));
+  identity.emplace(std::move(loaded));
   std::optional<crypto::BoxSecretKey> box =
       crypto::BoxSecretKey::FromBytes(absl::string_view(
-          reinterpret_cast<const char*>(parts->identity->box_secret().data()),
+          reinterpret_cast<const char*>(identity->box_secret().data()),
           crypto::BoxSecretKey::kSize));
-  parts->keyring = std::make_unique<crypto::Keyring>(std::move(*box));
+  keyring = std::make_unique<crypto::Keyring>(std::move(*box));
+  return absl::OkStatus();
+}
 
+absl::Status Daemon::Parts::OpenState(Roster genesis) {
   TIDINGS_RETURN_IF_ERROR(MakePrivateDir(config.data_dir));
   TIDINGS_ASSIGN_OR_RETURN(
-      parts->log, storage::Log::Open({.path = config.data_dir + "/log"}));
+      log, storage::Log::Open({.path = config.data_dir + "/log"}));
   // The genesis, then the updates this node applied before.
+  TIDINGS_ASSIGN_OR_RETURN(membership,
+                           Membership::Open(std::move(genesis), log.get()));
+  membership->SetSelf(config.agency);
   TIDINGS_ASSIGN_OR_RETURN(
-      parts->membership,
-      Membership::Open(std::move(genesis), parts->log.get()));
-  parts->membership->SetSelf(config.agency);
-  const std::shared_ptr<const RosterChain> chain = parts->membership->chain();
-  TIDINGS_ASSIGN_OR_RETURN(
-      parts->epochs,
+      epochs,
       EpochKeys::Open(
-          config.data_dir + "/epoch.keys", *parts->identity,
+          config.data_dir + "/epoch.keys", *identity,
           EpochOptions{.duration = config.epoch,
                        .grace = config.epoch_grace,
                        .first_epoch = static_cast<uint64_t>(std::max<int64_t>(
                            1, absl::ToUnixSeconds(absl::Now())))}));
   TIDINGS_ASSIGN_OR_RETURN(
-      parts->storage_key,
-      LoadOrCreateStorageKey(config.data_dir + "/storage.key"));
-  TIDINGS_RETURN_IF_ERROR(CheckStorageKey(*parts->log, *parts->storage_key,
-                                          config.data_dir + "/storage.key"));
+      storage_key, LoadOrCreateStorageKey(config.data_dir + "/storage.key"));
+  return CheckStorageKey(*log, *storage_key, config.data_dir + "/storage.key");
+}
+
+absl::Status Daemon::Parts::LoadCredentials() {
+  const std::shared_ptr<const RosterChain> chain = membership->chain();
   std::optional<proto::NodeCert> node_cert;
   if (IsFieldNode(config.agency)) {
-    TIDINGS_RETURN_IF_ERROR(OfferOwnNodeCert(config, *parts->identity,
-                                             *parts->membership, node_cert));
-  } else {
     TIDINGS_RETURN_IF_ERROR(
-        CheckRosterEntry(chain->current(), *parts->identity));
+        OfferOwnNodeCert(config, *identity, *membership, node_cert));
+  } else {
+    TIDINGS_RETURN_IF_ERROR(CheckRosterEntry(chain->current(), *identity));
   }
   TIDINGS_ASSIGN_OR_RETURN(
-      parts->tls,
+      tls,
       LoadNodeTlsCredentials(config, chain->current(),
                              node_cert.has_value() ? &*node_cert : nullptr));
+  return absl::OkStatus();
+}
 
+void Daemon::Parts::MakeEngine() {
   PeerTransportOptions transport_options;
-  transport_options.membership = parts->membership.get();
-  transport_options.identity = &*parts->identity;
-  transport_options.counters = &parts->counters;
-  transport_options.tls = &*parts->tls;
+  transport_options.membership = membership.get();
+  transport_options.identity = &*identity;
+  transport_options.counters = &counters;
+  transport_options.tls = &*tls;
   transport_options.peers = config.peers;
-  parts->transport = std::make_unique<PeerTransport>(transport_options);
+  transport = std::make_unique<PeerTransport>(transport_options);
 
   EngineOptions engine_options;
-  engine_options.membership = parts->membership.get();
-  engine_options.identity = &*parts->identity;
-  engine_options.keyring = parts->keyring.get();
-  engine_options.epochs = parts->epochs.get();
-  engine_options.directory = &parts->directory;
-  engine_options.storage_key = &*parts->storage_key;
-  engine_options.log = parts->log.get();
+  engine_options.membership = membership.get();
+  engine_options.identity = &*identity;
+  engine_options.keyring = keyring.get();
+  engine_options.epochs = epochs.get();
+  engine_options.directory = &directory;
+  engine_options.storage_key = &*storage_key;
+  engine_options.log = log.get();
   engine_options.clock = &RealClock();
-  engine_options.sender = parts->transport.get();
-  engine_options.counters = &parts->counters;
+  engine_options.sender = transport.get();
+  engine_options.counters = &counters;
   engine_options.anti_entropy_interval = config.anti_entropy_interval;
   engine_options.max_anti_entropy_interval =
       std::max(config.anti_entropy_interval, absl::Seconds(60));
-  parts->engine = std::make_unique<Engine>(engine_options);
+  engine = std::make_unique<Engine>(engine_options);
 
   // Before any link can apply an update.
-  Parts* raw = parts.get();
-  parts->membership->AddListener([raw](const RosterChain& applied) {
-    raw->transport->OnRosterApplied(applied);
-    raw->engine->OnRosterApplied(applied);
+  membership->AddListener([this](const RosterChain& applied) {
+    transport->OnRosterApplied(applied);
+    engine->OnRosterApplied(applied);
   });
-  parts->membership->AddNodesListener([raw](const RosterChain& changed) {
-    raw->transport->OnNodesChanged(changed);
-    raw->engine->OnNodesChanged(changed);
+  membership->AddNodesListener([this](const RosterChain& changed) {
+    transport->OnNodesChanged(changed);
+    engine->OnNodesChanged(changed);
   });
+}
 
+absl::Status Daemon::Parts::ServePeers() {
   grpc::ServerBuilder peer_builder;
   int port = 0;
-  peer_builder.AddListeningPort(config.listen,
-                                parts->transport->ServerCredentials(), &port);
+  peer_builder.AddListeningPort(config.listen, transport->ServerCredentials(),
+                                &port);
   peer_builder.SetMaxReceiveMessageSize(kMaxPeerMessageBytes);
   peer_builder.SetMaxSendMessageSize(kMaxPeerMessageBytes);
-  peer_builder.RegisterService(parts->transport->service());
-  parts->peer_server = peer_builder.BuildAndStart();
-  if (parts->peer_server == nullptr || port == 0) {
+  peer_builder.RegisterService(transport->service());
+  peer_server = peer_builder.BuildAndStart();
+  if (peer_server == nullptr || port == 0) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", config.listen, " (address in use or not local?)"));
   }
+  return absl::OkStatus();
+}
 
+absl::Status Daemon::Parts::ServeClients() {
   const std::string socket_dir =
       std::filesystem::path(config.client_socket).parent_path().string();
   if (!socket_dir.empty()) TIDINGS_RETURN_IF_ERROR(MakePrivateDir(socket_dir));
   TIDINGS_RETURN_IF_ERROR(ClearStaleSocket(config.client_socket));
   ClientServiceDeps deps;
-  deps.engine = parts->engine.get();
-  deps.log = parts->log.get();
-  deps.membership = parts->membership.get();
-  deps.identity = &*parts->identity;
-  deps.keyring = parts->keyring.get();
-  deps.epochs = parts->epochs.get();
-  deps.storage_key = &*parts->storage_key;
-  deps.counters = &parts->counters;
-  parts->client_service = MakeClientService(deps);
+  deps.engine = engine.get();
+  deps.log = log.get();
+  deps.membership = membership.get();
+  deps.identity = &*identity;
+  deps.keyring = keyring.get();
+  deps.epochs = epochs.get();
+  deps.storage_key = &*storage_key;
+  deps.counters = &counters;
+  client_service = MakeClientService(deps);
   grpc::ServerBuilder client_builder;
   client_builder.AddListeningPort("unix:" + config.client_socket,
                                   grpc::InsecureServerCredentials());
-  client_builder.RegisterService(parts->client_service.get());
-  parts->client_server = client_builder.BuildAndStart();
-  if (parts->client_server == nullptr) {
+  client_builder.RegisterService(client_service.get());
+  client_server = client_builder.BuildAndStart();
+  if (client_server == nullptr) {
     return absl::UnavailableError(
         absl::StrCat("cannot serve the client socket ", config.client_socket));
   }
@@ -284,18 +305,35 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot chmod 600 ", config.client_socket));
   }
+  return absl::OkStatus();
+}
 
-  parts->transport->Start(parts->engine.get());
-  parts->ticker = std::thread([raw] {
+void Daemon::Parts::StartThreads() {
+  transport->Start(engine.get());
+  ticker = std::thread([this] {
     // The engine decides which links are due; ticking often keeps rounds
     // close to their schedule.
     const absl::Duration step =
-        std::min(absl::Seconds(1), raw->config.anti_entropy_interval / 2);
-    while (!raw->stop_ticker.WaitForNotificationWithTimeout(step)) {
-      raw->transport->ExpireHandshakes();
-      raw->engine->Tick();
+        std::min(absl::Seconds(1), config.anti_entropy_interval / 2);
+    while (!stop_ticker.WaitForNotificationWithTimeout(step)) {
+      transport->ExpireHandshakes();
+      engine->Tick();
     }
   });
+}
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
+  auto parts = std::make_unique<Parts>();
+  parts->config = config;
+  TIDINGS_RETURN_IF_ERROR(parts->LoadIdentity());
+  TIDINGS_ASSIGN_OR_RETURN(Roster genesis,
+                           Roster::LoadFile(config.roster_file));
+  TIDINGS_RETURN_IF_ERROR(parts->OpenState(std::move(genesis)));
+  TIDINGS_RETURN_IF_ERROR(parts->LoadCredentials());
+  parts->MakeEngine();
+  TIDINGS_RETURN_IF_ERROR(parts->ServePeers());
+  TIDINGS_RETURN_IF_ERROR(parts->ServeClients());
+  parts->StartThreads();
   spdlog::info(
       "{} up: peers on {}, client on {}, {} envelopes held, network {}",
       config.agency, config.listen, config.client_socket,

@@ -37,6 +37,7 @@
 #include "node/model/roster.h"
 #include "proto/client.grpc.pb.h"
 #include "proto/roster.pb.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::node {
 namespace {
@@ -89,23 +90,7 @@ google::protobuf::Struct Json(const std::string& text) {
   return parsed;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::path(::testing::TempDir() + "/cli_test.XXXXXX")
-                .lexically_normal()
-                .string();
-    EXPECT_NE(mkdtemp(path_.data()), nullptr);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::string operator/(absl::string_view name) const {
-    return absl::StrCat(path_, "/", name);
-  }
-
- private:
-  std::string path_;
-};
+using ::tidings::testing::TempDir;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -20,24 +20,14 @@
 #include "crypto/types.h"
 #include "gtest/gtest.h"
 #include "proto/keyfile.pb.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::crypto {
 namespace {
 
 class IdentityFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const char* base = std::getenv("TEST_TMPDIR");
-    std::string tmpl = absl::StrCat(base != nullptr ? base : "/tmp",
-                                    "/tidings_identity_test.XXXXXX");
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string PathOf(absl::string_view name) const {
-    return absl::StrCat(dir_, "/", name);
-  }
+  std::string PathOf(absl::string_view name) const { return dir_ / name; }
 
   // Writes `bytes` to a new file with `mode` (set explicitly, whatever the
   // umask).
@@ -82,7 +72,7 @@ class IdentityFileTest : public ::testing::Test {
         << loaded.status();
   }
 
-  std::string dir_;
+  tidings::testing::TempDir dir_{"identity_test"};
 };
 
 TEST(IdentityTest, GenerateMakesConsistentFreshKeys) {

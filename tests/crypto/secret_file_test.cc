@@ -16,6 +16,7 @@
 #include "crypto/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::crypto {
 namespace {
@@ -24,15 +25,7 @@ using ::testing::HasSubstr;
 
 class SecretFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "/secret_file_test.XXXXXX";
-    ASSERT_NE(::mkdtemp(dir_.data()), nullptr);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string PathOf(absl::string_view name) const {
-    return absl::StrCat(dir_, "/", name);
-  }
+  std::string PathOf(absl::string_view name) const { return dir_ / name; }
   static std::string Contents(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::stringstream out;
@@ -45,7 +38,7 @@ class SecretFileTest : public ::testing::Test {
     return st.st_mode & 07777;
   }
 
-  std::string dir_;
+  tidings::testing::TempDir dir_{"secret_file_test"};
 };
 
 TEST_F(SecretFileTest, WritesAndReadsBack) {

@@ -23,6 +23,7 @@
 #include "crypto/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::crypto {
 namespace {
@@ -252,16 +253,7 @@ TEST(CertificateFingerprintTest, RefusesAnythingButOneCertificate) {
 
 class TlsFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "/tls_cert_test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string PathOf(absl::string_view name) const {
-    return absl::StrCat(dir_, "/", name);
-  }
+  std::string PathOf(absl::string_view name) const { return dir_ / name; }
   std::string WriteFile(absl::string_view name, absl::string_view bytes,
                         mode_t mode = 0600) const {
     std::string path = PathOf(name);
@@ -281,7 +273,7 @@ class TlsFileTest : public ::testing::Test {
     return st.st_mode & 07777;
   }
 
-  std::string dir_;
+  tidings::testing::TempDir dir_{"tls_cert_test"};
 };
 
 TEST_F(TlsFileTest, SaveThenLoadRoundTrips) {

@@ -31,6 +31,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/log.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::storage {
 namespace {
@@ -166,17 +167,10 @@ std::optional<uint64_t> ReadAck(
 }
 
 TEST(LogCrashTest, AcknowledgedAppendsSurviveSigkill) {
-  std::string root =
-      (std::filesystem::path(::testing::TempDir()) / "log_crash_test.XXXXXX")
-          .string();
-  ASSERT_NE(mkdtemp(root.data()), nullptr);
-  // Removes the directory on every way out, failed assertions included. (The
-  // child leaves by _exit, which runs no destructors.)
-  struct RemoveOnExit {
-    ~RemoveOnExit() { std::filesystem::remove_all(dir); }
-    std::string dir;
-  } remove_on_exit{root};
-  const std::string path = (std::filesystem::path(root) / "db").string();
+  // Removed on every way out, failed assertions included. (The child leaves by
+  // _exit, which runs no destructors.)
+  tidings::testing::TempDir root("log_crash_test");
+  const std::string path = root / "db";
 
   // seq -> round that acknowledged it.
   std::map<uint64_t, int> acked;

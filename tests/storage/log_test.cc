@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/storage.pb.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::storage {
 namespace {
@@ -78,19 +79,11 @@ std::vector<uint64_t> HeadSeqs(const std::vector<AppendResult>& results) {
 class LogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern =
-        (std::filesystem::path(::testing::TempDir()) / "log_test.XXXXXX")
-            .string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
-    options_.path = (std::filesystem::path(root_) / "db").string();
+    options_.path = root_ / "db";
     OpenLog();
   }
 
-  void TearDown() override {
-    log_.reset();
-    std::filesystem::remove_all(root_);
-  }
+  void TearDown() override { log_.reset(); }
 
   void OpenLog() {
     log_.reset();
@@ -151,7 +144,7 @@ class LogTest : public ::testing::Test {
     return head.has_value() ? head->seq() : 0;
   }
 
-  std::string root_;
+  tidings::testing::TempDir root_{"log_test"};
   LogOptions options_;
   std::unique_ptr<Log> log_;
 };
@@ -605,7 +598,7 @@ TEST_F(LogTest, OpeningTheSameDirectoryTwiceFails) {
 
 TEST_F(LogTest, OpenReportsAnUnusablePath) {
   // A regular file where the directory should be.
-  const std::string file = (std::filesystem::path(root_) / "file").string();
+  const std::string file = root_ / "file";
   { std::ofstream(file) << "not a database"; }
   LogOptions options;
   options.path = file;

@@ -27,10 +27,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/status_macros.h"
 #include "crypto/types.h"
 #include "grpcpp/grpcpp.h"
 #include "node/config/config.h"
 #include "node/model/field_nodes.h"
+#include "tests/testing/temp_dir.h"
 
 #ifndef TIDINGSD_PATH
 #error "TIDINGSD_PATH must name the tidingsd binary"
@@ -228,11 +230,7 @@ absl::Status Cluster::Init() {
   std::string base = ::testing::TempDir();
   if (base.empty() || base.size() > 40) base = "/tmp/";
   if (base.back() != '/') base += '/';
-  std::string templ = absl::StrCat(base, "tidings-mn-XXXXXX");
-  if (::mkdtemp(templ.data()) == nullptr) {
-    return ErrnoError(absl::StrCat("mkdtemp ", templ));
-  }
-  dir_ = templ;
+  TIDINGS_ASSIGN_OR_RETURN(dir_, MakeTempDir("tidings-mn", base));
   for (const char* sub : {"keys", "data", "run"}) {
     if (::mkdir(absl::StrCat(dir_, "/", sub).c_str(), 0700) != 0) {
       return ErrnoError(absl::StrCat("mkdir ", sub));

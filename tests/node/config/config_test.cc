@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::node {
 namespace {
@@ -300,12 +301,9 @@ TEST(ConfigTest, AFieldNodeNeedsItsCertificateAndOnlyItHasOne) {
 }
 
 TEST(ConfigTest, LoadConfigResolvesAgainstTheFilesDirectory) {
-  // Without a doubled '/', which LoadConfig would normalise away.
-  std::string dir =
-      std::filesystem::path(::testing::TempDir() + "/config_test.XXXXXX")
-          .lexically_normal()
-          .string();
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  // TempDir's path has no doubled '/', which LoadConfig would normalise away.
+  tidings::testing::TempDir temp("config_test");
+  const std::string& dir = temp.path();
   std::filesystem::create_directories(dir + "/etc");
   const std::string path = dir + "/etc/tidingsd.conf";
   std::ofstream(path) << kMinimal;
@@ -331,7 +329,6 @@ TEST(ConfigTest, LoadConfigResolvesAgainstTheFilesDirectory) {
 
   absl::StatusOr<Config> missing = LoadConfig(dir + "/nope.conf");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

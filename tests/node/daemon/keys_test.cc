@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "node/config/config.h"
 #include "node/model/roster.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::node {
 namespace {
@@ -30,21 +31,14 @@ class KeysTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ::unsetenv(kKeyPassphraseEnv);
-    dir_ = ::testing::TempDir() + "/keys_test.XXXXXX";
-    ASSERT_NE(::mkdtemp(dir_.data()), nullptr);
     config_.agency = "MY.NCB";
     config_.key_file = PathOf("MY.NCB.key");
     config_.tls_key_file = PathOf("MY.NCB.tls.key");
     config_.tls_cert_file = PathOf("MY.NCB.tls.crt");
   }
-  void TearDown() override {
-    ::unsetenv(kKeyPassphraseEnv);
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { ::unsetenv(kKeyPassphraseEnv); }
 
-  std::string PathOf(absl::string_view name) const {
-    return absl::StrCat(dir_, "/", name);
-  }
+  std::string PathOf(absl::string_view name) const { return dir_ / name; }
   std::string WriteFile(absl::string_view name, absl::string_view bytes,
                         mode_t mode = 0600) const {
     std::string path = PathOf(name);
@@ -66,7 +60,7 @@ class KeysTest : public ::testing::Test {
            a.box_public() == b.box_public();
   }
 
-  std::string dir_;
+  tidings::testing::TempDir dir_{"keys_test"};
   Config config_;
   crypto::Identity identity_ = crypto::Identity::Generate("MY.NCB");
 };

@@ -25,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "node/model/envelope.h"
 #include "node/model/roster.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::node {
 namespace {
@@ -63,8 +64,6 @@ struct Delivery {
 class SimNetwork {
  public:
   explicit SimNetwork(const std::vector<std::string>& agencies) {
-    char tmpl[] = "/tmp/tidings-engine-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
     std::vector<proto::Member> members;
     for (const std::string& agency : agencies) {
       auto node = std::make_unique<Node>();
@@ -89,7 +88,7 @@ class SimNetwork {
                                     node->identity->box_secret().data()),
                                 crypto::BoxSecretKey::kSize)));
       absl::StatusOr<std::unique_ptr<storage::Log>> log =
-          storage::Log::Open({.path = dir_ + "/" + agency, .sync = false});
+          storage::Log::Open({.path = dir_ / agency, .sync = false});
       MustBeOk(log.status());
       node->log = *std::move(log);
       absl::StatusOr<std::unique_ptr<Membership>> membership =
@@ -112,7 +111,6 @@ class SimNetwork {
   ~SimNetwork() {
     for (auto& [agency, node] : nodes_) node->engine.reset();
     nodes_.clear();
-    std::filesystem::remove_all(dir_);
   }
 
   Engine& engine(const std::string& agency) { return *nodes_[agency]->engine; }
@@ -223,7 +221,7 @@ class SimNetwork {
     std::unique_ptr<Engine> engine;
   };
 
-  std::string dir_;
+  tidings::testing::TempDir dir_{"engine_test"};
   ManualClock clock_;
   std::unique_ptr<Roster> roster_;
   std::map<std::string, std::unique_ptr<Node>> nodes_;

@@ -19,6 +19,7 @@
 #include "node/gossip/receipts.h"
 #include "node/gossip/roster_gossip.h"
 #include "tests/testing/rosters.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::node {
 namespace {
@@ -71,8 +72,6 @@ class DiscardQueue final : public ReceivedQueue {
 class SubProtocolTest : public ::testing::Test {
  protected:
   SubProtocolTest() {
-    char tmpl[] = "/tmp/tidings-subprotocol-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
     identities_.push_back(crypto::Identity::Generate("AA"));
     identities_.push_back(crypto::Identity::Generate("BB"));
     absl::StatusOr<Roster> genesis = SignedGenesis(identities_, 2);
@@ -82,7 +81,7 @@ class SubProtocolTest : public ::testing::Test {
             reinterpret_cast<const char*>(identities_[0].box_secret().data()),
             crypto::BoxSecretKey::kSize)));
     absl::StatusOr<std::unique_ptr<storage::Log>> log =
-        storage::Log::Open({.path = dir_ + "/log", .sync = false});
+        storage::Log::Open({.path = dir_ / "log", .sync = false});
     EXPECT_TRUE(log.ok()) << log.status();
     log_ = *std::move(log);
     absl::StatusOr<std::unique_ptr<Membership>> membership =
@@ -93,7 +92,6 @@ class SubProtocolTest : public ::testing::Test {
   ~SubProtocolTest() override {
     membership_.reset();
     log_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   GossipContext context() {
@@ -106,7 +104,7 @@ class SubProtocolTest : public ::testing::Test {
     return it == snapshot.end() ? 0 : it->second;
   }
 
-  std::string dir_;
+  testing::TempDir dir_{"tidings-subprotocol"};
   std::vector<crypto::Identity> identities_;
   std::unique_ptr<crypto::Keyring> keyring_;
   std::unique_ptr<storage::Log> log_;

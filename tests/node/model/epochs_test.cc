@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/epoch.pb.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::node {
 namespace {
@@ -81,17 +82,9 @@ crypto::BoxSecretKey CopyOf(const crypto::BoxSecretKey& key) {
 
 class TempDirTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "/epochs_test.XXXXXX";
-    ASSERT_NE(::mkdtemp(dir_.data()), nullptr);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string PathOf(absl::string_view name) const { return dir_ / name; }
 
-  std::string PathOf(absl::string_view name) const {
-    return absl::StrCat(dir_, "/", name);
-  }
-
-  std::string dir_;
+  tidings::testing::TempDir dir_{"epochs_test"};
 };
 
 // --- EpochKeys ---------------------------------------------------------------
@@ -780,8 +773,8 @@ class ForwardSecrecyTest : public TempDirTest {
  protected:
   void SetUp() override {
     TempDirTest::SetUp();
-    sender_ = std::make_unique<Node>("MY.NCB", dir_);
-    recipient_ = std::make_unique<Node>("PH.CG", dir_);
+    sender_ = std::make_unique<Node>("MY.NCB", dir_.path());
+    recipient_ = std::make_unique<Node>("PH.CG", dir_.path());
     for (Node* node : {sender_.get(), recipient_.get()}) {
       ASSERT_TRUE(node->identity.SaveFile(node->identity_path).ok());
       absl::StatusOr<std::unique_ptr<EpochKeys>> epochs =

@@ -31,6 +31,7 @@
 #include "proto/roster.pb.h"
 #include "storage/log.h"
 #include "tests/testing/rosters.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::node {
 namespace {
@@ -953,8 +954,8 @@ TEST_F(FieldNodesTest, MembershipCertifiesRevokesAndGossipsNodes) {
 }
 
 TEST_F(FieldNodesTest, CertificatesAndRevocationsSurviveARestart) {
-  std::string dir = ::testing::TempDir() + "/field_nodes_test.XXXXXX";
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  tidings::testing::TempDir temp("field_nodes_test");
+  const std::string& dir = temp.path();
   auto open_log = [&] {
     absl::StatusOr<std::unique_ptr<storage::Log>> log =
         storage::Log::Open({.path = dir, .sync = false});
@@ -987,8 +988,6 @@ TEST_F(FieldNodesTest, CertificatesAndRevocationsSurviveARestart) {
   EXPECT_TRUE(ship2->revocation.has_value());
   EXPECT_FALSE(chain->IsActive("MY.NCB/SHIP2"));
   log.reset();
-  std::error_code ignored;
-  std::filesystem::remove_all(dir, ignored);
 }
 
 TEST_F(FieldNodesTest, CertificateUnderALaterRosterIsHeldUntilItArrives) {

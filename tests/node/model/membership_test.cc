@@ -29,6 +29,7 @@
 #include "proto/roster.pb.h"
 #include "storage/log.h"
 #include "tests/testing/rosters.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::node {
 namespace {
@@ -64,25 +65,7 @@ std::vector<std::string> SignersOf(const proto::SignedRoster& update) {
   return out;
 }
 
-// A temporary directory, removed with its contents at the end of the scope.
-class TempDir {
- public:
-  TempDir() {
-    path_ = ::testing::TempDir() + "/membership_test.XXXXXX";
-    EXPECT_NE(mkdtemp(path_.data()), nullptr);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::tidings::testing::TempDir;
 
 std::unique_ptr<storage::Log> OpenLog(const std::string& dir) {
   absl::StatusOr<std::unique_ptr<storage::Log>> log =

@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/roster.pb.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tidings::node {
 namespace {
@@ -90,12 +91,6 @@ proto::Roster RawRoster(const std::vector<crypto::Identity>& identities,
     *roster.add_members() = std::move(m);
   }
   return roster;
-}
-
-std::string TempDir() {
-  std::string dir = ::testing::TempDir() + "/roster_test.XXXXXX";
-  EXPECT_NE(mkdtemp(dir.data()), nullptr);
-  return dir;
 }
 
 TEST(ValidateAgencyIdTest, AcceptsWellFormedIds) {
@@ -487,7 +482,8 @@ TEST(SignGenesisTest, RefusesToSignAnInvalidRoster) {
 }
 
 TEST(RosterFileTest, WriteThenLoad) {
-  const std::string dir = TempDir();
+  tidings::testing::TempDir temp("roster_test");
+  const std::string& dir = temp.path();
   const std::string path = dir + "/roster.bin";
   const proto::SignedRoster signed_roster = SignedBy(Founders(), 3);
   ASSERT_TRUE(WriteProtoFile(path, signed_roster).ok());
@@ -512,11 +508,11 @@ TEST(RosterFileTest, WriteThenLoad) {
   EXPECT_EQ(unsigned_roster.status().code(),
             absl::StatusCode::kUnauthenticated);
   EXPECT_THAT(std::string(unsigned_roster.status().message()), HasSubstr(path));
-  std::filesystem::remove_all(dir);
 }
 
 TEST(RosterFileTest, MissingAndGarbageFiles) {
-  const std::string dir = TempDir();
+  tidings::testing::TempDir temp("roster_test");
+  const std::string& dir = temp.path();
   absl::StatusOr<Roster> missing = Roster::LoadFile(dir + "/nope.bin");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("nope.bin"));
@@ -530,7 +526,6 @@ TEST(RosterFileTest, MissingAndGarbageFiles) {
   proto::PublicIdentity pub;
   EXPECT_EQ(ReadProtoFile(dir, pub).code(), absl::StatusCode::kInvalidArgument)
       << "a directory is not a proto file";
-  std::filesystem::remove_all(dir);
 }
 
 TEST(PublicIdentityTest, CarriesKeysAndEndpoints) {
