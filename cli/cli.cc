@@ -7,9 +7,7 @@
 // give "one line, exit 2" nor run in-process in tests.
 #include "cli/cli.h"
 
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
-#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +45,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/address.h"
+#include "base/durable_file.h"
 #include "base/status_macros.h"
 #include "crypto/hash.h"
 #include "crypto/identity.h"
@@ -791,33 +790,14 @@ absl::Status RunKeygen(const Args& args, std::ostream& out) {
 // key seal / unseal
 
 // Replaces the key file at `path` with `identity` sealed under `passphrase`
-// (or plain if null): written next to it, then renamed over it, so that a
-// crash leaves the old file or the new one.
+// (or plain if null), atomically: a crash leaves the old file or the new one.
 absl::Status ReplaceKeyFile(const std::string& path,
                             const crypto::Identity& identity,
                             const crypto::Passphrase* passphrase,
                             crypto::PassphraseCost cost) {
-  std::string suffix(8, '\0');
-  randombytes_buf(suffix.data(), suffix.size());
-  const std::string temp = absl::StrCat(path, ".tmp-", crypto::ToHex(suffix));
-  TIDINGS_RETURN_IF_ERROR(
-      passphrase != nullptr
-          ? identity.SaveFile(temp, *passphrase, crypto::SealOptions{cost})
-          : identity.SaveFile(temp));
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int error_number = errno;
-    ::unlink(temp.c_str());
-    return absl::ErrnoToStatus(
-        error_number, absl::StrCat("cannot rename ", temp, " to ", path));
-  }
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  if (const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  return absl::OkStatus();
+  return passphrase != nullptr ? identity.ReplaceFile(path, *passphrase,
+                                                      crypto::SealOptions{cost})
+                               : identity.ReplaceFile(path);
 }
 
 absl::Status RunKeySeal(const Args& args, std::ostream& out) {
@@ -1854,36 +1834,11 @@ absl::Status RunStats(const Args& args, std::ostream& out) {
 // refusing to replace anything there (O_EXCL), synced before it returns.
 absl::Status WriteNewPublicFile(const std::string& path,
                                 absl::string_view bytes) {
-  const int fd =
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    const int error_number = errno;
-    if (error_number == EEXIST) {
-      return absl::AlreadyExistsError(
-          absl::StrCat(path, " already exists; refusing to overwrite it"));
-    }
-    return absl::ErrnoToStatus(error_number,
-                               absl::StrCat("cannot create ", path));
+  absl::Status status = base::WriteNewFile(path, "", bytes, 0644);
+  if (absl::IsAlreadyExists(status)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(path, " already exists; refusing to overwrite it"));
   }
-  absl::Status status;
-  size_t written = 0;
-  while (status.ok() && written < bytes.size()) {
-    const ssize_t n =
-        ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      status = absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", path));
-    } else {
-      written += static_cast<size_t>(n);
-    }
-  }
-  if (status.ok() && ::fsync(fd) != 0) {
-    status = absl::ErrnoToStatus(errno, absl::StrCat("cannot sync ", path));
-  }
-  if (::close(fd) != 0 && status.ok()) {
-    status = absl::ErrnoToStatus(errno, absl::StrCat("cannot close ", path));
-  }
-  if (!status.ok()) ::unlink(path.c_str());
   return status;
 }
 
