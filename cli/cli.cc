@@ -1002,8 +1002,7 @@ absl::Status RunRosterVerify(const Args& args, std::ostream& out) {
     std::string message = absl::StrCat(path, ": ", roster.status().message());
     // FromSigned stops at the first failing check; the officer also needs to
     // know whom to chase for a signature.
-    if (!missing.empty() &&
-        !absl::StrContains(roster.status().message(), "not signed by")) {
+    if (!missing.empty() && !IsMissingFounderSignatures(roster.status())) {
       absl::StrAppend(&message, "; no valid signature yet from ",
                       absl::StrJoin(missing, ", "));
     }

@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -26,6 +27,10 @@ constexpr size_t kMaxAgencyIdLength = 32;
 // Rosters and .pub files are a few KiB; anything this large is not ours and
 // would only make us allocate for an attacker.
 constexpr uint64_t kMaxProtoFileBytes = 16 << 20;
+// Marks FromSigned's refusal of a genesis some founders have not signed; the
+// value lists them, comma-separated.
+constexpr absl::string_view kMissingSignaturesPayload =
+    "tidings/roster/missing_signatures";
 
 // Checks the members and the threshold of any roster: ids, keys and
 // fingerprints well-formed and unique, threshold a majority.
@@ -393,10 +398,13 @@ absl::StatusOr<Roster> Roster::FromSigned(
     if (!signers.contains(member.agency())) missing.push_back(member.agency());
   }
   if (!missing.empty()) {
-    return absl::UnauthenticatedError(
+    absl::Status unsigned_genesis = absl::UnauthenticatedError(
         absl::StrCat("not signed by founder", missing.size() > 1 ? "s " : " ",
                      absl::StrJoin(missing, ", "), " (", signers.size(), " of ",
                      roster.members_size(), " have signed)"));
+    unsigned_genesis.SetPayload(kMissingSignaturesPayload,
+                                absl::Cord(absl::StrJoin(missing, ",")));
+    return unsigned_genesis;
   }
 
   Roster out;
@@ -599,6 +607,10 @@ absl::Status SignGenesis(proto::SignedRoster& signed_roster,
         identity.agency()));
   }
   return AddSignature(signed_roster, *member, identity);
+}
+
+bool IsMissingFounderSignatures(const absl::Status& status) {
+  return status.GetPayload(kMissingSignaturesPayload).has_value();
 }
 
 std::vector<std::string> MissingSignatures(
