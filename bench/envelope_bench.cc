@@ -56,6 +56,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "base/json.h"
 #include "benchmark/benchmark.h"
 #include "crypto/hash.h"
 #include "crypto/identity.h"
@@ -836,24 +837,10 @@ std::string LoadAverage() {
   return absl::StrCat(one, " ", five, " ", fifteen);
 }
 
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppend(&out, absl::StrFormat("\\u%04x", static_cast<int>(c)));
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-  return out;
-}
+using base::JsonString;
 
 std::string JsonNumber(double v) {
-  return Measured(v) ? absl::StrFormat("%.3f", v) : "null";
+  return Measured(v) ? base::JsonFixed(v, 3) : "null";
 }
 
 // The same figures as the printed table, for tools.

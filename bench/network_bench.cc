@@ -54,6 +54,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/json.h"
 #include "base/status_macros.h"
 #include "node/model/envelope.h"
 #include "proto/client.pb.h"
@@ -120,92 +121,17 @@ std::optional<std::string> ReadWholeFile(const std::string& path) {
 }
 
 // ---------------------------------------------------------------------------
-// JSON output: an ordered object whose values are already JSON text.
+// JSON output (base/json.h): numbers with 6 significant digits.
 
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", static_cast<int>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += "\"";
-  return out;
+using base::JsonObject;
+
+constexpr int kDigits = 6;
+
+std::string JsonNumbers(const std::vector<double>& values) {
+  std::vector<std::string> parts;
+  for (double x : values) parts.push_back(base::JsonDouble(x, kDigits));
+  return base::JsonArray(parts);
 }
-
-std::string JsonNumber(double v) {
-  if (!std::isfinite(v)) return "null";
-  return absl::StrFormat("%.6g", v);
-}
-
-class JsonObject {
- public:
-  JsonObject& Num(absl::string_view key, double v) {
-    return Raw(key, JsonNumber(v));
-  }
-  JsonObject& Int(absl::string_view key, int64_t v) {
-    return Raw(key, absl::StrCat(v));
-  }
-  JsonObject& Str(absl::string_view key, absl::string_view v) {
-    return Raw(key, JsonString(v));
-  }
-  JsonObject& Bool(absl::string_view key, bool v) {
-    return Raw(key, v ? "true" : "false");
-  }
-  JsonObject& Obj(absl::string_view key, const JsonObject& v) {
-    return Raw(key, v.Compact());
-  }
-  JsonObject& Nums(absl::string_view key, const std::vector<double>& v) {
-    std::vector<std::string> parts;
-    for (double x : v) parts.push_back(JsonNumber(x));
-    return Raw(key, absl::StrCat("[", absl::StrJoin(parts, ","), "]"));
-  }
-  JsonObject& Strs(absl::string_view key, const std::vector<std::string>& v) {
-    std::vector<std::string> parts;
-    for (const std::string& x : v) parts.push_back(JsonString(x));
-    return Raw(key, absl::StrCat("[", absl::StrJoin(parts, ","), "]"));
-  }
-  JsonObject& Raw(absl::string_view key, std::string json) {
-    fields_.emplace_back(std::string(key), std::move(json));
-    return *this;
-  }
-
-  std::string Compact() const {
-    std::vector<std::string> parts;
-    for (const auto& [key, value] : fields_) {
-      parts.push_back(absl::StrCat(JsonString(key), ":", value));
-    }
-    return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
-  }
-  // One top-level field per line; nested values stay on their line.
-  std::string Pretty() const {
-    std::vector<std::string> parts;
-    for (const auto& [key, value] : fields_) {
-      parts.push_back(absl::StrCat("  ", JsonString(key), ": ", value));
-    }
-    return absl::StrCat("{\n", absl::StrJoin(parts, ",\n"), "\n}\n");
-  }
-
- private:
-  std::vector<std::pair<std::string, std::string>> fields_;
-};
 
 // ---------------------------------------------------------------------------
 // Distributions.
@@ -235,16 +161,16 @@ struct Distribution {
   // p50 p90 p99 max mean count, and the 0..100 percentiles for a CDF plot.
   JsonObject ToJson(bool with_cdf) const {
     JsonObject out;
-    out.Num("p50", p(50))
-        .Num("p90", p(90))
-        .Num("p99", p(99))
-        .Num("max", sorted.empty() ? NAN : sorted.back())
-        .Num("mean", mean())
+    out.Double("p50", p(50), kDigits)
+        .Double("p90", p(90), kDigits)
+        .Double("p99", p(99), kDigits)
+        .Double("max", sorted.empty() ? NAN : sorted.back(), kDigits)
+        .Double("mean", mean(), kDigits)
         .Int("count", static_cast<int64_t>(sorted.size()));
     if (with_cdf) {
       std::vector<double> cdf;
       for (int q = 0; q <= 100; ++q) cdf.push_back(p(q));
-      out.Nums("cdf_percentiles_0_to_100", cdf);
+      out.Raw("cdf_percentiles_0_to_100", JsonNumbers(cdf));
     }
     return out;
   }
@@ -504,14 +430,14 @@ JsonObject MachineInfo(const std::string& data_dir) {
   utsname uts{};
   ::uname(&uts);
   machine.Int("nproc", ::sysconf(_SC_NPROCESSORS_ONLN))
-      .Str("cpu_model", FirstMatch("/proc/cpuinfo", "model name"))
-      .Str("mem_total", FirstMatch("/proc/meminfo", "MemTotal"))
-      .Str("kernel", absl::StrCat(uts.sysname, " ", uts.release))
-      .Str("hostname", uts.nodename)
-      .Str("data_filesystem",
-           RunCommand(absl::StrCat("df --output=fstype ", data_dir,
-                                   " 2>/dev/null | tail -1")))
-      .Str("loadavg_at_start", LoadAverage());
+      .String("cpu_model", FirstMatch("/proc/cpuinfo", "model name"))
+      .String("mem_total", FirstMatch("/proc/meminfo", "MemTotal"))
+      .String("kernel", absl::StrCat(uts.sysname, " ", uts.release))
+      .String("hostname", uts.nodename)
+      .String("data_filesystem",
+              RunCommand(absl::StrCat("df --output=fstype ", data_dir,
+                                      " 2>/dev/null | tail -1")))
+      .String("loadavg_at_start", LoadAverage());
   return machine;
 }
 
@@ -1076,20 +1002,26 @@ struct Usage {
 
   JsonObject ToJson() const {
     JsonObject out;
-    out.Num("seconds", seconds)
-        .Num("machine_busy_cores", Ratio(machine_busy_s, seconds))
-        .Num("nodes_busy_cores", Ratio(nodes_cpu_s, seconds))
-        .Num("driver_busy_cores", Ratio(driver_cpu_s, seconds))
-        .Num("other_busy_cores",
-             Ratio(machine_busy_s - nodes_cpu_s - driver_cpu_s, seconds))
-        .Num("disk_writes_per_s",
-             disk_ok ? Ratio(static_cast<double>(disk_writes), seconds) : NAN)
-        .Num("disk_flushes_per_s",
-             disk_ok ? Ratio(static_cast<double>(disk_flushes), seconds) : NAN)
-        .Num("disk_busy_fraction",
-             disk_ok
-                 ? Ratio(static_cast<double>(disk_busy_ms) / 1000.0, seconds)
-                 : NAN);
+    out.Double("seconds", seconds, kDigits)
+        .Double("machine_busy_cores", Ratio(machine_busy_s, seconds), kDigits)
+        .Double("nodes_busy_cores", Ratio(nodes_cpu_s, seconds), kDigits)
+        .Double("driver_busy_cores", Ratio(driver_cpu_s, seconds), kDigits)
+        .Double("other_busy_cores",
+                Ratio(machine_busy_s - nodes_cpu_s - driver_cpu_s, seconds),
+                kDigits)
+        .Double(
+            "disk_writes_per_s",
+            disk_ok ? Ratio(static_cast<double>(disk_writes), seconds) : NAN,
+            kDigits)
+        .Double(
+            "disk_flushes_per_s",
+            disk_ok ? Ratio(static_cast<double>(disk_flushes), seconds) : NAN,
+            kDigits)
+        .Double("disk_busy_fraction",
+                disk_ok
+                    ? Ratio(static_cast<double>(disk_busy_ms) / 1000.0, seconds)
+                    : NAN,
+                kDigits);
     return out;
   }
 };
@@ -1371,29 +1303,29 @@ absl::StatusOr<CatchupResult> RunCatchup(Network& net, const Setup& setup) {
   TIDINGS_RETURN_IF_ERROR(net.CheckRunning(setup.all));
   const NodeSnapshot rejoined = net.Snapshot(rejoiner);
   r.json.Int("backlog", p.backlog)
-      .Str("backlog_audience", p.backlog_to_all ? "all" : "pairs")
-      .Str("rejoining_node", name)
+      .String("backlog_audience", p.backlog_to_all ? "all" : "pairs")
+      .String("rejoining_node", name)
       .Int("generation_errors", generated.errors)
-      .Num("generation_s", generation_s)
-      .Num("generation_per_s", p.backlog / generation_s)
-      .Obj("generation_usage", generation_usage.ToJson())
-      .Num("generation_settled_s", generation_settled_s)
+      .Double("generation_s", generation_s, kDigits)
+      .Double("generation_per_s", p.backlog / generation_s, kDigits)
+      .Object("generation_usage", generation_usage.ToJson())
+      .Double("generation_settled_s", generation_settled_s, kDigits)
       .Bool("peers_settled", live_settled)
       .Int("envelopes_missing_incl_receipts", static_cast<int64_t>(missing))
       .Bool("caught_up", caught_up)
-      .Num("restart_to_ready_s", Seconds(ready_us - spawn_us))
-      .Num("ready_to_first_envelope_s",
-           first_us == 0 ? NAN : Seconds(first_us - ready_us))
-      .Num("ready_to_caught_up_s", fetch_s)
-      .Num("catchup_per_s", r.per_s)
-      .Num("catchup_incl_receipts_per_s",
-           static_cast<double>(missing) / fetch_s)
-      .Obj("fetch_usage", fetch_usage.ToJson())
-      .Obj("rejoiner_counters", CountersJson(rejoined.counters))
+      .Double("restart_to_ready_s", Seconds(ready_us - spawn_us), kDigits)
+      .Double("ready_to_first_envelope_s",
+              first_us == 0 ? NAN : Seconds(first_us - ready_us), kDigits)
+      .Double("ready_to_caught_up_s", fetch_s, kDigits)
+      .Double("catchup_per_s", r.per_s, kDigits)
+      .Double("catchup_incl_receipts_per_s",
+              static_cast<double>(missing) / fetch_s, kDigits)
+      .Object("fetch_usage", fetch_usage.ToJson())
+      .Object("rejoiner_counters", CountersJson(rejoined.counters))
       .Int("rejoiner_envelopes_stored",
            static_cast<int64_t>(rejoined.envelopes_stored))
-      .Num("rejoiner_rss_mb", Mb(rejoined.proc.rss_kb))
-      .Num("rejoiner_peak_rss_mb", Mb(rejoined.proc.hwm_kb));
+      .Double("rejoiner_rss_mb", Mb(rejoined.proc.rss_kb), kDigits)
+      .Double("rejoiner_peak_rss_mb", Mb(rejoined.proc.hwm_kb), kDigits);
   return r;
 }
 
@@ -1466,13 +1398,13 @@ JsonObject ResultJson(const Setup& setup, const Source& source,
   const double deliveries = t.deliveries();
   JsonObject by_hops;
   for (const auto& [hops, values] : t.delivery.per_delivery_ms_by_hops) {
-    by_hops.Obj(absl::StrCat(hops), Distribution(values).ToJson(false));
+    by_hops.Object(absl::StrCat(hops), Distribution(values).ToJson(false));
   }
   JsonObject by_precedence;
   for (const auto& [precedence, values] :
        t.delivery.time_to_all_by_precedence) {
-    by_precedence.Obj(node::PrecedenceName(precedence),
-                      Distribution(values).ToJson(false));
+    by_precedence.Object(node::PrecedenceName(precedence),
+                         Distribution(values).ToJson(false));
   }
   std::vector<std::string> links;
   for (const auto& [a, b] : setup.edges)
@@ -1480,100 +1412,107 @@ JsonObject ResultJson(const Setup& setup, const Source& source,
   const double receipt_deliveries =
       t.Counter("accepted") - static_cast<double>(t.delivery.deliveries_seen);
   const Usage& u = t.until_settled;
-  machine.Str("loadavg_at_end", LoadAverage());
+  machine.String("loadavg_at_end", LoadAverage());
 
   JsonObject out;
-  out.Str("bench", "network_bench")
-      .Str("label", p.label)
-      .Str("timestamp",
-           absl::FormatTime(absl::RFC3339_sec, started, absl::UTCTimeZone()))
-      .Str("commit", source.commit)
+  out.String("bench", "network_bench")
+      .String("label", p.label)
+      .String("timestamp",
+              absl::FormatTime(absl::RFC3339_sec, started, absl::UTCTimeZone()))
+      .String("commit", source.commit)
       .Bool("commit_dirty", source.dirty)
-      .Str("note", absl::GetFlag(FLAGS_note))
-      .Obj("machine", machine)
+      .String("note", absl::GetFlag(FLAGS_note))
+      .Object("machine", machine)
       // Parameters.
       .Int("nodes", p.nodes)
       .Int("links_per_node", p.links_per_node)
       .Int("links", static_cast<int64_t>(setup.edges.size()))
       .Int("diameter", Diameter(setup.neighbours))
-      .Strs("topology", links)
+      .Raw("topology", base::JsonStringArray(links))
       .Int("audience_size", p.audience)
       .Int("body_bytes", p.body_bytes)
       .Int("envelopes", p.envelopes)
-      .Num("rate", p.rate)
+      .Double("rate", p.rate, kDigits)
       .Int("senders", p.senders)
-      .Str("precedence_mix", p.precedence_mix)
+      .String("precedence_mix", p.precedence_mix)
       .Int("backlog", p.backlog)
-      .Str("backlog_audience", p.backlog_to_all ? "all" : "pairs")
+      .String("backlog_audience", p.backlog_to_all ? "all" : "pairs")
       .Int("idle_seconds", p.idle_seconds)
       .Int("idle_warmup_seconds", p.idle_warmup_seconds)
       .Int("anti_entropy_ms", absl::ToInt64Milliseconds(p.anti_entropy))
       .Int("seed", static_cast<int64_t>(p.seed))
       // Traffic.
-      .Num("startup_s", startup_s)
+      .Double("startup_s", startup_s, kDigits)
       .Int("sent_ok", t.sent_ok)
       .Int("send_errors", t.outcome.errors)
-      .Num("offered_per_s",
-           Ratio(t.sent_ok, Seconds(t.outcome.end_us - t.outcome.start_us)))
-      .Obj("send_rpc_ms", Distribution(t.send_rpc_ms).ToJson(false))
+      .Double("offered_per_s",
+              Ratio(t.sent_ok, Seconds(t.outcome.end_us - t.outcome.start_us)),
+              kDigits)
+      .Object("send_rpc_ms", Distribution(t.send_rpc_ms).ToJson(false))
       .Bool("settled", t.settled)
       .Int("deliveries_expected", t.delivery.deliveries_expected)
       .Int("deliveries_seen", t.delivery.deliveries_seen)
       .Int("envelopes_delivered_to_all", t.delivery.complete)
-      .Num("throughput_delivered_to_all_per_s", t.throughput)
-      .Obj("latency_per_delivery_ms",
-           Distribution(t.delivery.per_delivery_ms).ToJson(true))
-      .Obj("latency_time_to_all_ms",
-           Distribution(t.delivery.time_to_all_ms).ToJson(true))
-      .Obj("latency_time_to_all_ms_by_precedence", by_precedence)
-      .Obj("latency_per_delivery_ms_by_hops", by_hops)
-      .Num("duplicates_per_node_per_envelope",
-           Ratio(t.Counter("duplicates"), deliveries))
-      .Num("duplicates_per_stored_envelope",
-           Ratio(t.Counter("duplicates"), t.Counter("accepted")))
-      .Num("received_per_delivery", Ratio(t.Counter("received"), deliveries))
-      .Num("receipts_emitted_per_envelope",
-           Ratio(t.Counter("receipts_emitted"), t.sent_ok))
-      .Num("receipt_share_of_stored",
-           Ratio(receipt_deliveries, t.Counter("accepted")))
-      .Num("wire_bytes_per_delivery",
-           Ratio(t.Counter("wire_bytes_out"), deliveries))
-      .Num("tcp_payload_bytes_per_delivery",
-           t.tcp.ok ? Ratio(static_cast<double>(t.tcp.payload), deliveries)
-                    : NAN)
-      .Num("ip_bytes_per_delivery",
-           t.tcp.ok
-               ? Ratio(static_cast<double>(t.tcp.payload +
-                                           t.tcp.segments * kIpTcpHeaderBytes),
-                       deliveries)
-               : NAN)
-      .Num("cpu_s_per_delivery", Ratio(u.nodes_cpu_s, deliveries))
-      .Num("cpu_s_nodes_total", u.nodes_cpu_s)
-      .Nums("cpu_s_per_node", u.node_cpu_s)
-      .Num("cpu_s_driver", u.driver_cpu_s)
-      .Obj("usage_during_sends", t.during_sends.ToJson())
-      .Obj("usage_until_delivered", u.ToJson())
-      .Obj("counters_traffic", CountersJson(t.counters))
+      .Double("throughput_delivered_to_all_per_s", t.throughput, kDigits)
+      .Object("latency_per_delivery_ms",
+              Distribution(t.delivery.per_delivery_ms).ToJson(true))
+      .Object("latency_time_to_all_ms",
+              Distribution(t.delivery.time_to_all_ms).ToJson(true))
+      .Object("latency_time_to_all_ms_by_precedence", by_precedence)
+      .Object("latency_per_delivery_ms_by_hops", by_hops)
+      .Double("duplicates_per_node_per_envelope",
+              Ratio(t.Counter("duplicates"), deliveries), kDigits)
+      .Double("duplicates_per_stored_envelope",
+              Ratio(t.Counter("duplicates"), t.Counter("accepted")), kDigits)
+      .Double("received_per_delivery", Ratio(t.Counter("received"), deliveries),
+              kDigits)
+      .Double("receipts_emitted_per_envelope",
+              Ratio(t.Counter("receipts_emitted"), t.sent_ok), kDigits)
+      .Double("receipt_share_of_stored",
+              Ratio(receipt_deliveries, t.Counter("accepted")), kDigits)
+      .Double("wire_bytes_per_delivery",
+              Ratio(t.Counter("wire_bytes_out"), deliveries), kDigits)
+      .Double("tcp_payload_bytes_per_delivery",
+              t.tcp.ok ? Ratio(static_cast<double>(t.tcp.payload), deliveries)
+                       : NAN,
+              kDigits)
+      .Double(
+          "ip_bytes_per_delivery",
+          t.tcp.ok
+              ? Ratio(static_cast<double>(t.tcp.payload +
+                                          t.tcp.segments * kIpTcpHeaderBytes),
+                      deliveries)
+              : NAN,
+          kDigits)
+      .Double("cpu_s_per_delivery", Ratio(u.nodes_cpu_s, deliveries), kDigits)
+      .Double("cpu_s_nodes_total", u.nodes_cpu_s, kDigits)
+      .Raw("cpu_s_per_node", JsonNumbers(u.node_cpu_s))
+      .Double("cpu_s_driver", u.driver_cpu_s, kDigits)
+      .Object("usage_during_sends", t.during_sends.ToJson())
+      .Object("usage_until_delivered", u.ToJson())
+      .Object("counters_traffic", CountersJson(t.counters))
       // Memory.
-      .Num("peak_rss_mb_max", memory.peak_rss_mb_max)
-      .Nums("peak_rss_mb_per_node", memory.peak_rss_mb)
-      .Num("rss_mb_at_end_max", memory.rss_mb_at_end_max)
+      .Double("peak_rss_mb_max", memory.peak_rss_mb_max, kDigits)
+      .Raw("peak_rss_mb_per_node", JsonNumbers(memory.peak_rss_mb))
+      .Double("rss_mb_at_end_max", memory.rss_mb_at_end_max, kDigits)
       .Int("envelopes_stored_at_end_min",
            static_cast<int64_t>(memory.stored_min))
       .Int("envelopes_stored_at_end_max",
            static_cast<int64_t>(memory.stored_max))
       // Catch-up.
-      .Num("catchup_per_s", catchup.per_s)
-      .Obj("catchup", catchup.json)
+      .Double("catchup_per_s", catchup.per_s, kDigits)
+      .Object("catchup", catchup.json)
       // Idle.
-      .Num("idle_bytes_per_link_per_min", idle.protocol_bytes_per_link_per_min)
-      .Num("idle_tcp_payload_bytes_per_link_per_min",
-           idle.tcp_payload_per_link_per_min)
-      .Num("idle_ip_bytes_per_link_per_min", idle.ip_bytes_per_link_per_min)
-      .Num("idle_warmup_bytes_per_link_per_min",
-           idle.warmup_bytes_per_link_per_min)
-      .Obj("counters_idle", CountersJson(idle.counters))
-      .Num("run_s", absl::ToDoubleSeconds(absl::Now() - started));
+      .Double("idle_bytes_per_link_per_min",
+              idle.protocol_bytes_per_link_per_min, kDigits)
+      .Double("idle_tcp_payload_bytes_per_link_per_min",
+              idle.tcp_payload_per_link_per_min, kDigits)
+      .Double("idle_ip_bytes_per_link_per_min", idle.ip_bytes_per_link_per_min,
+              kDigits)
+      .Double("idle_warmup_bytes_per_link_per_min",
+              idle.warmup_bytes_per_link_per_min, kDigits)
+      .Object("counters_idle", CountersJson(idle.counters))
+      .Double("run_s", absl::ToDoubleSeconds(absl::Now() - started), kDigits);
   return out;
 }
 
@@ -1770,7 +1709,7 @@ absl::Status Run() {
       ResultJson(setup, source, std::move(machine), started, startup_s, traffic,
                  idle, catchup, memory);
   std::ofstream out(path, std::ios::trunc);
-  out << result.Pretty();
+  out << result.BuildPretty();
   out.close();
   if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
   PrintSummary(setup, source, traffic, idle, catchup, memory, path);

@@ -2,9 +2,12 @@
 // that tests drive every command in-process.
 //
 // Commands: keygen, key seal|unseal, roster init|sign|verify|show (files
-// only); send, inbox, show, status, stats (gRPC to the node's client service
-// on a unix socket). Passphrases come from files, never from argv.
+// only); roster propose|sign --proposal|show, send, inbox, show, status,
+// stats, node certify|revoke|list (gRPC to the node's client service on a
+// unix socket). Passphrases come from files, never from argv.
 // `tidings --help` lists them, `tidings <command> --help` explains one.
+// This is cli/'s only public header; cli/commands.h says which file holds
+// which command.
 //
 // Thread-safety: RunCli keeps no global state (flags are parsed per call, not
 // through absl's global flag registry), so concurrent calls are safe.

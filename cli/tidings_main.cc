@@ -1,4 +1,5 @@
-// `tidings`: the officer's and operator's CLI. All logic is in node/cli.cc.
+// `tidings`: the officer's and operator's CLI. All logic is in cli/ (cli.cc
+// dispatches to the commands).
 #include <iostream>
 
 #include "cli/cli.h"

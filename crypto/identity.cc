@@ -12,6 +12,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "base/durable_file.h"
+#include "base/status_macros.h"
 #include "crypto/internal/secret_file.h"
 #include "crypto/seal.h"
 #include "crypto/sign.h"
@@ -362,22 +364,11 @@ void Identity::FillSecrets(proto::SecretKeyFile& file) const {
                   box_secret_.size());
 }
 
-absl::Status Identity::SaveFile(const std::string& path) const {
+absl::StatusOr<SecretFileBytes> Identity::KeyFileBytes(
+    const std::string& path, const Passphrase* passphrase,
+    const SealOptions& options) const {
   EnsureSodium();
-  proto::SecretKeyFile file;
-  WipeKeyFileOnExit wipe_file(file);
-  FillSecrets(file);
-  absl::StatusOr<FileBytes> bytes = SerializeSecret(file, path);
-  if (!bytes.ok()) return bytes.status();
-  return secret_file_internal::WriteNewFile(path, kKeyFile, bytes->view(),
-                                            0600);
-}
-
-absl::Status Identity::SaveFile(const std::string& path,
-                                const Passphrase& passphrase,
-                                const SealOptions& options) const {
-  EnsureSodium();
-  if (passphrase.empty()) {
+  if (passphrase != nullptr && passphrase->empty()) {
     return absl::InvalidArgumentError(absl::StrCat("cannot seal key file ",
                                                    path,
                                                    ": the passphrase is "
@@ -388,6 +379,7 @@ absl::Status Identity::SaveFile(const std::string& path,
   FillSecrets(file);
   absl::StatusOr<FileBytes> plain = SerializeSecret(file, path);
   if (!plain.ok()) return plain.status();
+  if (passphrase == nullptr) return plain;
 
   const PwhashLimits limits = LimitsOf(options.cost);
   proto::SealedKeyFile sealed;
@@ -402,7 +394,7 @@ absl::Status Identity::SaveFile(const std::string& path,
   randombytes_buf(nonce.data(), nonce.size());
   sealed.set_nonce(nonce);
 
-  absl::StatusOr<SymmetricKey> key = DeriveKey(passphrase, sealed);
+  absl::StatusOr<SymmetricKey> key = DeriveKey(*passphrase, sealed);
   if (!key.ok()) return key.status();
   const std::string ad = SealedAssociatedData(sealed);
   std::string ciphertext(
@@ -422,7 +414,39 @@ absl::Status Identity::SaveFile(const std::string& path,
     return absl::InternalError(
         absl::StrCat("cannot serialize key file ", path));
   }
-  return secret_file_internal::WriteNewFile(path, kKeyFile, bytes, 0600);
+  return FileBytes(bytes);
+}
+
+absl::Status Identity::SaveFile(const std::string& path) const {
+  TIDINGS_ASSIGN_OR_RETURN(const FileBytes bytes,
+                           KeyFileBytes(path, nullptr, SealOptions()));
+  return secret_file_internal::WriteNewFile(path, kKeyFile, bytes.view(), 0600);
+}
+
+absl::Status Identity::SaveFile(const std::string& path,
+                                const Passphrase& passphrase,
+                                const SealOptions& options) const {
+  TIDINGS_ASSIGN_OR_RETURN(const FileBytes bytes,
+                           KeyFileBytes(path, &passphrase, options));
+  return secret_file_internal::WriteNewFile(path, kKeyFile, bytes.view(), 0600);
+}
+
+// A unique temporary file (not secret_file_internal::ReplaceFile's fixed
+// one): two officers sealing one key file at once must not tear it.
+absl::Status Identity::ReplaceFile(const std::string& path) const {
+  TIDINGS_ASSIGN_OR_RETURN(const FileBytes bytes,
+                           KeyFileBytes(path, nullptr, SealOptions()));
+  return base::ReplaceFile(path, kKeyFile, bytes.view(), 0600,
+                           base::TempFile::kUnique);
+}
+
+absl::Status Identity::ReplaceFile(const std::string& path,
+                                   const Passphrase& passphrase,
+                                   const SealOptions& options) const {
+  TIDINGS_ASSIGN_OR_RETURN(const FileBytes bytes,
+                           KeyFileBytes(path, &passphrase, options));
+  return base::ReplaceFile(path, kKeyFile, bytes.view(), 0600,
+                           base::TempFile::kUnique);
 }
 
 }  // namespace tidings::crypto

@@ -87,6 +87,15 @@ class Identity {
   absl::Status SaveFile(const std::string& path, const Passphrase& passphrase,
                         const SealOptions& options = SealOptions()) const;
 
+  // As SaveFile, but replaces whatever key file is at `path` (or creates
+  // one), atomically: a crash leaves the old file or the new one, and a
+  // failure leaves `path` untouched (base/durable_file.h). `tidings key seal`
+  // and `key unseal` rewrite key files with these.
+  absl::Status ReplaceFile(const std::string& path) const;
+  absl::Status ReplaceFile(const std::string& path,
+                           const Passphrase& passphrase,
+                           const SealOptions& options = SealOptions()) const;
+
   Identity(Identity&&) = default;
   Identity& operator=(Identity&&) = default;
   Identity(const Identity&) = delete;
@@ -102,6 +111,11 @@ class Identity {
   Identity() = default;
   // The secrets as a key file holds them (the caller wipes `file`).
   void FillSecrets(proto::SecretKeyFile& file) const;
+  // The bytes of this identity's key file, sealed with `passphrase` unless it
+  // is null; `path` names the file in errors.
+  absl::StatusOr<SecretFileBytes> KeyFileBytes(
+      const std::string& path, const Passphrase* passphrase,
+      const SealOptions& options) const;
   static Identity FromSecrets(std::string agency, const SigningSeed& seed,
                               BoxSecretKey box);
 

@@ -9,6 +9,10 @@
 //    symlink), with their final mode from the first instant, fsynced together
 //    with their directory; files that change are replaced by rename.
 //
+// The file mechanics (O_EXCL, fsync, rename, reading through the open
+// descriptor) are base/durable_file.h's; this layer adds the owner-only
+// check, the wiped buffer and crypto's choice of temporary file.
+//
 // Private to crypto/. Each message names the file by `what` ("key file", "TLS
 // key file", ...) followed by its path.
 //

@@ -1,13 +1,8 @@
 #include "node/model/roster.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
+#include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <iterator>
 #include <set>
 #include <utility>
@@ -15,9 +10,12 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/types/span.h"
+#include "base/durable_file.h"
 #include "base/status_macros.h"
 #include "crypto/hash.h"
 #include "crypto/sign.h"
@@ -28,7 +26,11 @@ namespace {
 constexpr size_t kMaxAgencyIdLength = 32;
 // Rosters and .pub files are a few KiB; anything this large is not ours and
 // would only make us allocate for an attacker.
-constexpr off_t kMaxProtoFileBytes = 16 << 20;
+constexpr uint64_t kMaxProtoFileBytes = 16 << 20;
+// Marks FromSigned's refusal of a genesis some founders have not signed; the
+// value lists them, comma-separated.
+constexpr absl::string_view kMissingSignaturesPayload =
+    "tidings/roster/missing_signatures";
 
 // Checks the members and the threshold of any roster: ids, keys and
 // fingerprints well-formed and unique, threshold a majority.
@@ -280,10 +282,6 @@ bool SignatureVerifies(const proto::Member& member, absl::string_view bytes,
   return crypto::Verify(*key, crypto::Domain::kRoster, bytes, *sig).ok();
 }
 
-absl::Status ErrnoError(int error_number, absl::string_view what) {
-  return absl::ErrnoToStatus(error_number, what);
-}
-
 }  // namespace
 
 absl::Status ValidateAgencyId(absl::string_view agency) {
@@ -400,10 +398,13 @@ absl::StatusOr<Roster> Roster::FromSigned(
     if (!signers.contains(member.agency())) missing.push_back(member.agency());
   }
   if (!missing.empty()) {
-    return absl::UnauthenticatedError(
+    absl::Status unsigned_genesis = absl::UnauthenticatedError(
         absl::StrCat("not signed by founder", missing.size() > 1 ? "s " : " ",
                      absl::StrJoin(missing, ", "), " (", signers.size(), " of ",
                      roster.members_size(), " have signed)"));
+    unsigned_genesis.SetPayload(kMissingSignaturesPayload,
+                                absl::Cord(absl::StrJoin(missing, ",")));
+    return unsigned_genesis;
   }
 
   Roster out;
@@ -608,6 +609,10 @@ absl::Status SignGenesis(proto::SignedRoster& signed_roster,
   return AddSignature(signed_roster, *member, identity);
 }
 
+bool IsMissingFounderSignatures(const absl::Status& status) {
+  return status.GetPayload(kMissingSignaturesPayload).has_value();
+}
+
 std::vector<std::string> MissingSignatures(
     const proto::SignedRoster& signed_roster) {
   std::vector<std::string> missing;
@@ -637,88 +642,29 @@ absl::Status WriteProtoFile(const std::string& path,
     return absl::InternalError(
         absl::StrCat("cannot serialize ", message.GetTypeName()));
   }
-  // Temp file in the same directory + rename: readers see the old file or the
-  // new one, never a torn one, even if we crash mid-write.
-  std::string temp = absl::StrCat(path, ".tmp-XXXXXX");
-  const int fd = mkstemp(temp.data());
-  if (fd < 0) {
-    return ErrnoError(errno,
-                      absl::StrCat("cannot create a file next to ", path));
-  }
-  absl::Status status;
-  size_t written = 0;
-  while (status.ok() && written < bytes.size()) {
-    const ssize_t n = write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      status = ErrnoError(errno, absl::StrCat("cannot write ", temp));
-    } else {
-      written += static_cast<size_t>(n);
-    }
-  }
-  // Public material (rosters, .pub files): readable by all, unlike mkstemp's
-  // 0600.
-  if (status.ok() && fchmod(fd, 0644) != 0) {
-    status = ErrnoError(errno, absl::StrCat("cannot chmod ", temp));
-  }
-  if (status.ok() && fsync(fd) != 0) {
-    status = ErrnoError(errno, absl::StrCat("cannot fsync ", temp));
-  }
-  if (close(fd) != 0 && status.ok()) {
-    status = ErrnoError(errno, absl::StrCat("cannot close ", temp));
-  }
-  if (status.ok() && rename(temp.c_str(), path.c_str()) != 0) {
-    status =
-        ErrnoError(errno, absl::StrCat("cannot rename ", temp, " to ", path));
-  }
-  if (!status.ok()) {
-    unlink(temp.c_str());
-    return status;
-  }
-  // The rename itself is durable only once the directory is synced.
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  if (dir.empty()) dir = std::filesystem::path(".");
-  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    fsync(dir_fd);
-    close(dir_fd);
-  }
-  return absl::OkStatus();
+  // Readers see the old file or the new one, never a torn one, even if we
+  // crash mid-write. Public material (rosters, .pub files): readable by all.
+  return base::ReplaceFile(path, "", bytes, 0644, base::TempFile::kUnique);
 }
 
 absl::Status ReadProtoFile(const std::string& path,
                            google::protobuf::MessageLite& message) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, absl::StrCat("cannot open ", path));
-  absl::Status status;
-  std::string bytes;
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    status = ErrnoError(errno, absl::StrCat("cannot stat ", path));
-  } else if (!S_ISREG(st.st_mode)) {
-    status = absl::InvalidArgumentError(
+  TIDINGS_ASSIGN_OR_RETURN(base::FileReader file,
+                           base::FileReader::Open(path, ""));
+  if (!file.is_regular()) {
+    return absl::InvalidArgumentError(
         absl::StrCat(path, " is not a regular file"));
-  } else if (st.st_size > kMaxProtoFileBytes) {
-    status = absl::InvalidArgumentError(
-        absl::StrCat(path, " is ", st.st_size, " bytes; a ",
-                     message.GetTypeName(), " file is never that large"));
-  } else {
-    bytes.resize(static_cast<size_t>(st.st_size));
-    size_t done = 0;
-    while (status.ok() && done < bytes.size()) {
-      const ssize_t n = read(fd, bytes.data() + done, bytes.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        status = ErrnoError(errno, absl::StrCat("cannot read ", path));
-      } else if (n == 0) {
-        bytes.resize(done);  // shrank while we read: parse what is there
-      } else {
-        done += static_cast<size_t>(n);
-      }
-    }
   }
-  close(fd);
-  TIDINGS_RETURN_IF_ERROR(status);
+  if (file.size_bytes() > kMaxProtoFileBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is ", file.size_bytes(), " bytes; a ",
+                     message.GetTypeName(), " file is never that large"));
+  }
+  std::string bytes(file.size_bytes(), '\0');
+  // A file that shrank while we read: parse what is there.
+  TIDINGS_ASSIGN_OR_RETURN(const size_t read,
+                           file.ReadInto(absl::MakeSpan(bytes)));
+  bytes.resize(read);
   if (!message.ParseFromString(bytes)) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, " is not a valid ", message.GetTypeName()));

@@ -143,6 +143,11 @@ absl::Status SignGenesis(proto::SignedRoster& signed_roster,
 std::vector<std::string> MissingSignatures(
     const proto::SignedRoster& signed_roster);
 
+// True if `status` is Roster::FromSigned's refusal of a genesis that some
+// founders have not validly signed yet (kUnauthenticated "not signed by
+// founder(s) ..."): told by a payload, never by the message text.
+bool IsMissingFounderSignatures(const absl::Status& status);
+
 // Reads / writes a serialized proto message file (rosters, .pub files).
 absl::Status WriteProtoFile(const std::string& path,
                             const google::protobuf::MessageLite& message);

@@ -169,6 +169,31 @@ TEST(RosterTest, UnsignedGenesisListsEveryFounderMissing) {
             absl::StatusCode::kUnauthenticated);
 }
 
+TEST(RosterTest, MissingSignaturesAreToldByPayloadNotByText) {
+  const std::vector<crypto::Identity> ids = Founders();
+  proto::SignedRoster signed_roster = Genesis(ids, 3);
+  ASSERT_TRUE(SignGenesis(signed_roster, ids[0]).ok());
+  EXPECT_TRUE(
+      IsMissingFounderSignatures(Roster::FromSigned(signed_roster).status()));
+  // The same words in another status mean nothing.
+  EXPECT_FALSE(IsMissingFounderSignatures(
+      absl::UnauthenticatedError("not signed by founder SG.SPF")));
+  EXPECT_FALSE(IsMissingFounderSignatures(absl::OkStatus()));
+  // Nor does another refusal, a forged signature, carry it.
+  const crypto::Identity forger = crypto::Identity::Generate("MY.NCB");
+  proto::SignedRoster forged = SignedBy(ids, 3);
+  for (proto::RosterSignature& sig : *forged.mutable_signatures()) {
+    if (sig.agency() == "MY.NCB") {
+      sig.set_signature(crypto::Sign(forger.signing_key(),
+                                     crypto::Domain::kRoster, forged.roster())
+                            .str());
+    }
+  }
+  const absl::Status refused = Roster::FromSigned(forged).status();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_FALSE(IsMissingFounderSignatures(refused));
+}
+
 TEST(RosterTest, ForgedSignatureIsRefused) {
   const std::vector<crypto::Identity> ids = Founders();
   proto::SignedRoster signed_roster = SignedBy(ids, 3);
