@@ -9,7 +9,6 @@
 #include <thread>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "base/logging.h"
@@ -22,6 +21,7 @@
 #include "node/gossip/engine.h"
 #include "node/gossip/link.h"
 #include "node/model/epochs.h"
+#include "node/model/reject.h"
 #include "node/model/roster.h"
 #include "node/rpc/client_service.h"
 #include "node/rpc/peer_transport.h"
@@ -98,7 +98,7 @@ absl::Status OfferOwnNodeCert(const Config& config,
     }
     return absl::OkStatus();
   }
-  if (absl::StartsWith(offered.status().message(), "roster_ahead")) {
+  if (IsRosterAhead(offered.status())) {
     spdlog::warn("{}; it is checked once this node has that roster version",
                  offered.status().message());
     return absl::OkStatus();

@@ -495,7 +495,7 @@ absl::Status Engine::HandleNodeCerts(absl::string_view peer,
     // each node has learnt so far.
     const bool theirs = refused.code() == absl::StatusCode::kInvalidArgument ||
                         refused.code() == absl::StatusCode::kUnauthenticated ||
-                        absl::StartsWith(refused.message(), "roster_ahead");
+                        IsRosterAhead(refused);
     if (theirs) {
       spdlog::warn("refused a field-node record from {}: {}", peer,
                    refused.message());

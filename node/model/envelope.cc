@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -17,19 +16,7 @@
 namespace tidings::node {
 namespace {
 
-constexpr absl::string_view kRejectPayloadUrl = "tidings/reject";
 constexpr uint32_t kHeaderVersion = 1;
-
-const RejectReason kAllReasons[] = {
-    RejectReason::kOversized,     RejectReason::kMalformed,
-    RejectReason::kWrongNetwork,  RejectReason::kUnknownOrigin,
-    RejectReason::kBadSignature,  RejectReason::kBadAudience,
-    RejectReason::kNotInAudience, RejectReason::kSenderNotInAudience,
-    RejectReason::kUndecryptable, RejectReason::kGap,
-    RejectReason::kPrevMismatch,  RejectReason::kEquivocation,
-    RejectReason::kRevoked,       RejectReason::kRosterAhead,
-    RejectReason::kUnknownNode,
-};
 
 bool ValidKind(proto::Kind kind) {
   return kind == proto::KIND_NOTICE || kind == proto::KIND_ALERT ||
@@ -127,61 +114,6 @@ std::string PrecedenceName(proto::Precedence precedence) {
     default:
       return absl::StrCat("precedence-", static_cast<int>(precedence));
   }
-}
-
-absl::string_view RejectReasonName(RejectReason reason) {
-  switch (reason) {
-    case RejectReason::kOversized:
-      return "oversized";
-    case RejectReason::kMalformed:
-      return "malformed";
-    case RejectReason::kWrongNetwork:
-      return "wrong_network";
-    case RejectReason::kUnknownOrigin:
-      return "unknown_origin";
-    case RejectReason::kBadSignature:
-      return "bad_signature";
-    case RejectReason::kBadAudience:
-      return "bad_audience";
-    case RejectReason::kNotInAudience:
-      return "not_in_audience";
-    case RejectReason::kSenderNotInAudience:
-      return "sender_not_in_audience";
-    case RejectReason::kUndecryptable:
-      return "undecryptable";
-    case RejectReason::kGap:
-      return "gap";
-    case RejectReason::kPrevMismatch:
-      return "prev_mismatch";
-    case RejectReason::kEquivocation:
-      return "equivocation";
-    case RejectReason::kRevoked:
-      return "revoked";
-    case RejectReason::kRosterAhead:
-      return "roster_ahead";
-    case RejectReason::kUnknownNode:
-      return "unknown_node";
-  }
-  return "unknown";
-}
-
-absl::Status Reject(RejectReason reason, absl::string_view detail) {
-  const bool auth = reason == RejectReason::kBadSignature ||
-                    reason == RejectReason::kUndecryptable;
-  absl::Status status(auth ? absl::StatusCode::kUnauthenticated
-                           : absl::StatusCode::kInvalidArgument,
-                      absl::StrCat(RejectReasonName(reason), ": ", detail));
-  status.SetPayload(kRejectPayloadUrl, absl::Cord(RejectReasonName(reason)));
-  return status;
-}
-
-std::optional<RejectReason> RejectReasonOf(const absl::Status& status) {
-  auto payload = status.GetPayload(kRejectPayloadUrl);
-  if (!payload.has_value()) return std::nullopt;
-  for (RejectReason reason : kAllReasons) {
-    if (*payload == RejectReasonName(reason)) return reason;
-  }
-  return std::nullopt;
 }
 
 std::string FeedIdOf(absl::string_view network_id, absl::string_view origin,

@@ -8,7 +8,7 @@
 #include "crypto/hash.h"
 #include "crypto/seal.h"
 #include "crypto/sign.h"
-#include "node/model/envelope.h"
+#include "node/model/reject.h"
 
 namespace tidings::node {
 namespace {
@@ -29,9 +29,11 @@ absl::StatusOr<std::string> CheckAgencySignature(
     absl::string_view bytes, absl::string_view signature, crypto::Domain domain,
     const Roster* signed_under, const Roster& current, Grants grants) {
   if (signed_under == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("roster_ahead: ", what, " is signed under roster v",
-                     roster_version, "; this node has v", current.version()));
+    return WithChainRefusal(
+        absl::FailedPreconditionError(absl::StrCat(
+            "roster_ahead: ", what, " is signed under roster v", roster_version,
+            "; this node has v", current.version())),
+        ChainRefusal::kRosterAhead);
   }
   if (grants == Grants::kYes && !current.IsMember(agency)) {
     return absl::FailedPreconditionError(absl::StrCat(

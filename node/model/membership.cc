@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -11,7 +10,7 @@
 #include "base/logging.h"
 #include "base/status_macros.h"
 #include "crypto/hash.h"
-#include "node/model/envelope.h"
+#include "node/model/reject.h"
 
 namespace tidings::node {
 namespace {
@@ -433,14 +432,18 @@ absl::StatusOr<Offered> Membership::OfferLocked(
     return Offered::kFork;
   }
   if (!forks_.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the roster chain forked at v", forks_.front().version,
-                     "; no update is applied until an operator resolves it"));
+    return WithChainRefusal(
+        absl::FailedPreconditionError(absl::StrCat(
+            "the roster chain forked at v", forks_.front().version,
+            "; no update is applied until an operator resolves it")),
+        ChainRefusal::kForked);
   }
   if (version > current + 1) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("update v", version, " but this node has roster v",
-                     current, "; the updates between come first"));
+    return WithChainRefusal(
+        absl::FailedPreconditionError(
+            absl::StrCat("update v", version, " but this node has roster v",
+                         current, "; the updates between come first")),
+        ChainRefusal::kBehind);
   }
   if (roster.prev_hash() != chain_->current().hash().view()) {
     // Its author holds another v<current>: the chains differ.
@@ -630,8 +633,7 @@ absl::StatusOr<bool> Membership::OfferNodeLocked(
           : nodes.WithRevocation(*rev, signed_under, chain_->current());
   if (!next.ok()) {
     // Only a record whose one fault is a roster version not reached yet.
-    if (signed_under == nullptr &&
-        absl::StartsWith(next.status().message(), "roster_ahead")) {
+    if (signed_under == nullptr && IsRosterAhead(next.status())) {
       HoldLocked(cert, rev, version);
     }
     return next.status();

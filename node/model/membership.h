@@ -39,7 +39,6 @@
 #include "crypto/types.h"
 #include "node/model/field_nodes.h"
 #include "node/model/roster.h"
-#include "proto/peer.pb.h"
 #include "proto/roster.pb.h"
 #include "storage/log.h"
 
