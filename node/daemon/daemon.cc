@@ -15,6 +15,7 @@
 #include "base/status_macros.h"
 #include "crypto/hash.h"
 #include "crypto/identity.h"
+#include "crypto/labels.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/codegen/service_type.h"
 #include "node/daemon/keys.h"
@@ -26,6 +27,7 @@
 #include "node/rpc/client_service.h"
 #include "node/rpc/peer_transport.h"
 #include "storage/log.h"
+#include "storage/state_keys.h"
 
 namespace tidings::node {
 
@@ -52,7 +54,7 @@ struct Daemon::Parts {
 
 namespace {
 
-constexpr absl::string_view kStorageKeyId = "storage_key_id";
+using storage::state_keys::kStorageKeyId;
 
 absl::Status CheckRosterEntry(const Roster& roster,
                               const crypto::Identity& identity) {
@@ -115,7 +117,7 @@ absl::Status OfferOwnNodeCert(const Config& config,
 absl::Status CheckStorageKey(storage::Log& log, const crypto::SymmetricKey& key,
                              const std::string& path) {
   crypto::Hasher hasher;
-  hasher.UpdateField("tidings/v1/storage-key-id");
+  hasher.UpdateField(crypto::labels::kStorageKeyId);
   hasher.UpdateField(
       absl::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
   const std::string id = hasher.Finish().str();

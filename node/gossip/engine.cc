@@ -11,7 +11,9 @@
 #include "base/logging.h"
 #include "base/status_macros.h"
 #include "crypto/hash.h"
+#include "crypto/labels.h"
 #include "crypto/seal.h"
+#include "storage/state_keys.h"
 
 namespace tidings::node {
 namespace {
@@ -32,7 +34,7 @@ constexpr int kMaxStrikesPerMinute = 64;
 constexpr size_t kMaxContentKeysPerMessage = 256;
 // State records (storage::Log::PutState) of envelopes a field node holds
 // unread, until its agency's node gives it their content keys.
-constexpr absl::string_view kUnreadKey = "unread/";
+constexpr absl::string_view kUnreadKey = storage::state_keys::kUnread;
 // How often a field node asks again for what it still holds unread.
 constexpr absl::Duration kUnreadRetryInterval = absl::Minutes(1);
 // Heads in one message; far more feeds than a real pair of agencies shares.
@@ -1310,7 +1312,7 @@ std::vector<proto::FeedHead> Engine::SharedHeads(absl::string_view peer) const {
 
 std::string Engine::DigestOf(const std::vector<proto::FeedHead>& heads) {
   crypto::Hasher hasher;
-  hasher.UpdateField("tidings/v1/heads");
+  hasher.UpdateField(crypto::labels::kHeads);
   for (const proto::FeedHead& head : heads) {
     hasher.UpdateField(head.feed_id());
     hasher.UpdateField(absl::StrCat(head.seq()));

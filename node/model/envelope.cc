@@ -11,6 +11,7 @@
 #include "base/logging.h"
 #include "base/status_macros.h"
 #include "crypto/hash.h"
+#include "crypto/labels.h"
 #include "crypto/sign.h"
 
 namespace tidings::node {
@@ -119,7 +120,7 @@ std::string PrecedenceName(proto::Precedence precedence) {
 std::string FeedIdOf(absl::string_view network_id, absl::string_view origin,
                      const std::vector<std::string>& audience) {
   crypto::Hasher hasher;
-  hasher.UpdateField("tidings/v1/feed");
+  hasher.UpdateField(crypto::labels::kFeedId);
   hasher.UpdateField(network_id);
   hasher.UpdateField(origin);
   for (const std::string& member : audience) hasher.UpdateField(member);
@@ -129,7 +130,7 @@ std::string FeedIdOf(absl::string_view network_id, absl::string_view origin,
 std::string BodyAadOf(absl::string_view network_id, absl::string_view origin,
                       uint64_t seq) {
   crypto::Hasher hasher;
-  hasher.UpdateField("tidings/v1/body");
+  hasher.UpdateField(crypto::labels::kBodyAad);
   hasher.UpdateField(network_id);
   hasher.UpdateField(origin);
   hasher.UpdateField(absl::StrCat(seq));
@@ -491,7 +492,7 @@ std::string LocalKeyOf(const crypto::SymmetricKey& storage_key,
                        absl::string_view envelope_id,
                        const crypto::SymmetricKey& content_key) {
   return crypto::SealLocal(
-      storage_key, absl::StrCat("tidings/v1/local-key", envelope_id),
+      storage_key, absl::StrCat(crypto::labels::kLocalKey, envelope_id),
       absl::string_view(reinterpret_cast<const char*>(content_key.data()),
                         content_key.size()));
 }
@@ -502,7 +503,7 @@ absl::StatusOr<std::string> OpenWithLocalKey(
   TIDINGS_ASSIGN_OR_RETURN(
       std::string raw,
       crypto::OpenLocal(storage_key,
-                        absl::StrCat("tidings/v1/local-key", envelope_id),
+                        absl::StrCat(crypto::labels::kLocalKey, envelope_id),
                         local_key));
   std::optional<crypto::SymmetricKey> content_key =
       crypto::SymmetricKey::FromBytes(raw);

@@ -11,18 +11,19 @@
 #include "base/status_macros.h"
 #include "crypto/hash.h"
 #include "node/model/reject.h"
+#include "storage/state_keys.h"
 
 namespace tidings::node {
 namespace {
 
-// State record keys (storage::Log::PutState).
-constexpr absl::string_view kRosterKey = "roster/";
-constexpr absl::string_view kProposalKey = "proposal/";
-constexpr absl::string_view kForkKey = "roster_fork/";
-constexpr absl::string_view kSignedKey = "signed/";
-constexpr absl::string_view kNodeCertKey = "node_cert/";
-constexpr absl::string_view kNodeRevocationKey = "node_revocation/";
-constexpr absl::string_view kNodeIssuedKey = "node_issued/";
+// State record names (storage/state_keys.h).
+using storage::state_keys::kNodeCert;
+using storage::state_keys::kNodeIssued;
+using storage::state_keys::kNodeRevocation;
+using storage::state_keys::kProposal;
+using storage::state_keys::kRoster;
+using storage::state_keys::kRosterFork;
+using storage::state_keys::kSigned;
 // Node certificates and revocations held for a roster version not reached,
 // at most this many and this many versions ahead of the chain.
 constexpr size_t kMaxHeldNodeRecords = 64;
@@ -204,7 +205,7 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Open(
   std::vector<std::pair<std::string, std::string>> proposals;
   std::vector<RosterFork> forks;
   if (log != nullptr) {
-    TIDINGS_ASSIGN_OR_RETURN(auto updates, log->ScanState(kRosterKey));
+    TIDINGS_ASSIGN_OR_RETURN(auto updates, log->ScanState(kRoster));
     for (const auto& [key, value] : updates) {
       proto::SignedRoster update;
       absl::StatusOr<Roster> next =
@@ -218,8 +219,8 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Open(
       }
       versions.push_back(std::make_shared<const Roster>(std::move(*next)));
     }
-    TIDINGS_ASSIGN_OR_RETURN(proposals, log->ScanState(kProposalKey));
-    TIDINGS_ASSIGN_OR_RETURN(auto fork_records, log->ScanState(kForkKey));
+    TIDINGS_ASSIGN_OR_RETURN(proposals, log->ScanState(kProposal));
+    TIDINGS_ASSIGN_OR_RETURN(auto fork_records, log->ScanState(kRosterFork));
     for (const auto& [key, value] : fork_records) {
       proto::SignedRoster other;
       proto::Roster roster;
@@ -238,17 +239,16 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Open(
   absl::MutexLock lock(&out->mu_);
   out->forks_ = std::move(forks);
   if (log != nullptr) {
-    TIDINGS_ASSIGN_OR_RETURN(auto issued, log->ScanState(kNodeIssuedKey));
+    TIDINGS_ASSIGN_OR_RETURN(auto issued, log->ScanState(kNodeIssued));
     for (const auto& [key, value] : issued) {
       int64_t since = 0;
       if (absl::SimpleAtoi(value, &since)) {
-        out->issued_[key.substr(kNodeIssuedKey.size())] = since;
+        out->issued_[key.substr(kNodeIssued.size())] = since;
       }
     }
     // Certificates first: a revocation may name one.
-    TIDINGS_ASSIGN_OR_RETURN(auto certs, log->ScanState(kNodeCertKey));
-    TIDINGS_ASSIGN_OR_RETURN(auto revocations,
-                             log->ScanState(kNodeRevocationKey));
+    TIDINGS_ASSIGN_OR_RETURN(auto certs, log->ScanState(kNodeCert));
+    TIDINGS_ASSIGN_OR_RETURN(auto revocations, log->ScanState(kNodeRevocation));
     for (const auto& [key, value] : certs) {
       proto::SignedNodeCert cert;
       if (!cert.ParseFromString(value) ||
@@ -313,7 +313,7 @@ void Membership::Notify(const std::shared_ptr<const RosterChain>& chain) {
 absl::Status Membership::PersistProposal(const proto::SignedRoster& proposal) {
   if (log_ == nullptr) return absl::OkStatus();
   return log_->PutState(
-      absl::StrCat(kProposalKey,
+      absl::StrCat(kProposal,
                    crypto::ToHex(crypto::Hash(proposal.roster()).view())),
       proposal.SerializeAsString());
 }
@@ -322,12 +322,12 @@ absl::Status Membership::ApplyLocked(const proto::SignedRoster& update) {
   TIDINGS_ASSIGN_OR_RETURN(Roster next,
                            Roster::FromUpdate(chain_->current(), update));
   if (log_ != nullptr) {
-    TIDINGS_RETURN_IF_ERROR(log_->PutState(
-        VersionKey(kRosterKey, next.version()), update.SerializeAsString()));
+    TIDINGS_RETURN_IF_ERROR(log_->PutState(VersionKey(kRoster, next.version()),
+                                           update.SerializeAsString()));
     for (const proto::SignedRoster& p : pending_) {
       log_
           ->DeleteState(absl::StrCat(
-              kProposalKey, crypto::ToHex(crypto::Hash(p.roster()).view())))
+              kProposal, crypto::ToHex(crypto::Hash(p.roster()).view())))
           .IgnoreError();
     }
   }
@@ -418,7 +418,7 @@ absl::StatusOr<Offered> Membership::OfferLocked(
     }
     forks_.push_back({version, have.hash().str(), check.hash.str()});
     if (log_ != nullptr) {
-      log_->PutState(absl::StrCat(VersionKey(kForkKey, version), "/",
+      log_->PutState(absl::StrCat(VersionKey(kRosterFork, version), "/",
                                   crypto::ToHex(check.hash.view())),
                      update.SerializeAsString())
           .IgnoreError();
@@ -553,7 +553,7 @@ absl::StatusOr<proto::SignedRoster> Membership::Sign(
     // Per version and predecessor: after a concurrent self-change replaced
     // the predecessor, the member may sign for the new branch.
     const std::string signed_key =
-        absl::StrCat(VersionKey(kSignedKey, version), "/",
+        absl::StrCat(VersionKey(kSigned, version), "/",
                      crypto::ToHex(chain_->current().hash().view()));
     std::vector<std::string> earlier;
     if (log_ != nullptr) {
@@ -642,7 +642,7 @@ absl::StatusOr<bool> Membership::OfferNodeLocked(
   if (persist && log_ != nullptr) {
     // Keyed by node id: one certificate and one revocation per node.
     TIDINGS_RETURN_IF_ERROR(log_->PutState(
-        absl::StrCat(cert != nullptr ? kNodeCertKey : kNodeRevocationKey, node),
+        absl::StrCat(cert != nullptr ? kNodeCert : kNodeRevocation, node),
         cert != nullptr ? cert->SerializeAsString()
                         : rev->SerializeAsString()));
   }
@@ -776,8 +776,8 @@ absl::StatusOr<proto::SignedNodeCert> Membership::CertifyNode(
   {
     absl::MutexLock lock(&mu_);
     if (log_ != nullptr) {
-      TIDINGS_RETURN_IF_ERROR(log_->PutState(absl::StrCat(kNodeIssuedKey, node),
-                                             absl::StrCat(since)));
+      TIDINGS_RETURN_IF_ERROR(
+          log_->PutState(absl::StrCat(kNodeIssued, node), absl::StrCat(since)));
     }
     issued_[node] = since;
   }

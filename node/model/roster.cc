@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "crypto/hash.h"
+#include "crypto/labels.h"
 #include "crypto/sign.h"
 
 namespace tidings::node {
@@ -556,7 +557,7 @@ proto::PublicIdentity PublicIdentityOf(
 
 crypto::Sha256 PlaceholderTlsFingerprint(const crypto::Identity& identity) {
   crypto::Hasher hasher;
-  hasher.UpdateField("tidings/v1/no-tls-cert");
+  hasher.UpdateField(crypto::labels::kNoTlsCert);
   hasher.UpdateField(identity.verify_key().view());
   const crypto::Hash256 hash = hasher.Finish();
   return *crypto::Sha256::FromBytes(hash.view());
