@@ -157,19 +157,12 @@ absl::StatusOr<std::vector<std::string>> NormalizeAudience(
   return audience;
 }
 
-absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
-                                 crypto::Keyring& keyring, const Roster& roster,
-                                 const ComposeInput& input) {
-  return Compose(identity, SealKeys{keyring, nullptr, nullptr, absl::Time()},
-                 roster, input);
-}
+namespace {
 
-absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
-                                 const SealKeys& keys, const Roster& roster,
-                                 const ComposeInput& input) {
-  std::optional<EpochKeys::Current> own_epoch;
-  if (keys.epochs != nullptr) own_epoch = keys.epochs->current();
-  std::vector<uint64_t> epochs;
+// Whether `identity` may sign under `roster`: its key is its agency's key
+// there, or (a field node) its certificate holds.
+absl::Status CheckSignerHolds(const crypto::Identity& identity,
+                              const SealKeys& keys, const Roster& roster) {
   const absl::string_view self_id = identity.agency();
   if (IsFieldNode(self_id)) {
     const FieldNode* me =
@@ -180,88 +173,115 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
           "holds under roster v",
           roster.version(), " (revoked, or its agency removed)"));
     }
-  } else {
-    const proto::Member* self = roster.Find(self_id);
-    if (self == nullptr || self->sign_pk() != identity.verify_key().view()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "this node's key is not ", self_id, "'s key in roster v",
-          roster.version(),
-          self == nullptr
-              ? " (the agency was removed)"
-              : "; restart tidingsd with the agency's new key file"));
-    }
+    return absl::OkStatus();
   }
+  const proto::Member* self = roster.Find(self_id);
+  if (self == nullptr || self->sign_pk() != identity.verify_key().view()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this node's key is not ", self_id, "'s key in roster v",
+        roster.version(),
+        self == nullptr ? " (the agency was removed)"
+                        : "; restart tidingsd with the agency's new key file"));
+  }
+  return absl::OkStatus();
+}
+
+// Who the content key is wrapped to, in header order, and under which of
+// their epochs (0: the long-term box key).
+struct WrapTargets {
   std::vector<crypto::Recipient> recipients;
-  recipients.reserve(input.audience.size());
-  // Wraps to `principal`'s newest epoch key if known, else `key`.
-  auto add = [&](const std::string& principal,
-                 std::optional<crypto::BoxPublicKey> key) -> absl::Status {
-    uint64_t epoch = 0;
-    if (own_epoch.has_value()) {
-      if (principal == self_id) {
-        key = own_epoch->public_key;
-        epoch = own_epoch->epoch;
-      } else if (keys.directory != nullptr) {
-        std::optional<proto::EpochKey> theirs =
-            keys.directory->Newest(principal, keys.now);
-        if (theirs.has_value()) {
-          key = crypto::BoxPublicKey::FromBytes(theirs->box_pk());
-          epoch = theirs->epoch();
-        }
+  std::vector<uint64_t> epochs;
+};
+
+// Adds `principal`, wrapped to its newest epoch key if known, else `key`.
+absl::Status AddWrapTarget(const std::string& principal,
+                           std::optional<crypto::BoxPublicKey> key,
+                           absl::string_view self_id, const SealKeys& keys,
+                           const std::optional<EpochKeys::Current>& own_epoch,
+                           WrapTargets& targets) {
+  uint64_t epoch = 0;
+  if (own_epoch.has_value()) {
+    if (principal == self_id) {
+      key = own_epoch->public_key;
+      epoch = own_epoch->epoch;
+    } else if (keys.directory != nullptr) {
+      std::optional<proto::EpochKey> theirs =
+          keys.directory->Newest(principal, keys.now);
+      if (theirs.has_value()) {
+        key = crypto::BoxPublicKey::FromBytes(theirs->box_pk());
+        epoch = theirs->epoch();
       }
     }
-    if (!key.has_value()) {
-      return absl::InternalError("box key of the wrong size");
+  }
+  if (!key.has_value()) {
+    return absl::InternalError("box key of the wrong size");
+  }
+  targets.recipients.push_back({principal, *key});
+  targets.epochs.push_back(epoch);
+  return absl::OkStatus();
+}
+
+// The active field nodes of the audience's agencies, sorted by node id, at
+// most kMaxFieldNodeWraps.
+std::vector<const FieldNode*> FieldNodesToWrap(
+    const FieldNodes& nodes, const Roster& roster,
+    const std::vector<std::string>& audience) {
+  std::vector<const FieldNode*> field;
+  for (const std::string& member : audience) {
+    for (const FieldNode* node : nodes.ActiveOf(member, roster)) {
+      field.push_back(node);
     }
-    recipients.push_back({principal, *key});
-    epochs.push_back(epoch);
-    return absl::OkStatus();
-  };
-  for (const std::string& member : input.audience) {
+  }
+  std::sort(field.begin(), field.end(),
+            [](const FieldNode* a, const FieldNode* b) {
+              return a->cert.node() < b->cert.node();
+            });
+  if (field.size() > kMaxFieldNodeWraps) {
+    // The header must stay within what receivers accept; the nodes left
+    // out store the envelope unread (their agency's node reads it).
+    spdlog::warn("{} field nodes in the audience; wrapping to the first {}",
+                 field.size(), kMaxFieldNodeWraps);
+    field.resize(kMaxFieldNodeWraps);
+  }
+  return field;
+}
+
+// Every audience member (kInvalidArgument if one is not in `roster`), then
+// the field nodes of their agencies.
+absl::StatusOr<WrapTargets> WrapTargetsOf(
+    absl::string_view self_id, const SealKeys& keys,
+    const std::optional<EpochKeys::Current>& own_epoch, const Roster& roster,
+    const std::vector<std::string>& audience) {
+  WrapTargets targets;
+  targets.recipients.reserve(audience.size());
+  for (const std::string& member : audience) {
     std::optional<crypto::BoxPublicKey> key = roster.BoxKeyOf(member);
     if (!key.has_value()) {
       return absl::InvalidArgumentError(
           absl::StrCat("audience member ", member, " is not in the roster"));
     }
-    TIDINGS_RETURN_IF_ERROR(add(member, key));
+    TIDINGS_RETURN_IF_ERROR(
+        AddWrapTarget(member, key, self_id, keys, own_epoch, targets));
   }
-  if (keys.nodes != nullptr) {
-    std::vector<const FieldNode*> field;
-    for (const std::string& member : input.audience) {
-      for (const FieldNode* node : keys.nodes->ActiveOf(member, roster)) {
-        field.push_back(node);
-      }
-    }
-    std::sort(field.begin(), field.end(),
-              [](const FieldNode* a, const FieldNode* b) {
-                return a->cert.node() < b->cert.node();
-              });
-    if (field.size() > kMaxFieldNodeWraps) {
-      // The header must stay within what receivers accept; the nodes left
-      // out store the envelope unread (their agency's node reads it).
-      spdlog::warn("{} field nodes in the audience; wrapping to the first {}",
-                   field.size(), kMaxFieldNodeWraps);
-      field.resize(kMaxFieldNodeWraps);
-    }
-    for (const FieldNode* node : field) {
-      TIDINGS_RETURN_IF_ERROR(
-          add(node->cert.node(),
-              crypto::BoxPublicKey::FromBytes(node->cert.box_pk())));
-    }
+  if (keys.nodes == nullptr) return targets;
+  for (const FieldNode* node :
+       FieldNodesToWrap(*keys.nodes, roster, audience)) {
+    TIDINGS_RETURN_IF_ERROR(AddWrapTarget(
+        node->cert.node(), crypto::BoxPublicKey::FromBytes(node->cert.box_pk()),
+        self_id, keys, own_epoch, targets));
   }
-  const std::string network_id = roster.network_id().str();
-  crypto::Keyring& sender =
-      own_epoch.has_value() ? *own_epoch->keyring : keys.keyring;
-  TIDINGS_ASSIGN_OR_RETURN(
-      crypto::Sealed sealed,
-      crypto::Seal(sender, recipients,
-                   BodyAadOf(network_id, identity.agency(), input.seq),
-                   input.plaintext));
+  return targets;
+}
 
+// The header of a sealed body at `input`'s feed position.
+proto::Header HeaderOf(absl::string_view origin, const Roster& roster,
+                       const ComposeInput& input, crypto::Sealed& sealed,
+                       const std::vector<uint64_t>& epochs,
+                       const std::optional<EpochKeys::Current>& own_epoch) {
   proto::Header header;
   header.set_version(kHeaderVersion);
-  header.set_network_id(network_id);
-  header.set_origin(identity.agency());
+  header.set_network_id(roster.network_id().str());
+  header.set_origin(std::string(origin));
   for (const std::string& member : input.audience) header.add_audience(member);
   header.set_seq(input.seq);
   header.set_prev_id(input.prev_id);
@@ -281,6 +301,37 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
   header.set_nonce(sealed.nonce.str());
   header.set_ciphertext(std::move(sealed.ciphertext));
   header.set_roster_version(roster.version());
+  return header;
+}
+
+}  // namespace
+
+absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
+                                 crypto::Keyring& keyring, const Roster& roster,
+                                 const ComposeInput& input) {
+  return Compose(identity, SealKeys{keyring, nullptr, nullptr, absl::Time()},
+                 roster, input);
+}
+
+absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
+                                 const SealKeys& keys, const Roster& roster,
+                                 const ComposeInput& input) {
+  std::optional<EpochKeys::Current> own_epoch;
+  if (keys.epochs != nullptr) own_epoch = keys.epochs->current();
+  TIDINGS_RETURN_IF_ERROR(CheckSignerHolds(identity, keys, roster));
+  TIDINGS_ASSIGN_OR_RETURN(WrapTargets targets,
+                           WrapTargetsOf(identity.agency(), keys, own_epoch,
+                                         roster, input.audience));
+  const std::string network_id = roster.network_id().str();
+  crypto::Keyring& sender =
+      own_epoch.has_value() ? *own_epoch->keyring : keys.keyring;
+  TIDINGS_ASSIGN_OR_RETURN(
+      crypto::Sealed sealed,
+      crypto::Seal(sender, targets.recipients,
+                   BodyAadOf(network_id, identity.agency(), input.seq),
+                   input.plaintext));
+  const proto::Header header = HeaderOf(identity.agency(), roster, input,
+                                        sealed, targets.epochs, own_epoch);
 
   Composed composed;
   composed.envelope.set_header(header.SerializeAsString());

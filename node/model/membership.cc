@@ -346,91 +346,112 @@ absl::StatusOr<Offered> Membership::OfferLocked(
     const proto::SignedRoster& update, bool* applied) {
   TIDINGS_ASSIGN_OR_RETURN(proto::Roster roster, ParseUpdate(update));
   const uint32_t version = roster.version();
-  const uint32_t current = chain_->version();
   if (version == 0) {
     if (update.roster() == chain_->at(0)->signed_roster().roster()) {
       return Offered::kKnown;
     }
     return absl::InvalidArgumentError("a genesis roster is not an update");
   }
-  if (version <= current) {
-    const Roster& have = *chain_->at(version);
-    if (update.roster() == have.signed_roster().roster()) {
+  if (version <= chain_->version()) {
+    return OfferHeldVersionLocked(update, version, applied);
+  }
+  TIDINGS_RETURN_IF_ERROR(CheckSuccessorLocked(roster));
+  return MergeProposalLocked(update, applied);
+}
+
+absl::StatusOr<Offered> Membership::OfferHeldVersionLocked(
+    const proto::SignedRoster& update, uint32_t version, bool* applied) {
+  const Roster& have = *chain_->at(version);
+  if (update.roster() == have.signed_roster().roster()) {
+    return Offered::kKnown;
+  }
+  TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check,
+                           CheckUpdate(*chain_->at(version - 1), update));
+  if (!check.complete) return Offered::kStale;
+  // A change an agency makes to its own entry needs one signature, so it
+  // may race with another change honestly: that is not a fork. A k-signed
+  // update beats a self-change; between two self-changes the smaller hash
+  // wins. Every node ends with the same winner if it is the newest version
+  // it holds; if a node already built on the loser, the chains split, and
+  // that is reported as a fork like any other.
+  absl::StatusOr<UpdateCheck> have_check =
+      CheckUpdate(*chain_->at(version - 1), have.signed_roster());
+  const bool incoming_self = check.needed == 1 && !check.self_change.empty();
+  const bool have_self = have_check.ok() && have_check->needed == 1 &&
+                         !have_check->self_change.empty();
+  if (incoming_self || have_self) {
+    const bool incoming_wins = incoming_self == have_self
+                                   ? check.hash.view() < have.hash().view()
+                                   : have_self;
+    return ResolveSelfChangeLocked(update, version, incoming_wins, applied);
+  }
+  return RecordForkLocked(update, version, have, check);
+}
+
+absl::StatusOr<Offered> Membership::ResolveSelfChangeLocked(
+    const proto::SignedRoster& update, uint32_t version, bool incoming_wins,
+    bool* applied) {
+  if (!incoming_wins) {
+    spdlog::warn("roster v{}: a concurrent change lost to the one held",
+                 version);
+    return Offered::kStale;
+  }
+  if (version != chain_->version()) {
+    // The loser already has a successor here. Recording a fork would let
+    // any single member freeze the chain (a self-change needs only its own
+    // signature), so it is refused as stale; the node's history differs
+    // from its peers' from this version on until an operator rebuilds it
+    // (docs/architecture.md, known limitations).
+    spdlog::warn(
+        "roster v{}: a concurrent change would replace one this "
+        "node has built on; refused",
+        version);
+    return Offered::kStale;
+  }
+  spdlog::warn(
+      "roster v{}: a concurrent change replaces the one held "
+      "(k signatures, or the smaller hash, win)",
+      version);
+  std::vector<std::shared_ptr<const Roster>> versions = chain_->versions();
+  versions.resize(version);
+  std::shared_ptr<const RosterChain> before = chain_;
+  chain_ = std::make_shared<const RosterChain>(std::move(versions),
+                                               chain_->shared_nodes());
+  if (absl::Status applied_status = ApplyLocked(update); !applied_status.ok()) {
+    chain_ = std::move(before);
+    return applied_status;
+  }
+  *applied = true;
+  return Offered::kApplied;
+}
+
+absl::StatusOr<Offered> Membership::RecordForkLocked(
+    const proto::SignedRoster& update, uint32_t version, const Roster& have,
+    const UpdateCheck& check) {
+  for (const RosterFork& fork : forks_) {
+    if (fork.version == version && fork.other_hash == check.hash.view()) {
       return Offered::kKnown;
     }
-    TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check,
-                             CheckUpdate(*chain_->at(version - 1), update));
-    if (!check.complete) return Offered::kStale;
-    // A change an agency makes to its own entry needs one signature, so it
-    // may race with another change honestly: that is not a fork. A k-signed
-    // update beats a self-change; between two self-changes the smaller hash
-    // wins. Every node ends with the same winner if it is the newest version
-    // it holds; if a node already built on the loser, the chains split, and
-    // that is reported as a fork like any other.
-    absl::StatusOr<UpdateCheck> have_check =
-        CheckUpdate(*chain_->at(version - 1), have.signed_roster());
-    const bool incoming_self = check.needed == 1 && !check.self_change.empty();
-    const bool have_self = have_check.ok() && have_check->needed == 1 &&
-                           !have_check->self_change.empty();
-    if (incoming_self || have_self) {
-      const bool incoming_wins = incoming_self == have_self
-                                     ? check.hash.view() < have.hash().view()
-                                     : have_self;
-      if (!incoming_wins) {
-        spdlog::warn("roster v{}: a concurrent change lost to the one held",
-                     version);
-        return Offered::kStale;
-      }
-      if (version == current) {
-        spdlog::warn(
-            "roster v{}: a concurrent change replaces the one held "
-            "(k signatures, or the smaller hash, win)",
-            version);
-        std::vector<std::shared_ptr<const Roster>> versions =
-            chain_->versions();
-        versions.resize(version);
-        std::shared_ptr<const RosterChain> before = chain_;
-        chain_ = std::make_shared<const RosterChain>(std::move(versions),
-                                                     chain_->shared_nodes());
-        if (absl::Status applied_status = ApplyLocked(update);
-            !applied_status.ok()) {
-          chain_ = std::move(before);
-          return applied_status;
-        }
-        *applied = true;
-        return Offered::kApplied;
-      }
-      // The loser already has a successor here. Recording a fork would let
-      // any single member freeze the chain (a self-change needs only its own
-      // signature), so it is refused as stale; the node's history differs
-      // from its peers' from this version on until an operator rebuilds it
-      // (docs/architecture.md, known limitations).
-      spdlog::warn(
-          "roster v{}: a concurrent change would replace one this "
-          "node has built on; refused",
-          version);
-      return Offered::kStale;
-    }
-    for (const RosterFork& fork : forks_) {
-      if (fork.version == version && fork.other_hash == check.hash.view()) {
-        return Offered::kKnown;
-      }
-    }
-    forks_.push_back({version, have.hash().str(), check.hash.str()});
-    if (log_ != nullptr) {
-      log_->PutState(absl::StrCat(VersionKey(kRosterFork, version), "/",
-                                  crypto::ToHex(check.hash.view())),
-                     update.SerializeAsString())
-          .IgnoreError();
-    }
-    spdlog::error(
-        "ROSTER EQUIVOCATION at v{}: applied {} but {} also has a quorum "
-        "(signed by {}); the roster chain is frozen until an operator "
-        "resolves it",
-        version, crypto::ToHex(have.hash().view()),
-        crypto::ToHex(check.hash.view()), absl::StrJoin(check.signers, ", "));
-    return Offered::kFork;
   }
+  forks_.push_back({version, have.hash().str(), check.hash.str()});
+  if (log_ != nullptr) {
+    log_->PutState(absl::StrCat(VersionKey(kRosterFork, version), "/",
+                                crypto::ToHex(check.hash.view())),
+                   update.SerializeAsString())
+        .IgnoreError();
+  }
+  spdlog::error(
+      "ROSTER EQUIVOCATION at v{}: applied {} but {} also has a quorum "
+      "(signed by {}); the roster chain is frozen until an operator "
+      "resolves it",
+      version, crypto::ToHex(have.hash().view()),
+      crypto::ToHex(check.hash.view()), absl::StrJoin(check.signers, ", "));
+  return Offered::kFork;
+}
+
+absl::Status Membership::CheckSuccessorLocked(const proto::Roster& roster) {
+  const uint32_t version = roster.version();
+  const uint32_t current = chain_->version();
   if (!forks_.empty()) {
     return WithChainRefusal(
         absl::FailedPreconditionError(absl::StrCat(
@@ -451,6 +472,11 @@ absl::StatusOr<Offered> Membership::OfferLocked(
         "update v", version, " does not chain to this node's roster v", current,
         "; the sender holds a different history"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Offered> Membership::MergeProposalLocked(
+    const proto::SignedRoster& update, bool* applied) {
   TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check,
                            CheckUpdate(chain_->current(), update));
   if (check.signers.empty()) {
@@ -467,9 +493,9 @@ absl::StatusOr<Offered> Membership::OfferLocked(
   }
   if (merged == nullptr) {
     if (pending_.size() >= kMaxPendingProposals) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(kMaxPendingProposals, " proposals for roster v", version,
-                       " are pending already; refusing more"));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          kMaxPendingProposals, " proposals for roster v",
+          chain_->version() + 1, " are pending already; refusing more"));
     }
     pending_.push_back(update);
     merged = &pending_.back();
