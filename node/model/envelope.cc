@@ -412,10 +412,9 @@ int WrapIndexOf(const proto::Header& header, absl::string_view principal) {
   return -1;
 }
 
-}  // namespace
-
-absl::StatusOr<Verified> Verify(const VerifyContext& context,
-                                absl::string_view serialized) {
+// Size, parse, field bounds and network id: what is checked before any key.
+absl::StatusOr<Verified> ParseForVerify(const VerifyContext& context,
+                                        absl::string_view serialized) {
   if (serialized.size() > kMaxEnvelopeBytes) {
     return Reject(
         RejectReason::kOversized,
@@ -430,32 +429,35 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
     return Reject(RejectReason::kMalformed, "header does not parse");
   }
   TIDINGS_RETURN_IF_ERROR(CheckHeaderShape(v.header));
-  const proto::Header& h = v.header;
-  if (h.network_id() != context.chain.network_id().view()) {
-    return Reject(RejectReason::kWrongNetwork,
-                  absl::StrCat("network ", crypto::ToHex(h.network_id())));
+  if (v.header.network_id() != context.chain.network_id().view()) {
+    return Reject(
+        RejectReason::kWrongNetwork,
+        absl::StrCat("network ", crypto::ToHex(v.header.network_id())));
   }
-  v.feed_id = FeedIdOf(
-      h.network_id(), h.origin(),
-      std::vector<std::string>(h.audience().begin(), h.audience().end()));
-  TIDINGS_ASSIGN_OR_RETURN(
-      const crypto::VerifyKey origin_key,
-      context.chain.SignerKey(h.origin(), h.roster_version(), v.feed_id,
-                              h.seq()));
-  // The signer's view of the membership.
-  const Roster& roster = *context.chain.at(h.roster_version());
+  return v;
+}
+
+absl::Status CheckOriginSignature(const proto::Envelope& envelope,
+                                  const proto::Header& h,
+                                  const crypto::VerifyKey& origin_key) {
   std::optional<crypto::Signature> signature =
-      crypto::Signature::FromBytes(v.envelope.signature());
+      crypto::Signature::FromBytes(envelope.signature());
   if (!signature.has_value() ||
-      !crypto::Verify(origin_key, crypto::Domain::kEnvelope,
-                      v.envelope.header(), *signature)
+      !crypto::Verify(origin_key, crypto::Domain::kEnvelope, envelope.header(),
+                      *signature)
            .ok()) {
     return Reject(
         RejectReason::kBadSignature,
         absl::StrCat("signature does not verify for origin ", h.origin()));
   }
-  // From here on the header is authentic: what is wrong with it is the
-  // origin's doing, not a forger's.
+  return absl::OkStatus();
+}
+
+// The audience (sorted, unique, members of the signer's `roster`, the
+// origin's agency among them) and the wrapped keys: one per member in order,
+// then field nodes of audience agencies, sorted.
+absl::Status CheckAudienceAndWraps(const proto::Header& h,
+                                   const Roster& roster) {
   bool has_origin = false;
   for (int i = 0; i < h.audience_size(); ++i) {
     const std::string& member = h.audience(i);
@@ -491,6 +493,12 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
                     "field nodes' wrapped keys are not sorted and unique");
     }
   }
+  return absl::OkStatus();
+}
+
+// This node's agency and the relaying peer's are in the audience.
+absl::Status CheckReceivers(const VerifyContext& context,
+                            const proto::Header& h) {
   if (!InAudience(h, AgencyOf(context.self))) {
     return Reject(RejectReason::kNotInAudience,
                   absl::StrCat(context.self, " is not in the audience {",
@@ -501,6 +509,13 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
                   absl::StrCat("relayed by ", context.sender,
                                ", which is not in the audience"));
   }
+  return absl::OkStatus();
+}
+
+// Opens the body for this node into `v`, or marks it unreadable for a field
+// node nothing was wrapped to.
+absl::Status OpenForSelf(const VerifyContext& context, Verified& v) {
+  const proto::Header& h = v.header;
   const int self_index = WrapIndexOf(h, context.self);
   if (self_index >= 0) {
     TIDINGS_ASSIGN_OR_RETURN(
@@ -509,14 +524,39 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
                self_index, context.self));
     v.plaintext = std::move(opened.plaintext);
     v.content_key = std::move(opened.content_key);
-  } else if (IsFieldNode(context.self)) {
+    return absl::OkStatus();
+  }
+  if (IsFieldNode(context.self)) {
     // Its agency is in the audience, so it may hold and relay it; the
     // origin had not learnt of this node when it sealed it.
     v.readable = false;
-  } else {
-    return Reject(RejectReason::kMalformed,
-                  absl::StrCat("no wrapped key for ", context.self));
+    return absl::OkStatus();
   }
+  return Reject(RejectReason::kMalformed,
+                absl::StrCat("no wrapped key for ", context.self));
+}
+
+}  // namespace
+
+absl::StatusOr<Verified> Verify(const VerifyContext& context,
+                                absl::string_view serialized) {
+  TIDINGS_ASSIGN_OR_RETURN(Verified v, ParseForVerify(context, serialized));
+  const proto::Header& h = v.header;
+  v.feed_id = FeedIdOf(
+      h.network_id(), h.origin(),
+      std::vector<std::string>(h.audience().begin(), h.audience().end()));
+  TIDINGS_ASSIGN_OR_RETURN(
+      const crypto::VerifyKey origin_key,
+      context.chain.SignerKey(h.origin(), h.roster_version(), v.feed_id,
+                              h.seq()));
+  TIDINGS_RETURN_IF_ERROR(CheckOriginSignature(v.envelope, h, origin_key));
+  // From here on the header is authentic: what is wrong with it is the
+  // origin's doing, not a forger's. The audience is judged by the signer's
+  // view of the membership.
+  TIDINGS_RETURN_IF_ERROR(
+      CheckAudienceAndWraps(h, *context.chain.at(h.roster_version())));
+  TIDINGS_RETURN_IF_ERROR(CheckReceivers(context, h));
+  TIDINGS_RETURN_IF_ERROR(OpenForSelf(context, v));
   v.id = crypto::Hash(v.envelope.header()).str();
   v.serialized = std::string(serialized);
   return v;
