@@ -15,6 +15,7 @@
 #include "base/durable_file.h"
 #include "base/status_macros.h"
 #include "crypto/internal/secret_file.h"
+#include "crypto/labels.h"
 #include "crypto/seal.h"
 #include "crypto/sign.h"
 #include "crypto/types.h"
@@ -31,7 +32,7 @@ constexpr uint32_t kKeyFileVersion = 1;
 constexpr uint32_t kSealedKeyFileVersion = 2;
 constexpr absl::string_view kKeyFile = "key file";
 constexpr absl::string_view kPassphraseFile = "passphrase file";
-constexpr absl::string_view kSealDomain = "tidings/v1/keyfile";
+constexpr absl::string_view kSealDomain = labels::kKeyFile;
 
 // A key file is a few short fields; anything much bigger is not one, and the
 // cap keeps a wrong path (say, a log file) from being read into memory.

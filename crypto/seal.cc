@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "crypto/labels.h"
 #include "crypto/types.h"
 
 namespace tidings::crypto {
@@ -21,11 +22,11 @@ namespace {
 
 // BLAKE2b message that turns the X25519 pair key into a wrap key. Versioned
 // so that a future wrap scheme derives unrelated keys from the same pair.
-constexpr absl::string_view kWrapLabel = "tidings/v1/wrap";
+constexpr absl::string_view kWrapLabel = labels::kWrap;
 
 // Prefix of SealLocal's associated data: a local blob can never be taken for
 // a body or a wrap, even under the same key bytes.
-constexpr absl::string_view kLocalLabel = "tidings/v1/local";
+constexpr absl::string_view kLocalLabel = labels::kLocal;
 
 constexpr size_t kNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 constexpr size_t kTagSize = crypto_aead_xchacha20poly1305_ietf_ABYTES;

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "crypto/internal/ed25519.h"
+#include "crypto/labels.h"
 #include "crypto/types.h"
 
 namespace tidings::crypto {
@@ -59,17 +60,17 @@ std::string SignedBytes(Domain domain, absl::string_view message) {
 absl::string_view DomainPrefix(Domain domain) {
   switch (domain) {
     case Domain::kEnvelope:
-      return "tidings/v1/envelope";
+      return labels::kEnvelopeSignature;
     case Domain::kRoster:
-      return "tidings/v1/roster";
+      return labels::kRosterSignature;
     case Domain::kLink:
-      return "tidings/v1/link";
+      return labels::kLinkSignature;
     case Domain::kEpoch:
-      return "tidings/v1/epoch";
+      return labels::kEpochSignature;
     case Domain::kNodeCert:
-      return "tidings/v1/node";
+      return labels::kNodeCertSignature;
     case Domain::kNodeRevocation:
-      return "tidings/v1/node-revocation";
+      return labels::kNodeRevocationSignature;
   }
   // Only reachable with a value cast from outside the enum: our bug.
   std::fprintf(stderr, "FATAL: unknown crypto::Domain %d\n",

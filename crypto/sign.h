@@ -2,7 +2,7 @@
 //
 // Every signature covers "tidings/v1/<domain>" || 0x00 || message, so a
 // signature made for one purpose (an envelope) can never be replayed as
-// another (a roster, a link proof).
+// another (a roster, a link proof). The labels are in crypto/labels.h.
 //
 // Thread-safety: free functions on immutable inputs; safe from any thread.
 #ifndef TIDINGS_CRYPTO_SIGN_H_

@@ -28,6 +28,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "rocksdb/write_buffer_manager.h"
+#include "storage/state_keys.h"
 
 namespace tidings::storage {
 namespace {
@@ -714,8 +715,8 @@ absl::StatusOr<std::vector<std::string>> Log::ListEvidence() const {
 
 namespace {
 // State keys live in the meta family under this prefix, apart from the
-// log's own counters.
-constexpr absl::string_view kStatePrefix = "state/";
+// log's own counters (storage/state_keys.h).
+using state_keys::kStatePrefix;
 }  // namespace
 
 absl::Status Log::PutLocalKey(absl::string_view id,

@@ -174,9 +174,9 @@ class Log {
   uint64_t envelope_count() const;
 
   // Small named records kept beside the envelopes (the roster chain, pending
-  // roster proposals). Each write is its own synced batch. Keys are opaque to
-  // the log; ScanState returns (key, value) pairs whose key starts with
-  // `prefix`, ordered by key.
+  // roster proposals; every name is in storage/state_keys.h). Each write is
+  // its own synced batch. Keys are opaque to the log; ScanState returns
+  // (key, value) pairs whose key starts with `prefix`, ordered by key.
   absl::Status PutState(absl::string_view key, absl::string_view value);
   // Several state records in one synced batch.
   absl::Status PutStates(

@@ -9,23 +9,25 @@
 #include <thread>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "base/logging.h"
 #include "base/status_macros.h"
 #include "crypto/hash.h"
 #include "crypto/identity.h"
+#include "crypto/labels.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/codegen/service_type.h"
 #include "node/daemon/keys.h"
 #include "node/gossip/engine.h"
 #include "node/gossip/link.h"
 #include "node/model/epochs.h"
+#include "node/model/reject.h"
 #include "node/model/roster.h"
 #include "node/rpc/client_service.h"
 #include "node/rpc/peer_transport.h"
 #include "storage/log.h"
+#include "storage/state_keys.h"
 
 namespace tidings::node {
 
@@ -69,7 +71,7 @@ struct Daemon::Parts {
 
 namespace {
 
-constexpr absl::string_view kStorageKeyId = "storage_key_id";
+using storage::state_keys::kStorageKeyId;
 
 absl::Status CheckRosterEntry(const Roster& roster,
                               const crypto::Identity& identity) {
@@ -115,7 +117,7 @@ absl::Status OfferOwnNodeCert(const Config& config,
     }
     return absl::OkStatus();
   }
-  if (absl::StartsWith(offered.status().message(), "roster_ahead")) {
+  if (IsRosterAhead(offered.status())) {
     spdlog::warn("{}; it is checked once this node has that roster version",
                  offered.status().message());
     return absl::OkStatus();
@@ -132,7 +134,7 @@ absl::Status OfferOwnNodeCert(const Config& config,
 absl::Status CheckStorageKey(storage::Log& log, const crypto::SymmetricKey& key,
                              const std::string& path) {
   crypto::Hasher hasher;
-  hasher.UpdateField("tidings/v1/storage-key-id");
+  hasher.UpdateField(crypto::labels::kStorageKeyId);
   hasher.UpdateField(
       absl::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
   const std::string id = hasher.Finish().str();

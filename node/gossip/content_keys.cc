@@ -13,6 +13,7 @@
 #include "node/gossip/internal/envelopes.h"
 #include "node/model/envelope.h"
 #include "node/model/field_nodes.h"
+#include "storage/state_keys.h"
 
 namespace tidings::node {
 namespace {
@@ -23,7 +24,7 @@ using gossip_internal::Short;
 
 // State records (storage::Log::PutState) of envelopes a field node holds
 // unread, until its agency's node gives it their content keys.
-constexpr absl::string_view kUnreadKey = "unread/";
+constexpr absl::string_view kUnreadKey = storage::state_keys::kUnread;
 
 std::string UnreadKeyOf(absl::string_view id) {
   return absl::StrCat(kUnreadKey, crypto::ToHex(id));

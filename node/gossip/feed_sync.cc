@@ -9,6 +9,7 @@
 #include "base/logging.h"
 #include "base/status_macros.h"
 #include "crypto/hash.h"
+#include "crypto/labels.h"
 #include "node/gossip/internal/envelopes.h"
 #include "node/gossip/receipts.h"
 
@@ -52,7 +53,7 @@ bool NotThePeersDoing(std::optional<RejectReason> reason) {
 
 std::string DigestOf(const std::vector<proto::FeedHead>& heads) {
   crypto::Hasher hasher;
-  hasher.UpdateField("tidings/v1/heads");
+  hasher.UpdateField(crypto::labels::kHeads);
   for (const proto::FeedHead& head : heads) {
     hasher.UpdateField(head.feed_id());
     hasher.UpdateField(absl::StrCat(head.seq()));

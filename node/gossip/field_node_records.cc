@@ -1,10 +1,10 @@
 #include "node/gossip/field_node_records.h"
 
-#include "absl/strings/match.h"
 #include "base/logging.h"
 #include "base/status_macros.h"
 #include "node/model/field_nodes.h"
 #include "node/model/membership.h"
+#include "node/model/reject.h"
 
 namespace tidings::node {
 
@@ -99,7 +99,7 @@ absl::Status FieldNodeRecords::OnMessage(absl::string_view peer,
     // each node has learnt so far.
     const bool theirs = refused.code() == absl::StatusCode::kInvalidArgument ||
                         refused.code() == absl::StatusCode::kUnauthenticated ||
-                        absl::StartsWith(refused.message(), "roster_ahead");
+                        IsRosterAhead(refused);
     if (theirs) {
       spdlog::warn("refused a field-node record from {}: {}", peer,
                    refused.message());

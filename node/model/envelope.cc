@@ -5,31 +5,19 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/logging.h"
 #include "base/status_macros.h"
 #include "crypto/hash.h"
+#include "crypto/labels.h"
 #include "crypto/sign.h"
 
 namespace tidings::node {
 namespace {
 
-constexpr absl::string_view kRejectPayloadUrl = "tidings/reject";
 constexpr uint32_t kHeaderVersion = 1;
-
-const RejectReason kAllReasons[] = {
-    RejectReason::kOversized,     RejectReason::kMalformed,
-    RejectReason::kWrongNetwork,  RejectReason::kUnknownOrigin,
-    RejectReason::kBadSignature,  RejectReason::kBadAudience,
-    RejectReason::kNotInAudience, RejectReason::kSenderNotInAudience,
-    RejectReason::kUndecryptable, RejectReason::kGap,
-    RejectReason::kPrevMismatch,  RejectReason::kEquivocation,
-    RejectReason::kRevoked,       RejectReason::kRosterAhead,
-    RejectReason::kUnknownNode,
-};
 
 bool ValidKind(proto::Kind kind) {
   return kind == proto::KIND_NOTICE || kind == proto::KIND_ALERT ||
@@ -129,65 +117,10 @@ std::string PrecedenceName(proto::Precedence precedence) {
   }
 }
 
-absl::string_view RejectReasonName(RejectReason reason) {
-  switch (reason) {
-    case RejectReason::kOversized:
-      return "oversized";
-    case RejectReason::kMalformed:
-      return "malformed";
-    case RejectReason::kWrongNetwork:
-      return "wrong_network";
-    case RejectReason::kUnknownOrigin:
-      return "unknown_origin";
-    case RejectReason::kBadSignature:
-      return "bad_signature";
-    case RejectReason::kBadAudience:
-      return "bad_audience";
-    case RejectReason::kNotInAudience:
-      return "not_in_audience";
-    case RejectReason::kSenderNotInAudience:
-      return "sender_not_in_audience";
-    case RejectReason::kUndecryptable:
-      return "undecryptable";
-    case RejectReason::kGap:
-      return "gap";
-    case RejectReason::kPrevMismatch:
-      return "prev_mismatch";
-    case RejectReason::kEquivocation:
-      return "equivocation";
-    case RejectReason::kRevoked:
-      return "revoked";
-    case RejectReason::kRosterAhead:
-      return "roster_ahead";
-    case RejectReason::kUnknownNode:
-      return "unknown_node";
-  }
-  return "unknown";
-}
-
-absl::Status Reject(RejectReason reason, absl::string_view detail) {
-  const bool auth = reason == RejectReason::kBadSignature ||
-                    reason == RejectReason::kUndecryptable;
-  absl::Status status(auth ? absl::StatusCode::kUnauthenticated
-                           : absl::StatusCode::kInvalidArgument,
-                      absl::StrCat(RejectReasonName(reason), ": ", detail));
-  status.SetPayload(kRejectPayloadUrl, absl::Cord(RejectReasonName(reason)));
-  return status;
-}
-
-std::optional<RejectReason> RejectReasonOf(const absl::Status& status) {
-  auto payload = status.GetPayload(kRejectPayloadUrl);
-  if (!payload.has_value()) return std::nullopt;
-  for (RejectReason reason : kAllReasons) {
-    if (*payload == RejectReasonName(reason)) return reason;
-  }
-  return std::nullopt;
-}
-
 std::string FeedIdOf(absl::string_view network_id, absl::string_view origin,
                      const std::vector<std::string>& audience) {
   crypto::Hasher hasher;
-  hasher.UpdateField("tidings/v1/feed");
+  hasher.UpdateField(crypto::labels::kFeedId);
   hasher.UpdateField(network_id);
   hasher.UpdateField(origin);
   for (const std::string& member : audience) hasher.UpdateField(member);
@@ -197,7 +130,7 @@ std::string FeedIdOf(absl::string_view network_id, absl::string_view origin,
 std::string BodyAadOf(absl::string_view network_id, absl::string_view origin,
                       uint64_t seq) {
   crypto::Hasher hasher;
-  hasher.UpdateField("tidings/v1/body");
+  hasher.UpdateField(crypto::labels::kBodyAad);
   hasher.UpdateField(network_id);
   hasher.UpdateField(origin);
   hasher.UpdateField(absl::StrCat(seq));
@@ -224,19 +157,12 @@ absl::StatusOr<std::vector<std::string>> NormalizeAudience(
   return audience;
 }
 
-absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
-                                 crypto::Keyring& keyring, const Roster& roster,
-                                 const ComposeInput& input) {
-  return Compose(identity, SealKeys{keyring, nullptr, nullptr, absl::Time()},
-                 roster, input);
-}
+namespace {
 
-absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
-                                 const SealKeys& keys, const Roster& roster,
-                                 const ComposeInput& input) {
-  std::optional<EpochKeys::Current> own_epoch;
-  if (keys.epochs != nullptr) own_epoch = keys.epochs->current();
-  std::vector<uint64_t> epochs;
+// Whether `identity` may sign under `roster`: its key is its agency's key
+// there, or (a field node) its certificate holds.
+absl::Status CheckSignerHolds(const crypto::Identity& identity,
+                              const SealKeys& keys, const Roster& roster) {
   const absl::string_view self_id = identity.agency();
   if (IsFieldNode(self_id)) {
     const FieldNode* me =
@@ -247,88 +173,115 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
           "holds under roster v",
           roster.version(), " (revoked, or its agency removed)"));
     }
-  } else {
-    const proto::Member* self = roster.Find(self_id);
-    if (self == nullptr || self->sign_pk() != identity.verify_key().view()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "this node's key is not ", self_id, "'s key in roster v",
-          roster.version(),
-          self == nullptr
-              ? " (the agency was removed)"
-              : "; restart tidingsd with the agency's new key file"));
-    }
+    return absl::OkStatus();
   }
+  const proto::Member* self = roster.Find(self_id);
+  if (self == nullptr || self->sign_pk() != identity.verify_key().view()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this node's key is not ", self_id, "'s key in roster v",
+        roster.version(),
+        self == nullptr ? " (the agency was removed)"
+                        : "; restart tidingsd with the agency's new key file"));
+  }
+  return absl::OkStatus();
+}
+
+// Who the content key is wrapped to, in header order, and under which of
+// their epochs (0: the long-term box key).
+struct WrapTargets {
   std::vector<crypto::Recipient> recipients;
-  recipients.reserve(input.audience.size());
-  // Wraps to `principal`'s newest epoch key if known, else `key`.
-  auto add = [&](const std::string& principal,
-                 std::optional<crypto::BoxPublicKey> key) -> absl::Status {
-    uint64_t epoch = 0;
-    if (own_epoch.has_value()) {
-      if (principal == self_id) {
-        key = own_epoch->public_key;
-        epoch = own_epoch->epoch;
-      } else if (keys.directory != nullptr) {
-        std::optional<proto::EpochKey> theirs =
-            keys.directory->Newest(principal, keys.now);
-        if (theirs.has_value()) {
-          key = crypto::BoxPublicKey::FromBytes(theirs->box_pk());
-          epoch = theirs->epoch();
-        }
+  std::vector<uint64_t> epochs;
+};
+
+// Adds `principal`, wrapped to its newest epoch key if known, else `key`.
+absl::Status AddWrapTarget(const std::string& principal,
+                           std::optional<crypto::BoxPublicKey> key,
+                           absl::string_view self_id, const SealKeys& keys,
+                           const std::optional<EpochKeys::Current>& own_epoch,
+                           WrapTargets& targets) {
+  uint64_t epoch = 0;
+  if (own_epoch.has_value()) {
+    if (principal == self_id) {
+      key = own_epoch->public_key;
+      epoch = own_epoch->epoch;
+    } else if (keys.directory != nullptr) {
+      std::optional<proto::EpochKey> theirs =
+          keys.directory->Newest(principal, keys.now);
+      if (theirs.has_value()) {
+        key = crypto::BoxPublicKey::FromBytes(theirs->box_pk());
+        epoch = theirs->epoch();
       }
     }
-    if (!key.has_value()) {
-      return absl::InternalError("box key of the wrong size");
+  }
+  if (!key.has_value()) {
+    return absl::InternalError("box key of the wrong size");
+  }
+  targets.recipients.push_back({principal, *key});
+  targets.epochs.push_back(epoch);
+  return absl::OkStatus();
+}
+
+// The active field nodes of the audience's agencies, sorted by node id, at
+// most kMaxFieldNodeWraps.
+std::vector<const FieldNode*> FieldNodesToWrap(
+    const FieldNodes& nodes, const Roster& roster,
+    const std::vector<std::string>& audience) {
+  std::vector<const FieldNode*> field;
+  for (const std::string& member : audience) {
+    for (const FieldNode* node : nodes.ActiveOf(member, roster)) {
+      field.push_back(node);
     }
-    recipients.push_back({principal, *key});
-    epochs.push_back(epoch);
-    return absl::OkStatus();
-  };
-  for (const std::string& member : input.audience) {
+  }
+  std::sort(field.begin(), field.end(),
+            [](const FieldNode* a, const FieldNode* b) {
+              return a->cert.node() < b->cert.node();
+            });
+  if (field.size() > kMaxFieldNodeWraps) {
+    // The header must stay within what receivers accept; the nodes left
+    // out store the envelope unread (their agency's node reads it).
+    spdlog::warn("{} field nodes in the audience; wrapping to the first {}",
+                 field.size(), kMaxFieldNodeWraps);
+    field.resize(kMaxFieldNodeWraps);
+  }
+  return field;
+}
+
+// Every audience member (kInvalidArgument if one is not in `roster`), then
+// the field nodes of their agencies.
+absl::StatusOr<WrapTargets> WrapTargetsOf(
+    absl::string_view self_id, const SealKeys& keys,
+    const std::optional<EpochKeys::Current>& own_epoch, const Roster& roster,
+    const std::vector<std::string>& audience) {
+  WrapTargets targets;
+  targets.recipients.reserve(audience.size());
+  for (const std::string& member : audience) {
     std::optional<crypto::BoxPublicKey> key = roster.BoxKeyOf(member);
     if (!key.has_value()) {
       return absl::InvalidArgumentError(
           absl::StrCat("audience member ", member, " is not in the roster"));
     }
-    TIDINGS_RETURN_IF_ERROR(add(member, key));
+    TIDINGS_RETURN_IF_ERROR(
+        AddWrapTarget(member, key, self_id, keys, own_epoch, targets));
   }
-  if (keys.nodes != nullptr) {
-    std::vector<const FieldNode*> field;
-    for (const std::string& member : input.audience) {
-      for (const FieldNode* node : keys.nodes->ActiveOf(member, roster)) {
-        field.push_back(node);
-      }
-    }
-    std::sort(field.begin(), field.end(),
-              [](const FieldNode* a, const FieldNode* b) {
-                return a->cert.node() < b->cert.node();
-              });
-    if (field.size() > kMaxFieldNodeWraps) {
-      // The header must stay within what receivers accept; the nodes left
-      // out store the envelope unread (their agency's node reads it).
-      spdlog::warn("{} field nodes in the audience; wrapping to the first {}",
-                   field.size(), kMaxFieldNodeWraps);
-      field.resize(kMaxFieldNodeWraps);
-    }
-    for (const FieldNode* node : field) {
-      TIDINGS_RETURN_IF_ERROR(
-          add(node->cert.node(),
-              crypto::BoxPublicKey::FromBytes(node->cert.box_pk())));
-    }
+  if (keys.nodes == nullptr) return targets;
+  for (const FieldNode* node :
+       FieldNodesToWrap(*keys.nodes, roster, audience)) {
+    TIDINGS_RETURN_IF_ERROR(AddWrapTarget(
+        node->cert.node(), crypto::BoxPublicKey::FromBytes(node->cert.box_pk()),
+        self_id, keys, own_epoch, targets));
   }
-  const std::string network_id = roster.network_id().str();
-  crypto::Keyring& sender =
-      own_epoch.has_value() ? *own_epoch->keyring : keys.keyring;
-  TIDINGS_ASSIGN_OR_RETURN(
-      crypto::Sealed sealed,
-      crypto::Seal(sender, recipients,
-                   BodyAadOf(network_id, identity.agency(), input.seq),
-                   input.plaintext));
+  return targets;
+}
 
+// The header of a sealed body at `input`'s feed position.
+proto::Header HeaderOf(absl::string_view origin, const Roster& roster,
+                       const ComposeInput& input, crypto::Sealed& sealed,
+                       const std::vector<uint64_t>& epochs,
+                       const std::optional<EpochKeys::Current>& own_epoch) {
   proto::Header header;
   header.set_version(kHeaderVersion);
-  header.set_network_id(network_id);
-  header.set_origin(identity.agency());
+  header.set_network_id(roster.network_id().str());
+  header.set_origin(std::string(origin));
   for (const std::string& member : input.audience) header.add_audience(member);
   header.set_seq(input.seq);
   header.set_prev_id(input.prev_id);
@@ -348,6 +301,37 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
   header.set_nonce(sealed.nonce.str());
   header.set_ciphertext(std::move(sealed.ciphertext));
   header.set_roster_version(roster.version());
+  return header;
+}
+
+}  // namespace
+
+absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
+                                 crypto::Keyring& keyring, const Roster& roster,
+                                 const ComposeInput& input) {
+  return Compose(identity, SealKeys{keyring, nullptr, nullptr, absl::Time()},
+                 roster, input);
+}
+
+absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
+                                 const SealKeys& keys, const Roster& roster,
+                                 const ComposeInput& input) {
+  std::optional<EpochKeys::Current> own_epoch;
+  if (keys.epochs != nullptr) own_epoch = keys.epochs->current();
+  TIDINGS_RETURN_IF_ERROR(CheckSignerHolds(identity, keys, roster));
+  TIDINGS_ASSIGN_OR_RETURN(WrapTargets targets,
+                           WrapTargetsOf(identity.agency(), keys, own_epoch,
+                                         roster, input.audience));
+  const std::string network_id = roster.network_id().str();
+  crypto::Keyring& sender =
+      own_epoch.has_value() ? *own_epoch->keyring : keys.keyring;
+  TIDINGS_ASSIGN_OR_RETURN(
+      crypto::Sealed sealed,
+      crypto::Seal(sender, targets.recipients,
+                   BodyAadOf(network_id, identity.agency(), input.seq),
+                   input.plaintext));
+  const proto::Header header = HeaderOf(identity.agency(), roster, input,
+                                        sealed, targets.epochs, own_epoch);
 
   Composed composed;
   composed.envelope.set_header(header.SerializeAsString());
@@ -428,10 +412,9 @@ int WrapIndexOf(const proto::Header& header, absl::string_view principal) {
   return -1;
 }
 
-}  // namespace
-
-absl::StatusOr<Verified> Verify(const VerifyContext& context,
-                                absl::string_view serialized) {
+// Size, parse, field bounds and network id: what is checked before any key.
+absl::StatusOr<Verified> ParseForVerify(const VerifyContext& context,
+                                        absl::string_view serialized) {
   if (serialized.size() > kMaxEnvelopeBytes) {
     return Reject(
         RejectReason::kOversized,
@@ -446,32 +429,35 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
     return Reject(RejectReason::kMalformed, "header does not parse");
   }
   TIDINGS_RETURN_IF_ERROR(CheckHeaderShape(v.header));
-  const proto::Header& h = v.header;
-  if (h.network_id() != context.chain.network_id().view()) {
-    return Reject(RejectReason::kWrongNetwork,
-                  absl::StrCat("network ", crypto::ToHex(h.network_id())));
+  if (v.header.network_id() != context.chain.network_id().view()) {
+    return Reject(
+        RejectReason::kWrongNetwork,
+        absl::StrCat("network ", crypto::ToHex(v.header.network_id())));
   }
-  v.feed_id = FeedIdOf(
-      h.network_id(), h.origin(),
-      std::vector<std::string>(h.audience().begin(), h.audience().end()));
-  TIDINGS_ASSIGN_OR_RETURN(
-      const crypto::VerifyKey origin_key,
-      context.chain.SignerKey(h.origin(), h.roster_version(), v.feed_id,
-                              h.seq()));
-  // The signer's view of the membership.
-  const Roster& roster = *context.chain.at(h.roster_version());
+  return v;
+}
+
+absl::Status CheckOriginSignature(const proto::Envelope& envelope,
+                                  const proto::Header& h,
+                                  const crypto::VerifyKey& origin_key) {
   std::optional<crypto::Signature> signature =
-      crypto::Signature::FromBytes(v.envelope.signature());
+      crypto::Signature::FromBytes(envelope.signature());
   if (!signature.has_value() ||
-      !crypto::Verify(origin_key, crypto::Domain::kEnvelope,
-                      v.envelope.header(), *signature)
+      !crypto::Verify(origin_key, crypto::Domain::kEnvelope, envelope.header(),
+                      *signature)
            .ok()) {
     return Reject(
         RejectReason::kBadSignature,
         absl::StrCat("signature does not verify for origin ", h.origin()));
   }
-  // From here on the header is authentic: what is wrong with it is the
-  // origin's doing, not a forger's.
+  return absl::OkStatus();
+}
+
+// The audience (sorted, unique, members of the signer's `roster`, the
+// origin's agency among them) and the wrapped keys: one per member in order,
+// then field nodes of audience agencies, sorted.
+absl::Status CheckAudienceAndWraps(const proto::Header& h,
+                                   const Roster& roster) {
   bool has_origin = false;
   for (int i = 0; i < h.audience_size(); ++i) {
     const std::string& member = h.audience(i);
@@ -507,6 +493,12 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
                     "field nodes' wrapped keys are not sorted and unique");
     }
   }
+  return absl::OkStatus();
+}
+
+// This node's agency and the relaying peer's are in the audience.
+absl::Status CheckReceivers(const VerifyContext& context,
+                            const proto::Header& h) {
   if (!InAudience(h, AgencyOf(context.self))) {
     return Reject(RejectReason::kNotInAudience,
                   absl::StrCat(context.self, " is not in the audience {",
@@ -517,6 +509,13 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
                   absl::StrCat("relayed by ", context.sender,
                                ", which is not in the audience"));
   }
+  return absl::OkStatus();
+}
+
+// Opens the body for this node into `v`, or marks it unreadable for a field
+// node nothing was wrapped to.
+absl::Status OpenForSelf(const VerifyContext& context, Verified& v) {
+  const proto::Header& h = v.header;
   const int self_index = WrapIndexOf(h, context.self);
   if (self_index >= 0) {
     TIDINGS_ASSIGN_OR_RETURN(
@@ -525,14 +524,39 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
                self_index, context.self));
     v.plaintext = std::move(opened.plaintext);
     v.content_key = std::move(opened.content_key);
-  } else if (IsFieldNode(context.self)) {
+    return absl::OkStatus();
+  }
+  if (IsFieldNode(context.self)) {
     // Its agency is in the audience, so it may hold and relay it; the
     // origin had not learnt of this node when it sealed it.
     v.readable = false;
-  } else {
-    return Reject(RejectReason::kMalformed,
-                  absl::StrCat("no wrapped key for ", context.self));
+    return absl::OkStatus();
   }
+  return Reject(RejectReason::kMalformed,
+                absl::StrCat("no wrapped key for ", context.self));
+}
+
+}  // namespace
+
+absl::StatusOr<Verified> Verify(const VerifyContext& context,
+                                absl::string_view serialized) {
+  TIDINGS_ASSIGN_OR_RETURN(Verified v, ParseForVerify(context, serialized));
+  const proto::Header& h = v.header;
+  v.feed_id = FeedIdOf(
+      h.network_id(), h.origin(),
+      std::vector<std::string>(h.audience().begin(), h.audience().end()));
+  TIDINGS_ASSIGN_OR_RETURN(
+      const crypto::VerifyKey origin_key,
+      context.chain.SignerKey(h.origin(), h.roster_version(), v.feed_id,
+                              h.seq()));
+  TIDINGS_RETURN_IF_ERROR(CheckOriginSignature(v.envelope, h, origin_key));
+  // From here on the header is authentic: what is wrong with it is the
+  // origin's doing, not a forger's. The audience is judged by the signer's
+  // view of the membership.
+  TIDINGS_RETURN_IF_ERROR(
+      CheckAudienceAndWraps(h, *context.chain.at(h.roster_version())));
+  TIDINGS_RETURN_IF_ERROR(CheckReceivers(context, h));
+  TIDINGS_RETURN_IF_ERROR(OpenForSelf(context, v));
   v.id = crypto::Hash(v.envelope.header()).str();
   v.serialized = std::string(serialized);
   return v;
@@ -559,7 +583,7 @@ namespace {
 
 // What a local key is bound to: its envelope.
 std::string LocalKeyAad(absl::string_view envelope_id) {
-  return absl::StrCat("tidings/v1/local-key", envelope_id);
+  return absl::StrCat(crypto::labels::kLocalKey, envelope_id);
 }
 
 }  // namespace

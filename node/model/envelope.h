@@ -19,6 +19,7 @@
 #include "crypto/seal.h"
 #include "node/model/epochs.h"
 #include "node/model/membership.h"
+#include "node/model/reject.h"
 #include "node/model/roster.h"
 #include "proto/envelope.pb.h"
 
@@ -39,38 +40,6 @@ std::optional<proto::Kind> KindFromName(absl::string_view name);
 std::string KindName(proto::Kind kind);
 std::optional<proto::Precedence> PrecedenceFromName(absl::string_view name);
 std::string PrecedenceName(proto::Precedence precedence);
-
-// Why a received envelope was refused. The name is the metrics counter suffix
-// and the first word of the log line.
-enum class RejectReason {
-  kOversized,            // "oversized"
-  kMalformed,            // "malformed"
-  kWrongNetwork,         // "wrong_network"
-  kUnknownOrigin,        // "unknown_origin"
-  kBadSignature,         // "bad_signature"
-  kBadAudience,          // "bad_audience"
-  kNotInAudience,        // "not_in_audience": this node is not in it
-  kSenderNotInAudience,  // "sender_not_in_audience": the relaying peer is not
-  kUndecryptable,        // "undecryptable"
-  kGap,                  // "gap"
-  kPrevMismatch,         // "prev_mismatch"
-  kEquivocation,         // "equivocation"
-  kRevoked,              // "revoked": signed with a revoked key past its cut
-  kRosterAhead,          // "roster_ahead": signed under a roster version
-                         // this node has not applied yet (not the sender's
-                         // fault; retried once the update arrives)
-  kUnknownNode,          // "unknown_node": signed by a field node whose
-                         // certificate has not reached this node yet (not
-                         // the sender's fault; retried once it arrives)
-};
-absl::string_view RejectReasonName(RejectReason reason);
-
-// A status refusing an envelope: kInvalidArgument (kUnauthenticated for
-// signature and decryption failures), message "<name>: <detail>", and the
-// reason attached as a payload that RejectReasonOf reads back.
-absl::Status Reject(RejectReason reason, absl::string_view detail);
-// The reason of a status made by Reject, or nullopt for any other status.
-std::optional<RejectReason> RejectReasonOf(const absl::Status& status);
 
 // The feed id: BLAKE2b-256 over the network id, origin and sorted audience.
 std::string FeedIdOf(absl::string_view network_id, absl::string_view origin,

@@ -8,7 +8,7 @@
 #include "crypto/hash.h"
 #include "crypto/seal.h"
 #include "crypto/sign.h"
-#include "node/model/envelope.h"
+#include "node/model/reject.h"
 
 namespace tidings::node {
 namespace {
@@ -29,9 +29,11 @@ absl::StatusOr<std::string> CheckAgencySignature(
     absl::string_view bytes, absl::string_view signature, crypto::Domain domain,
     const Roster* signed_under, const Roster& current, Grants grants) {
   if (signed_under == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("roster_ahead: ", what, " is signed under roster v",
-                     roster_version, "; this node has v", current.version()));
+    return WithChainRefusal(
+        absl::FailedPreconditionError(absl::StrCat(
+            "roster_ahead: ", what, " is signed under roster v", roster_version,
+            "; this node has v", current.version())),
+        ChainRefusal::kRosterAhead);
   }
   if (grants == Grants::kYes && !current.IsMember(agency)) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -190,22 +192,11 @@ const FieldNode* FieldNodes::Find(absl::string_view node) const {
   return it == nodes_.end() ? nullptr : &it->second;
 }
 
-absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithCert(
-    const proto::SignedNodeCert& signed_cert, const Roster* signed_under,
-    const Roster& current) const {
-  proto::NodeCert cert;
-  if (!cert.ParseFromString(signed_cert.cert())) {
-    return absl::InvalidArgumentError(
-        "node certificate does not parse as a tidings.proto.NodeCert");
-  }
-  TIDINGS_RETURN_IF_ERROR(ValidateFieldNodeId(cert.node()));
-  const FieldNode* known = Find(cert.node());
-  // Known bytes cost no signature check (gossip repeats itself).
-  if (known != nullptr && known->has_cert &&
-      known->signed_cert.cert() == signed_cert.cert()) {
-    return std::nullopt;
-  }
-  const std::string what = absl::StrCat("certificate of ", cert.node());
+namespace {
+
+// Key sizes, a usable box key, and bounds on names, endpoints and size.
+absl::Status CheckCertShape(absl::string_view what, const proto::NodeCert& cert,
+                            const proto::SignedNodeCert& signed_cert) {
   if (cert.sign_pk().size() != crypto::VerifyKey::kSize ||
       cert.box_pk().size() != crypto::BoxPublicKey::kSize ||
       cert.tls_cert_sha256().size() != crypto::Sha256::kSize) {
@@ -232,6 +223,53 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithCert(
         absl::StrCat(what, ": ", signed_cert.ByteSizeLong(), " bytes; at most ",
                      kMaxNodeCertBytes));
   }
+  return absl::OkStatus();
+}
+
+// Keys and certificates are never shared: a shared box key would wrap one
+// content key twice under one key and nonce, a shared certificate would let
+// one node pass for the other.
+absl::Status CheckKeysUnshared(
+    absl::string_view what, const proto::NodeCert& cert, const Roster& current,
+    const std::map<std::string, FieldNode, std::less<>>& nodes) {
+  for (const proto::Member& m : current.roster().members()) {
+    if (m.sign_pk() == cert.sign_pk() || m.box_pk() == cert.box_pk() ||
+        m.tls_cert_sha256() == cert.tls_cert_sha256()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          what, ": a key or the certificate is also ", m.agency(), "'s"));
+    }
+  }
+  for (const auto& [id, other] : nodes) {
+    if (id != cert.node() && other.has_cert &&
+        (other.cert.sign_pk() == cert.sign_pk() ||
+         other.cert.box_pk() == cert.box_pk() ||
+         other.cert.tls_cert_sha256() == cert.tls_cert_sha256())) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(what, ": a key or the certificate is also ", id, "'s"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithCert(
+    const proto::SignedNodeCert& signed_cert, const Roster* signed_under,
+    const Roster& current) const {
+  proto::NodeCert cert;
+  if (!cert.ParseFromString(signed_cert.cert())) {
+    return absl::InvalidArgumentError(
+        "node certificate does not parse as a tidings.proto.NodeCert");
+  }
+  TIDINGS_RETURN_IF_ERROR(ValidateFieldNodeId(cert.node()));
+  const FieldNode* known = Find(cert.node());
+  // Known bytes cost no signature check (gossip repeats itself).
+  if (known != nullptr && known->has_cert &&
+      known->signed_cert.cert() == signed_cert.cert()) {
+    return std::nullopt;
+  }
+  const std::string what = absl::StrCat("certificate of ", cert.node());
+  TIDINGS_RETURN_IF_ERROR(CheckCertShape(what, cert, signed_cert));
   const absl::string_view agency = AgencyOf(cert.node());
   TIDINGS_ASSIGN_OR_RETURN(
       std::string signer_pk,
@@ -260,25 +298,7 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithCert(
         absl::StrCat(what, ": ", agency, " already has ",
                      kMaxFieldNodesPerAgency, " field nodes"));
   }
-  // Keys and certificates are never shared: a shared box key would wrap one
-  // content key twice under one key and nonce, a shared certificate would
-  // let one node pass for the other.
-  for (const proto::Member& m : current.roster().members()) {
-    if (m.sign_pk() == cert.sign_pk() || m.box_pk() == cert.box_pk() ||
-        m.tls_cert_sha256() == cert.tls_cert_sha256()) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          what, ": a key or the certificate is also ", m.agency(), "'s"));
-    }
-  }
-  for (const auto& [id, other] : nodes_) {
-    if (id != cert.node() && other.has_cert &&
-        (other.cert.sign_pk() == cert.sign_pk() ||
-         other.cert.box_pk() == cert.box_pk() ||
-         other.cert.tls_cert_sha256() == cert.tls_cert_sha256())) {
-      return absl::AlreadyExistsError(
-          absl::StrCat(what, ": a key or the certificate is also ", id, "'s"));
-    }
-  }
+  TIDINGS_RETURN_IF_ERROR(CheckKeysUnshared(what, cert, current, nodes_));
   FieldNodes out = *this;
   FieldNode& entry = out.nodes_[cert.node()];
   entry.has_cert = true;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -11,19 +10,20 @@
 #include "base/logging.h"
 #include "base/status_macros.h"
 #include "crypto/hash.h"
-#include "node/model/envelope.h"
+#include "node/model/reject.h"
+#include "storage/state_keys.h"
 
 namespace tidings::node {
 namespace {
 
-// State record keys (storage::Log::PutState).
-constexpr absl::string_view kRosterKey = "roster/";
-constexpr absl::string_view kProposalKey = "proposal/";
-constexpr absl::string_view kForkKey = "roster_fork/";
-constexpr absl::string_view kSignedKey = "signed/";
-constexpr absl::string_view kNodeCertKey = "node_cert/";
-constexpr absl::string_view kNodeRevocationKey = "node_revocation/";
-constexpr absl::string_view kNodeIssuedKey = "node_issued/";
+// State record names (storage/state_keys.h).
+using storage::state_keys::kNodeCert;
+using storage::state_keys::kNodeIssued;
+using storage::state_keys::kNodeRevocation;
+using storage::state_keys::kProposal;
+using storage::state_keys::kRoster;
+using storage::state_keys::kRosterFork;
+using storage::state_keys::kSigned;
 // Node certificates and revocations held for a roster version not reached,
 // at most this many and this many versions ahead of the chain.
 constexpr size_t kMaxHeldNodeRecords = 64;
@@ -205,7 +205,7 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Open(
   std::vector<std::pair<std::string, std::string>> proposals;
   std::vector<RosterFork> forks;
   if (log != nullptr) {
-    TIDINGS_ASSIGN_OR_RETURN(auto updates, log->ScanState(kRosterKey));
+    TIDINGS_ASSIGN_OR_RETURN(auto updates, log->ScanState(kRoster));
     for (const auto& [key, value] : updates) {
       proto::SignedRoster update;
       absl::StatusOr<Roster> next =
@@ -219,8 +219,8 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Open(
       }
       versions.push_back(std::make_shared<const Roster>(std::move(*next)));
     }
-    TIDINGS_ASSIGN_OR_RETURN(proposals, log->ScanState(kProposalKey));
-    TIDINGS_ASSIGN_OR_RETURN(auto fork_records, log->ScanState(kForkKey));
+    TIDINGS_ASSIGN_OR_RETURN(proposals, log->ScanState(kProposal));
+    TIDINGS_ASSIGN_OR_RETURN(auto fork_records, log->ScanState(kRosterFork));
     for (const auto& [key, value] : fork_records) {
       proto::SignedRoster other;
       proto::Roster roster;
@@ -239,17 +239,16 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Open(
   absl::MutexLock lock(&out->mu_);
   out->forks_ = std::move(forks);
   if (log != nullptr) {
-    TIDINGS_ASSIGN_OR_RETURN(auto issued, log->ScanState(kNodeIssuedKey));
+    TIDINGS_ASSIGN_OR_RETURN(auto issued, log->ScanState(kNodeIssued));
     for (const auto& [key, value] : issued) {
       int64_t since = 0;
       if (absl::SimpleAtoi(value, &since)) {
-        out->issued_[key.substr(kNodeIssuedKey.size())] = since;
+        out->issued_[key.substr(kNodeIssued.size())] = since;
       }
     }
     // Certificates first: a revocation may name one.
-    TIDINGS_ASSIGN_OR_RETURN(auto certs, log->ScanState(kNodeCertKey));
-    TIDINGS_ASSIGN_OR_RETURN(auto revocations,
-                             log->ScanState(kNodeRevocationKey));
+    TIDINGS_ASSIGN_OR_RETURN(auto certs, log->ScanState(kNodeCert));
+    TIDINGS_ASSIGN_OR_RETURN(auto revocations, log->ScanState(kNodeRevocation));
     for (const auto& [key, value] : certs) {
       proto::SignedNodeCert cert;
       if (!cert.ParseFromString(value) ||
@@ -314,7 +313,7 @@ void Membership::Notify(const std::shared_ptr<const RosterChain>& chain) {
 absl::Status Membership::PersistProposal(const proto::SignedRoster& proposal) {
   if (log_ == nullptr) return absl::OkStatus();
   return log_->PutState(
-      absl::StrCat(kProposalKey,
+      absl::StrCat(kProposal,
                    crypto::ToHex(crypto::Hash(proposal.roster()).view())),
       proposal.SerializeAsString());
 }
@@ -323,12 +322,12 @@ absl::Status Membership::ApplyLocked(const proto::SignedRoster& update) {
   TIDINGS_ASSIGN_OR_RETURN(Roster next,
                            Roster::FromUpdate(chain_->current(), update));
   if (log_ != nullptr) {
-    TIDINGS_RETURN_IF_ERROR(log_->PutState(
-        VersionKey(kRosterKey, next.version()), update.SerializeAsString()));
+    TIDINGS_RETURN_IF_ERROR(log_->PutState(VersionKey(kRoster, next.version()),
+                                           update.SerializeAsString()));
     for (const proto::SignedRoster& p : pending_) {
       log_
           ->DeleteState(absl::StrCat(
-              kProposalKey, crypto::ToHex(crypto::Hash(p.roster()).view())))
+              kProposal, crypto::ToHex(crypto::Hash(p.roster()).view())))
           .IgnoreError();
     }
   }
@@ -347,100 +346,125 @@ absl::StatusOr<Offered> Membership::OfferLocked(
     const proto::SignedRoster& update, bool* applied) {
   TIDINGS_ASSIGN_OR_RETURN(proto::Roster roster, ParseUpdate(update));
   const uint32_t version = roster.version();
-  const uint32_t current = chain_->version();
   if (version == 0) {
     if (update.roster() == chain_->at(0)->signed_roster().roster()) {
       return Offered::kKnown;
     }
     return absl::InvalidArgumentError("a genesis roster is not an update");
   }
-  if (version <= current) {
-    const Roster& have = *chain_->at(version);
-    if (update.roster() == have.signed_roster().roster()) {
+  if (version <= chain_->version()) {
+    return OfferHeldVersionLocked(update, version, applied);
+  }
+  TIDINGS_RETURN_IF_ERROR(CheckSuccessorLocked(roster));
+  return MergeProposalLocked(update, applied);
+}
+
+absl::StatusOr<Offered> Membership::OfferHeldVersionLocked(
+    const proto::SignedRoster& update, uint32_t version, bool* applied) {
+  const Roster& have = *chain_->at(version);
+  if (update.roster() == have.signed_roster().roster()) {
+    return Offered::kKnown;
+  }
+  TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check,
+                           CheckUpdate(*chain_->at(version - 1), update));
+  if (!check.complete) return Offered::kStale;
+  // A change an agency makes to its own entry needs one signature, so it
+  // may race with another change honestly: that is not a fork. A k-signed
+  // update beats a self-change; between two self-changes the smaller hash
+  // wins. Every node ends with the same winner if it is the newest version
+  // it holds; if a node already built on the loser, the chains split, and
+  // that is reported as a fork like any other.
+  absl::StatusOr<UpdateCheck> have_check =
+      CheckUpdate(*chain_->at(version - 1), have.signed_roster());
+  const bool incoming_self = check.needed == 1 && !check.self_change.empty();
+  const bool have_self = have_check.ok() && have_check->needed == 1 &&
+                         !have_check->self_change.empty();
+  if (incoming_self || have_self) {
+    const bool incoming_wins = incoming_self == have_self
+                                   ? check.hash.view() < have.hash().view()
+                                   : have_self;
+    return ResolveSelfChangeLocked(update, version, incoming_wins, applied);
+  }
+  return RecordForkLocked(update, version, have, check);
+}
+
+absl::StatusOr<Offered> Membership::ResolveSelfChangeLocked(
+    const proto::SignedRoster& update, uint32_t version, bool incoming_wins,
+    bool* applied) {
+  if (!incoming_wins) {
+    spdlog::warn("roster v{}: a concurrent change lost to the one held",
+                 version);
+    return Offered::kStale;
+  }
+  if (version != chain_->version()) {
+    // The loser already has a successor here. Recording a fork would let
+    // any single member freeze the chain (a self-change needs only its own
+    // signature), so it is refused as stale; the node's history differs
+    // from its peers' from this version on until an operator rebuilds it
+    // (docs/architecture.md, known limitations).
+    spdlog::warn(
+        "roster v{}: a concurrent change would replace one this "
+        "node has built on; refused",
+        version);
+    return Offered::kStale;
+  }
+  spdlog::warn(
+      "roster v{}: a concurrent change replaces the one held "
+      "(k signatures, or the smaller hash, win)",
+      version);
+  std::vector<std::shared_ptr<const Roster>> versions = chain_->versions();
+  versions.resize(version);
+  std::shared_ptr<const RosterChain> before = chain_;
+  chain_ = std::make_shared<const RosterChain>(std::move(versions),
+                                               chain_->shared_nodes());
+  if (absl::Status applied_status = ApplyLocked(update); !applied_status.ok()) {
+    chain_ = std::move(before);
+    return applied_status;
+  }
+  *applied = true;
+  return Offered::kApplied;
+}
+
+absl::StatusOr<Offered> Membership::RecordForkLocked(
+    const proto::SignedRoster& update, uint32_t version, const Roster& have,
+    const UpdateCheck& check) {
+  for (const RosterFork& fork : forks_) {
+    if (fork.version == version && fork.other_hash == check.hash.view()) {
       return Offered::kKnown;
     }
-    TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check,
-                             CheckUpdate(*chain_->at(version - 1), update));
-    if (!check.complete) return Offered::kStale;
-    // A change an agency makes to its own entry needs one signature, so it
-    // may race with another change honestly: that is not a fork. A k-signed
-    // update beats a self-change; between two self-changes the smaller hash
-    // wins. Every node ends with the same winner if it is the newest version
-    // it holds; if a node already built on the loser, the chains split, and
-    // that is reported as a fork like any other.
-    absl::StatusOr<UpdateCheck> have_check =
-        CheckUpdate(*chain_->at(version - 1), have.signed_roster());
-    const bool incoming_self = check.needed == 1 && !check.self_change.empty();
-    const bool have_self = have_check.ok() && have_check->needed == 1 &&
-                           !have_check->self_change.empty();
-    if (incoming_self || have_self) {
-      const bool incoming_wins = incoming_self == have_self
-                                     ? check.hash.view() < have.hash().view()
-                                     : have_self;
-      if (!incoming_wins) {
-        spdlog::warn("roster v{}: a concurrent change lost to the one held",
-                     version);
-        return Offered::kStale;
-      }
-      if (version == current) {
-        spdlog::warn(
-            "roster v{}: a concurrent change replaces the one held "
-            "(k signatures, or the smaller hash, win)",
-            version);
-        std::vector<std::shared_ptr<const Roster>> versions =
-            chain_->versions();
-        versions.resize(version);
-        std::shared_ptr<const RosterChain> before = chain_;
-        chain_ = std::make_shared<const RosterChain>(std::move(versions),
-                                                     chain_->shared_nodes());
-        if (absl::Status applied_status = ApplyLocked(update);
-            !applied_status.ok()) {
-          chain_ = std::move(before);
-          return applied_status;
-        }
-        *applied = true;
-        return Offered::kApplied;
-      }
-      // The loser already has a successor here. Recording a fork would let
-      // any single member freeze the chain (a self-change needs only its own
-      // signature), so it is refused as stale; the node's history differs
-      // from its peers' from this version on until an operator rebuilds it
-      // (docs/architecture.md, known limitations).
-      spdlog::warn(
-          "roster v{}: a concurrent change would replace one this "
-          "node has built on; refused",
-          version);
-      return Offered::kStale;
-    }
-    for (const RosterFork& fork : forks_) {
-      if (fork.version == version && fork.other_hash == check.hash.view()) {
-        return Offered::kKnown;
-      }
-    }
-    forks_.push_back({version, have.hash().str(), check.hash.str()});
-    if (log_ != nullptr) {
-      log_->PutState(absl::StrCat(VersionKey(kForkKey, version), "/",
-                                  crypto::ToHex(check.hash.view())),
-                     update.SerializeAsString())
-          .IgnoreError();
-    }
-    spdlog::error(
-        "ROSTER EQUIVOCATION at v{}: applied {} but {} also has a quorum "
-        "(signed by {}); the roster chain is frozen until an operator "
-        "resolves it",
-        version, crypto::ToHex(have.hash().view()),
-        crypto::ToHex(check.hash.view()), absl::StrJoin(check.signers, ", "));
-    return Offered::kFork;
   }
+  forks_.push_back({version, have.hash().str(), check.hash.str()});
+  if (log_ != nullptr) {
+    log_->PutState(absl::StrCat(VersionKey(kRosterFork, version), "/",
+                                crypto::ToHex(check.hash.view())),
+                   update.SerializeAsString())
+        .IgnoreError();
+  }
+  spdlog::error(
+      "ROSTER EQUIVOCATION at v{}: applied {} but {} also has a quorum "
+      "(signed by {}); the roster chain is frozen until an operator "
+      "resolves it",
+      version, crypto::ToHex(have.hash().view()),
+      crypto::ToHex(check.hash.view()), absl::StrJoin(check.signers, ", "));
+  return Offered::kFork;
+}
+
+absl::Status Membership::CheckSuccessorLocked(const proto::Roster& roster) {
+  const uint32_t version = roster.version();
+  const uint32_t current = chain_->version();
   if (!forks_.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the roster chain forked at v", forks_.front().version,
-                     "; no update is applied until an operator resolves it"));
+    return WithChainRefusal(
+        absl::FailedPreconditionError(absl::StrCat(
+            "the roster chain forked at v", forks_.front().version,
+            "; no update is applied until an operator resolves it")),
+        ChainRefusal::kForked);
   }
   if (version > current + 1) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("update v", version, " but this node has roster v",
-                     current, "; the updates between come first"));
+    return WithChainRefusal(
+        absl::FailedPreconditionError(
+            absl::StrCat("update v", version, " but this node has roster v",
+                         current, "; the updates between come first")),
+        ChainRefusal::kBehind);
   }
   if (roster.prev_hash() != chain_->current().hash().view()) {
     // Its author holds another v<current>: the chains differ.
@@ -448,6 +472,11 @@ absl::StatusOr<Offered> Membership::OfferLocked(
         "update v", version, " does not chain to this node's roster v", current,
         "; the sender holds a different history"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Offered> Membership::MergeProposalLocked(
+    const proto::SignedRoster& update, bool* applied) {
   TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check,
                            CheckUpdate(chain_->current(), update));
   if (check.signers.empty()) {
@@ -464,9 +493,9 @@ absl::StatusOr<Offered> Membership::OfferLocked(
   }
   if (merged == nullptr) {
     if (pending_.size() >= kMaxPendingProposals) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(kMaxPendingProposals, " proposals for roster v", version,
-                       " are pending already; refusing more"));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          kMaxPendingProposals, " proposals for roster v",
+          chain_->version() + 1, " are pending already; refusing more"));
     }
     pending_.push_back(update);
     merged = &pending_.back();
@@ -550,7 +579,7 @@ absl::StatusOr<proto::SignedRoster> Membership::Sign(
     // Per version and predecessor: after a concurrent self-change replaced
     // the predecessor, the member may sign for the new branch.
     const std::string signed_key =
-        absl::StrCat(VersionKey(kSignedKey, version), "/",
+        absl::StrCat(VersionKey(kSigned, version), "/",
                      crypto::ToHex(chain_->current().hash().view()));
     std::vector<std::string> earlier;
     if (log_ != nullptr) {
@@ -630,8 +659,7 @@ absl::StatusOr<bool> Membership::OfferNodeLocked(
           : nodes.WithRevocation(*rev, signed_under, chain_->current());
   if (!next.ok()) {
     // Only a record whose one fault is a roster version not reached yet.
-    if (signed_under == nullptr &&
-        absl::StartsWith(next.status().message(), "roster_ahead")) {
+    if (signed_under == nullptr && IsRosterAhead(next.status())) {
       HoldLocked(cert, rev, version);
     }
     return next.status();
@@ -640,7 +668,7 @@ absl::StatusOr<bool> Membership::OfferNodeLocked(
   if (persist && log_ != nullptr) {
     // Keyed by node id: one certificate and one revocation per node.
     TIDINGS_RETURN_IF_ERROR(log_->PutState(
-        absl::StrCat(cert != nullptr ? kNodeCertKey : kNodeRevocationKey, node),
+        absl::StrCat(cert != nullptr ? kNodeCert : kNodeRevocation, node),
         cert != nullptr ? cert->SerializeAsString()
                         : rev->SerializeAsString()));
   }
@@ -774,8 +802,8 @@ absl::StatusOr<proto::SignedNodeCert> Membership::CertifyNode(
   {
     absl::MutexLock lock(&mu_);
     if (log_ != nullptr) {
-      TIDINGS_RETURN_IF_ERROR(log_->PutState(absl::StrCat(kNodeIssuedKey, node),
-                                             absl::StrCat(since)));
+      TIDINGS_RETURN_IF_ERROR(
+          log_->PutState(absl::StrCat(kNodeIssued, node), absl::StrCat(since)));
     }
     issued_[node] = since;
   }

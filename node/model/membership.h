@@ -39,7 +39,6 @@
 #include "crypto/types.h"
 #include "node/model/field_nodes.h"
 #include "node/model/roster.h"
-#include "proto/peer.pb.h"
 #include "proto/roster.pb.h"
 #include "storage/log.h"
 
@@ -218,8 +217,33 @@ class Membership {
   // Applies `update` (complete, for the next version) under mu_.
   absl::Status ApplyLocked(const proto::SignedRoster& update)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Offer under mu_; sets *applied when the chain moved.
   absl::StatusOr<Offered> OfferLocked(const proto::SignedRoster& update,
                                       bool* applied)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An update for a version this chain holds already: known, stale, a
+  // concurrent self-change, or a fork.
+  absl::StatusOr<Offered> OfferHeldVersionLocked(
+      const proto::SignedRoster& update, uint32_t version, bool* applied)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Of two concurrent changes at `version`, one a self-change: the winner
+  // replaces the held one if nothing is built on it yet, else stale.
+  absl::StatusOr<Offered> ResolveSelfChangeLocked(
+      const proto::SignedRoster& update, uint32_t version, bool incoming_wins,
+      bool* applied) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A second complete update at `version` (not `have`): kept and reported.
+  absl::StatusOr<Offered> RecordForkLocked(const proto::SignedRoster& update,
+                                           uint32_t version, const Roster& have,
+                                           const UpdateCheck& check)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `roster` (beyond the current version) may be the next one:
+  // forked, behind, or a different history are kFailedPrecondition.
+  absl::Status CheckSuccessorLocked(const proto::Roster& roster)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A proposal for the next version: merged with a pending one of the same
+  // bytes, applied once complete.
+  absl::StatusOr<Offered> MergeProposalLocked(const proto::SignedRoster& update,
+                                              bool* applied)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PersistProposal(const proto::SignedRoster& proposal)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -18,6 +18,7 @@
 #include "base/durable_file.h"
 #include "base/status_macros.h"
 #include "crypto/hash.h"
+#include "crypto/labels.h"
 #include "crypto/sign.h"
 
 namespace tidings::node {
@@ -155,6 +156,57 @@ bool IsSelfChangeOf(const proto::Roster& prev, const proto::Roster& next,
   return true;
 }
 
+// A revocation new in `next`: it names the key `prev` held, is dated
+// `next`'s version, once per agency (`revoked_now` collects them), with
+// sorted cuts, and matches whether the agency stays a member.
+absl::Status CheckNewRevocation(const Roster& prev, const proto::Roster& next,
+                                const proto::Revocation& r,
+                                absl::flat_hash_set<std::string>& revoked_now) {
+  const proto::Roster& p = prev.roster();
+  const proto::Member* was = prev.Find(r.agency());
+  if (was == nullptr || was->sign_pk() != r.sign_pk()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("revocation of '", absl::CHexEscape(r.agency()),
+                     "' does not name its key in roster v", p.version()));
+  }
+  if (r.at_version() != next.version()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("revocation of ", r.agency(), " is dated v",
+                     r.at_version(), " in update v", next.version()));
+  }
+  if (!revoked_now.insert(r.agency()).second) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(r.agency(), " is revoked twice in one update"));
+  }
+  for (int j = 0; j < r.cuts_size(); ++j) {
+    if (r.cuts(j).feed_id().size() != crypto::Hash256::kSize) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "revocation of ", r.agency(), ": cut ", j + 1, " has a feed id of ",
+          r.cuts(j).feed_id().size(), " bytes"));
+    }
+    if (j > 0 && !(r.cuts(j - 1).feed_id() < r.cuts(j).feed_id())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("revocation of ", r.agency(),
+                       ": cuts are not sorted and unique by feed"));
+    }
+  }
+  const proto::Member* now = nullptr;
+  for (const proto::Member& m : next.members()) {
+    if (m.agency() == r.agency()) now = &m;
+  }
+  if (r.removed() != (now == nullptr)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "revocation of ", r.agency(),
+        r.removed() ? " says removed but it is still a member"
+                    : " keeps it a member but it is not in the roster"));
+  }
+  if (now != nullptr && now->sign_pk() == r.sign_pk()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "revocation of ", r.agency(), " keeps the revoked key in use"));
+  }
+  return absl::OkStatus();
+}
+
 // Everything about `next` as the successor of `prev` except its signatures.
 absl::Status ValidateUpdateStructure(const Roster& prev,
                                      const proto::Roster& next) {
@@ -186,48 +238,8 @@ absl::Status ValidateUpdateStructure(const Roster& prev,
   }
   absl::flat_hash_set<std::string> revoked_now;
   for (int i = p.revocations_size(); i < next.revocations_size(); ++i) {
-    const proto::Revocation& r = next.revocations(i);
-    const proto::Member* was = prev.Find(r.agency());
-    if (was == nullptr || was->sign_pk() != r.sign_pk()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("revocation of '", absl::CHexEscape(r.agency()),
-                       "' does not name its key in roster v", p.version()));
-    }
-    if (r.at_version() != next.version()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("revocation of ", r.agency(), " is dated v",
-                       r.at_version(), " in update v", next.version()));
-    }
-    if (!revoked_now.insert(r.agency()).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(r.agency(), " is revoked twice in one update"));
-    }
-    for (int j = 0; j < r.cuts_size(); ++j) {
-      if (r.cuts(j).feed_id().size() != crypto::Hash256::kSize) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "revocation of ", r.agency(), ": cut ", j + 1, " has a feed id of ",
-            r.cuts(j).feed_id().size(), " bytes"));
-      }
-      if (j > 0 && !(r.cuts(j - 1).feed_id() < r.cuts(j).feed_id())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("revocation of ", r.agency(),
-                         ": cuts are not sorted and unique by feed"));
-      }
-    }
-    const proto::Member* now = nullptr;
-    for (const proto::Member& m : next.members()) {
-      if (m.agency() == r.agency()) now = &m;
-    }
-    if (r.removed() != (now == nullptr)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "revocation of ", r.agency(),
-          r.removed() ? " says removed but it is still a member"
-                      : " keeps it a member but it is not in the roster"));
-    }
-    if (now != nullptr && now->sign_pk() == r.sign_pk()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "revocation of ", r.agency(), " keeps the revoked key in use"));
-    }
+    TIDINGS_RETURN_IF_ERROR(
+        CheckNewRevocation(prev, next, next.revocations(i), revoked_now));
   }
   // Removing a member always names where its feeds stop.
   for (const proto::Member& m : p.members()) {
@@ -557,7 +569,7 @@ proto::PublicIdentity PublicIdentityOf(
 
 crypto::Sha256 PlaceholderTlsFingerprint(const crypto::Identity& identity) {
   crypto::Hasher hasher;
-  hasher.UpdateField("tidings/v1/no-tls-cert");
+  hasher.UpdateField(crypto::labels::kNoTlsCert);
   hasher.UpdateField(identity.verify_key().view());
   const crypto::Hash256 hash = hasher.Finish();
   return *crypto::Sha256::FromBytes(hash.view());

@@ -4,13 +4,13 @@
 #include <string>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "crypto/hash.h"
 #include "grpcpp/grpcpp.h"
 #include "node/model/envelope.h"
+#include "node/model/roster_change.h"
 #include "proto/client.grpc.pb.h"
 #include "proto/grpc_status.h"
 
@@ -129,7 +129,12 @@ class ClientService final : public proto::Client::Service {
                              const proto::RosterProposeRequest* request,
                              proto::RosterProposalStatus* response) override {
     const std::shared_ptr<const RosterChain> chain = deps_.membership->chain();
-    absl::StatusOr<proto::Roster> next = NextRoster(chain->current(), *request);
+    const RosterChangeContext context{deps_.identity->agency(), absl::Now(),
+                                      [this](absl::string_view agency) {
+                                        return CutsFor(*deps_.log, agency);
+                                      }};
+    absl::StatusOr<proto::Roster> next =
+        NextRoster(chain->current(), *request, context);
     if (!next.ok()) return ToGrpc(next.status());
     absl::StatusOr<proto::SignedRoster> proposal =
         deps_.membership->Propose(*std::move(next), *deps_.identity);
@@ -255,102 +260,6 @@ class ClientService final : public proto::Client::Service {
     if (!is_applied) deps_.engine->Announce(proposal);
     Describe(proposal, *check, is_applied, response);
     return grpc::Status::OK;
-  }
-
-  // The roster `request` asks for, as the successor of `current`.
-  absl::StatusOr<proto::Roster> NextRoster(
-      const Roster& current, const proto::RosterProposeRequest& request) {
-    proto::Roster next = current.roster();
-    next.clear_version();
-    next.clear_prev_hash();
-    next.set_created_unix_ms(absl::ToUnixMillis(absl::Now()));
-    const std::string& op = request.op();
-    auto find = [&](absl::string_view agency) -> proto::Member* {
-      for (proto::Member& m : *next.mutable_members()) {
-        if (m.agency() == agency) return &m;
-      }
-      return nullptr;
-    };
-    auto revoke = [&](const proto::Member& old, bool removed) {
-      proto::Revocation* r = next.add_revocations();
-      r->set_agency(old.agency());
-      r->set_sign_pk(old.sign_pk());
-      r->set_at_version(current.version() + 1);
-      r->set_removed(removed);
-      for (proto::FeedCut& cut : CutsFor(*deps_.log, old.agency())) {
-        *r->add_cuts() = std::move(cut);
-      }
-    };
-    if (op == "admit") {
-      TIDINGS_RETURN_IF_ERROR(ValidateAgencyId(request.member().agency()));
-      if (find(request.member().agency()) != nullptr) {
-        return absl::AlreadyExistsError(
-            absl::StrCat(request.member().agency(), " is already a member"));
-      }
-      *next.add_members() = request.member();
-      next.set_change(absl::StrCat("admit ", request.member().agency()));
-    } else if (op == "remove") {
-      proto::Member* member = find(request.agency());
-      if (member == nullptr) {
-        return absl::NotFoundError(
-            absl::StrCat(request.agency(), " is not a member"));
-      }
-      revoke(*member, true);
-      auto* members = next.mutable_members();
-      for (int i = 0; i < members->size(); ++i) {
-        if (members->Get(i).agency() == request.agency()) {
-          members->DeleteSubrange(i, 1);
-          break;
-        }
-      }
-      next.set_change(absl::StrCat("remove ", request.agency()));
-    } else if (op == "rotate" || op == "revoke") {
-      proto::Member* member = find(request.agency());
-      if (member == nullptr) {
-        return absl::NotFoundError(
-            absl::StrCat(request.agency(), " is not a member"));
-      }
-      if (request.member().agency() != request.agency()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("the new key file is for ", request.member().agency(),
-                         ", not ", request.agency()));
-      }
-      if (op == "revoke") revoke(*member, false);
-      *member = request.member();
-      next.set_change(absl::StrCat(op == "revoke"
-                                       ? "revoke the compromised key of "
-                                       : "rotate the keys of ",
-                                   request.agency()));
-    } else if (op == "threshold") {
-      next.set_threshold(request.threshold());
-      next.set_change(absl::StrCat("threshold ", request.threshold()));
-    } else if (op == "endpoints") {
-      proto::Member* member = find(deps_.identity->agency());
-      if (member == nullptr) {
-        return absl::FailedPreconditionError("this agency is not a member");
-      }
-      if (request.endpoints_size() > 0) {
-        *member->mutable_endpoints() = request.endpoints();
-      }
-      if (!request.tls_cert_sha256().empty()) {
-        member->set_tls_cert_sha256(request.tls_cert_sha256());
-      }
-      next.set_change(absl::StrCat("endpoints of ", deps_.identity->agency()));
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown roster change '", op.substr(0, 32),
-          "'; one of admit, remove, rotate, revoke, threshold, endpoints"));
-    }
-    if (op == "admit" || op == "remove") {
-      // Keep k unless the new member count makes it invalid; then the
-      // smallest majority.
-      const auto n = static_cast<uint32_t>(next.members_size());
-      uint32_t k =
-          request.threshold() != 0 ? request.threshold() : next.threshold();
-      if (request.threshold() == 0 && (k > n || 2 * k <= n)) k = n / 2 + 1;
-      next.set_threshold(k);
-    }
-    return next;
   }
 
   grpc::Status DescribeNode(const std::string& id, proto::NodeInfo* out) {

@@ -27,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "node/model/envelope.h"
 #include "node/model/membership.h"
+#include "node/model/reject.h"
 #include "node/model/roster.h"
 #include "proto/roster.pb.h"
 #include "storage/log.h"
@@ -540,6 +541,31 @@ TEST_F(FieldNodesTest, CertificateUnderARosterNotReachedIsRosterAhead) {
   EXPECT_EQ(revocation.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(revocation.status().message()),
               StartsWith("roster_ahead"));
+}
+
+TEST_F(FieldNodesTest, RosterAheadIsTyped) {
+  proto::NodeCert cert = CertOf(Who("MY.NCB/SHIP1"));
+  cert.set_roster_version(1);
+  absl::StatusOr<std::optional<FieldNodes>> next =
+      FieldNodes().WithCert(RawSigned(cert, Who("MY.NCB")), nullptr, genesis());
+  EXPECT_TRUE(IsRosterAhead(next.status())) << next.status();
+  EXPECT_EQ(ChainRefusalOf(next.status()), ChainRefusal::kRosterAhead);
+  EXPECT_FALSE(IsBehind(next.status()));
+  // Not an envelope refusal: RejectReasonOf stays for those.
+  EXPECT_EQ(RejectReasonOf(next.status()), std::nullopt);
+
+  absl::StatusOr<std::optional<FieldNodes>> revocation =
+      FieldNodes().WithRevocation(
+          Revoked(With(FieldNodes(), "MY.NCB/SHIP1"), "MY.NCB/SHIP1", {}),
+          nullptr, genesis());
+  EXPECT_TRUE(IsRosterAhead(revocation.status())) << revocation.status();
+
+  // Any other refusal is not.
+  proto::NodeCert foreign = CertOf(Who("MY.NCB/SHIP1"));
+  absl::StatusOr<std::optional<FieldNodes>> forged = FieldNodes().WithCert(
+      RawSigned(foreign, Who("ID.NCB")), &genesis(), genesis());
+  EXPECT_FALSE(forged.ok());
+  EXPECT_FALSE(IsRosterAhead(forged.status())) << forged.status();
 }
 
 TEST_F(FieldNodesTest, AnAgencyHasAtMostTheMaximumOfFieldNodes) {

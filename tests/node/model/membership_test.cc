@@ -25,6 +25,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "node/model/envelope.h"
+#include "node/model/reject.h"
 #include "node/model/roster.h"
 #include "proto/roster.pb.h"
 #include "storage/log.h"
@@ -806,6 +807,52 @@ TEST_F(MembershipTest, ConcurrentSelfChangesConvergeOnTheSmallerHash) {
     EXPECT_EQ(membership->chain()->current().hash().str(), HashOf(winner));
     EXPECT_THAT(membership->Forks(), IsEmpty());
   }
+}
+
+// Where the chain stands is a payload (node/model/reject.h), not text.
+TEST_F(MembershipTest, BehindAndForkedRefusalsAreTyped) {
+  const proto::SignedRoster v1 = SignedBy(
+      Make(genesis(), Admit(genesis(), "F", 4)), genesis(), {"A", "B", "C"});
+  const Roster roster1 = Apply(genesis(), v1);
+  const proto::SignedRoster v2 =
+      SignedBy(Make(roster1, WithEndpoint(roster1, "C", "c2.example:7101")),
+               roster1, {"C"});
+  std::unique_ptr<Membership> membership = OpenMembership(nullptr);
+  ASSERT_NE(membership, nullptr);
+  absl::StatusOr<Offered> offered = membership->Offer(v2);
+  EXPECT_TRUE(IsBehind(offered.status())) << offered.status();
+  EXPECT_FALSE(IsForked(offered.status()));
+  EXPECT_FALSE(IsRosterAhead(offered.status()));
+  EXPECT_EQ(RejectReasonOf(offered.status()), std::nullopt);
+
+  // A change that chains elsewhere is neither.
+  const proto::SignedRoster other = SignedBy(
+      Make(genesis(), Admit(genesis(), "G", 4)), genesis(), {"C", "D", "E"});
+  ASSERT_EQ(*membership->Offer(v1), Offered::kApplied);
+  ASSERT_EQ(*membership->Offer(other), Offered::kFork);
+  offered = membership->Offer(v2);
+  EXPECT_TRUE(IsForked(offered.status())) << offered.status();
+  EXPECT_FALSE(IsBehind(offered.status()));
+  absl::StatusOr<proto::SignedRoster> proposed =
+      membership->Propose(WithEndpoint(roster1, "B", "b2.example:1"), Who("B"));
+  EXPECT_TRUE(IsForked(proposed.status())) << proposed.status();
+}
+
+TEST_F(MembershipTest, AnUnchainedUpdateIsNeitherBehindNorForked) {
+  proto::Roster next = genesis().roster();
+  next.set_version(1);
+  next.set_change("admit F");
+  *next.add_members() = MemberOf(Who("F"));
+  next.set_threshold(4);
+  next.set_prev_hash(std::string(crypto::Hash256::kSize, '\x42'));
+  std::unique_ptr<Membership> membership = OpenMembership(nullptr);
+  ASSERT_NE(membership, nullptr);
+  absl::StatusOr<Offered> offered =
+      membership->Offer(RawSigned(next, {"A", "B", "C"}));
+  EXPECT_EQ(offered.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(IsBehind(offered.status()));
+  EXPECT_FALSE(IsForked(offered.status()));
+  EXPECT_FALSE(IsRosterAhead(offered.status()));
 }
 
 TEST_F(MembershipTest, TwoQuorumsAtOneVersionAreAForkThatFreezesTheChain) {
