@@ -51,6 +51,14 @@ echo "== build: TSan (Abseil with TSan; targets that link gRPC left out)"
 bash deploy/build-absl-tsan.sh build/absl-tsan
 bash deploy/build.sh build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIDINGS_WERROR=ON -DTIDINGS_TSAN=ON \
   -DTIDINGS_BENCH=OFF -DCMAKE_PREFIX_PATH="$top/build/absl-tsan/install"
+# The TSan tree must not hold a test that links Debian's uninstrumented gRPC
+# (CMake's tidings_links_grpc leaves them out; this checks what was built).
+with_grpc=$(find build/tsan/tests -type f -perm -u+x -name '*_test' -exec sh -c \
+  'ldd "$1" | grep -q "libgrpc" && echo "$1"' _ {} \;)
+if [ -n "$with_grpc" ]; then
+  echo "TSan tree holds tests that link gRPC:" $with_grpc >&2
+  exit 1
+fi
 echo "== test: TSan build"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions="$top/deploy/tsan.supp" \
   ctest --test-dir build/tsan --output-on-failure -j"$jobs" --timeout 600

@@ -8,39 +8,26 @@
 // Versions are ten-digit, zero-padded decimals, so that a prefix scan
 // returns them in order; hashes and ids are lowercase hex.
 //
-//   state/ + name                          value                      written
-//   by roster/<version>                       an applied update node/model
-//   Membership
-//                                          (serialized SignedRoster)
-//   proposal/<roster hash>                 a pending proposal, with node/model
-//   Membership
-//                                          the signatures so far
-//   roster_fork/<version>/<roster hash>    the conflicting update of node/model
-//   Membership
-//                                          a fork, kept as evidence
-//   signed/<version>/<predecessor hash>    the 32-byte roster hash of
-//   node/model Membership
-//                                          the one proposal this node
-//                                          signed for that version
-//   node_cert/<node id>                    an accepted field-node node/model
-//   Membership
-//                                          certificate (SignedNodeCert)
-//   node_revocation/<node id>              an accepted revocation node/model
-//   Membership
-//                                          (SignedNodeRevocation)
-//   node_issued/<node id>                  for a field node this node
-//   node/model Membership
-//                                          certified: the first
-//                                          creation time (Unix ms,
-//                                          decimal) whose content
-//                                          keys it may hand out
-//   unread/<envelope id>                   on a field node: the node/gossip
-//   Engine
-//                                          envelope id (raw) of one it
-//                                          holds unread until its
+// clang-format off
+//   state/ + name                          value                                    written by
+//   roster/<version>                       an applied update (SignedRoster)         model Membership
+//   proposal/<roster hash>                 a pending proposal, signatures so far    model Membership
+//   roster_fork/<version>/<roster hash>    the conflicting update of a fork         model Membership
+//   signed/<version>/<predecessor hash>    the 32-byte roster hash of the one       model Membership
+//                                          proposal this node signed for that
+//                                          version
+//   node_cert/<node id>                    an accepted SignedNodeCert               model Membership
+//   node_revocation/<node id>              an accepted SignedNodeRevocation         model Membership
+//   node_issued/<node id>                  for a field node this node certified:    model Membership
+//                                          the first creation time (Unix ms,
+//                                          decimal) whose content keys it may
+//                                          hand out
+//   unread/<envelope id>                   on a field node: the raw id of an        gossip ContentKeyClient
+//                                          envelope held unread until its
 //                                          agency's node sends the key
-//   storage_key_id                         BLAKE2b-256 id of the node/daemon
-//                                          storage key (never the key)
+//   storage_key_id                         BLAKE2b-256 id of the storage key        daemon
+//                                          (never the key)
+// clang-format on
 //
 // Thread-safety: constants.
 #ifndef TIDINGS_STORAGE_STATE_KEYS_H_

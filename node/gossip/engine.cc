@@ -143,6 +143,9 @@ void Engine::OnLinkUp(absl::string_view peer) {
   }
   counters_.Add("links_up");
   for (SubProtocol* sub_protocol : sub_protocols_) {
+    sub_protocol->OnLinkOpening(peer);
+  }
+  for (SubProtocol* sub_protocol : sub_protocols_) {
     sub_protocol->OnLinkUp(peer);
   }
 }
@@ -256,7 +259,6 @@ void Engine::Enqueue(Received received) {
       },
       this));
   queue_.push_back(std::move(received));
-  ++enqueued_;
 }
 
 void Engine::CommitLoop() {
@@ -281,10 +283,8 @@ void Engine::CommitLoop() {
       }
       committing_ = true;
     }
-    const size_t n = batch.size();
     CommitBatch(std::move(batch), std::move(own));
     absl::MutexLock lock(&mu_);
-    committed_ += n;
     committing_ = false;
   }
 }

@@ -259,8 +259,6 @@ class Engine final : private PeerLinks, private ReceivedQueue {
   std::deque<Received> queue_ ABSL_GUARDED_BY(mu_);
   std::deque<OwnRequest> own_queue_ ABSL_GUARDED_BY(mu_);
   bool committing_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t enqueued_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   std::thread committer_;

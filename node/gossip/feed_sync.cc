@@ -71,15 +71,14 @@ std::vector<proto::PeerMessage::MsgCase> FeedSync::Routes() const {
           proto::PeerMessage::kRejection};
 }
 
-void FeedSync::OnLinkUp(absl::string_view peer) {
-  {
-    absl::MutexLock lock(&mu_);
-    PeerFeeds& feeds = peers_[peer] = PeerFeeds();
-    feeds.digest_interval = options_.anti_entropy_interval;
-    feeds.next_digest = context_.clock.Now() + options_.anti_entropy_interval;
-  }
-  SendDigest(peer);
+void FeedSync::OnLinkOpening(absl::string_view peer) {
+  absl::MutexLock lock(&mu_);
+  PeerFeeds& feeds = peers_[peer] = PeerFeeds();
+  feeds.digest_interval = options_.anti_entropy_interval;
+  feeds.next_digest = context_.clock.Now() + options_.anti_entropy_interval;
 }
+
+void FeedSync::OnLinkUp(absl::string_view peer) { SendDigest(peer); }
 
 void FeedSync::OnLinkDown(absl::string_view peer) {
   absl::MutexLock lock(&mu_);

@@ -70,6 +70,8 @@ class FeedSync final : public SubProtocol {
            ReceivedQueue& queue, const FeedSyncOptions& options);
 
   std::vector<proto::PeerMessage::MsgCase> Routes() const override;
+  // Tracks the peer, so that envelopes forwarded from now on reach it.
+  void OnLinkOpening(absl::string_view peer) override;
   // Starts anti-entropy with a digest.
   void OnLinkUp(absl::string_view peer) override;
   void OnLinkDown(absl::string_view peer) override;

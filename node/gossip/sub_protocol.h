@@ -25,6 +25,10 @@ class SubProtocol {
   // one sub-protocol only).
   virtual std::vector<proto::PeerMessage::MsgCase> Routes() const = 0;
 
+  // A link to an authenticated peer is coming up: set up per-peer state,
+  // send nothing. Every sub-protocol sees this before any sees OnLinkUp, so
+  // whatever one sends or forwards from then on already reaches the peer.
+  virtual void OnLinkOpening(absl::string_view /*peer*/) {}
   // A link to an authenticated peer came up; what to send it first.
   virtual void OnLinkUp(absl::string_view /*peer*/) {}
   // The link to `peer` went down, or the peer is no longer active.

@@ -32,6 +32,7 @@
 #include "grpcpp/grpcpp.h"
 #include "node/config/config.h"
 #include "node/model/field_nodes.h"
+#include "proto/grpc_status.h"
 #include "tests/testing/temp_dir.h"
 
 #ifndef TIDINGSD_PATH
@@ -54,12 +55,6 @@ constexpr absl::Duration kRpcTimeout = absl::Seconds(10);
       std::abort();                                                         \
     }                                                                       \
   } while (0)
-
-absl::Status FromGrpc(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
-}
 
 absl::Status ErrnoError(absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
@@ -635,7 +630,7 @@ absl::Status Cluster::WaitReady(NodeState& node) {
       SetDeadline(context, absl::Seconds(2));
       proto::StatsRequest request;
       proto::StatsResponse response;
-      last = FromGrpc(stub->Stats(&context, request, &response));
+      last = grpc_status::FromGrpc(stub->Stats(&context, request, &response));
       if (last.ok()) return absl::OkStatus();
     } else {
       last = absl::UnavailableError(
@@ -876,8 +871,8 @@ absl::StatusOr<Response> Cluster::Call(
   grpc::ClientContext context;
   SetDeadline(context, kRpcTimeout);
   Response response;
-  absl::Status status =
-      FromGrpc((StubFor(agency).get()->*method)(&context, request, &response));
+  absl::Status status = grpc_status::FromGrpc(
+      (StubFor(agency).get()->*method)(&context, request, &response));
   if (!status.ok()) return status;
   return response;
 }

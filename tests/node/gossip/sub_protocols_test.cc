@@ -140,6 +140,7 @@ TEST_F(SubProtocolTest, RosterGossipHoldsAnUnparsableUpdateAgainstThePeer) {
 TEST_F(SubProtocolTest, FeedSyncOpensALinkWithTheDigestOfNothingShared) {
   DiscardQueue queue;
   FeedSync sync(context(), no_forward_secrecy_, queue, FeedSyncOptions());
+  sync.OnLinkOpening("BB");
   sync.OnLinkUp("BB");
   ASSERT_EQ(sender_.sent.size(), 1u);
   EXPECT_EQ(sender_.sent[0].peer, "BB");
@@ -153,6 +154,7 @@ TEST_F(SubProtocolTest, FeedSyncOpensALinkWithTheDigestOfNothingShared) {
 TEST_F(SubProtocolTest, FeedSyncAnswersADigestMismatchWithItsHeads) {
   DiscardQueue queue;
   FeedSync sync(context(), no_forward_secrecy_, queue, FeedSyncOptions());
+  sync.OnLinkOpening("BB");
   sync.OnLinkUp("BB");
   proto::PeerMessage digest;
   digest.mutable_heads_digest()->set_digest("something else");
