@@ -77,6 +77,8 @@ absl::Status Reject(RejectReason reason, absl::string_view detail) {
   return status;
 }
 
+absl::Span<const RejectReason> AllRejectReasons() { return kAllReasons; }
+
 std::optional<RejectReason> RejectReasonOf(const absl::Status& status) {
   auto payload = status.GetPayload(kRejectPayloadUrl);
   if (!payload.has_value()) return std::nullopt;

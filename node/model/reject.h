@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace tidings::node {
 
@@ -47,6 +48,8 @@ enum class RejectReason {
                          // the sender's fault; retried once it arrives)
 };
 absl::string_view RejectReasonName(RejectReason reason);
+// Every reason, in declaration order.
+absl::Span<const RejectReason> AllRejectReasons();
 
 // A status refusing an envelope: kInvalidArgument (kUnauthenticated for
 // signature and decryption failures), message "<name>: <detail>", and the

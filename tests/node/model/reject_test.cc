@@ -8,19 +8,14 @@
 namespace tidings::node {
 namespace {
 
-constexpr RejectReason kReasons[] = {
-    RejectReason::kOversized,     RejectReason::kMalformed,
-    RejectReason::kWrongNetwork,  RejectReason::kUnknownOrigin,
-    RejectReason::kBadSignature,  RejectReason::kBadAudience,
-    RejectReason::kNotInAudience, RejectReason::kSenderNotInAudience,
-    RejectReason::kUndecryptable, RejectReason::kGap,
-    RejectReason::kPrevMismatch,  RejectReason::kEquivocation,
-    RejectReason::kRevoked,       RejectReason::kRosterAhead,
-    RejectReason::kUnknownNode,
-};
-
 TEST(RejectTest, EveryReasonRoundTripsThroughItsPayload) {
-  for (RejectReason reason : kReasons) {
+  // The list holds each enumerator once, in order (kUnknownNode is last).
+  ASSERT_EQ(AllRejectReasons().size(),
+            static_cast<size_t>(RejectReason::kUnknownNode) + 1);
+  for (size_t i = 0; i < AllRejectReasons().size(); ++i) {
+    EXPECT_EQ(static_cast<size_t>(AllRejectReasons()[i]), i);
+  }
+  for (RejectReason reason : AllRejectReasons()) {
     const absl::Status status = Reject(reason, "detail");
     EXPECT_EQ(RejectReasonOf(status), reason) << RejectReasonName(reason);
     EXPECT_EQ(status.message(),
