@@ -1662,7 +1662,7 @@ absl::Status Run() {
   setup.quiet_window = std::max(absl::Seconds(1), p.anti_entropy * 3 / 2);
 
   ClusterOptions options;
-  options.agencies = setup.agencies;
+  options.principals = setup.agencies;
   // The higher-numbered end dials: the last node, which the catch-up phase
   // restarts, dials all of its links.
   for (const auto& [a, b] : setup.edges) {

@@ -38,7 +38,7 @@ constexpr size_t kMaxNameBytes = 256;  // agency names
 // What keygen was asked for, checked before anything is made.
 struct KeygenRequest {
   // An agency id, or a field node's "AGENCY/NAME" (node/field_nodes.h).
-  std::string agency;
+  std::string principal;  // from --agency
   bool field_node = false;
   std::string dir;
   std::string name;
@@ -67,11 +67,11 @@ std::string HostOf(absl::string_view endpoint) {
 
 absl::StatusOr<KeygenRequest> ParseKeygen(const Args& args) {
   KeygenRequest request;
-  TIDINGS_ASSIGN_OR_RETURN(request.agency, args.Required("agency"));
-  if (absl::Status s = ValidatePrincipal(request.agency); !s.ok()) {
+  TIDINGS_ASSIGN_OR_RETURN(request.principal, args.Required("agency"));
+  if (absl::Status s = ValidatePrincipal(request.principal); !s.ok()) {
     return UsageError(absl::StrCat("--agency: ", s.message()));
   }
-  request.field_node = IsFieldNode(request.agency);
+  request.field_node = IsFieldNode(request.principal);
   TIDINGS_ASSIGN_OR_RETURN(request.dir, args.Required("out"));
   request.name = args.Find("name") ? *args.Find("name") : "";
   TIDINGS_RETURN_IF_ERROR(ValidateText("name", request.name, kMaxNameBytes));
@@ -95,7 +95,7 @@ absl::StatusOr<KeygenRequest> ParseKeygen(const Args& args) {
 absl::StatusOr<KeygenFiles> PlanFiles(const KeygenRequest& request) {
   const std::filesystem::path base(request.dir);
   KeygenFiles files;
-  files.stem = FileStemOf(request.agency);
+  files.stem = FileStemOf(request.principal);
   files.key = (base / absl::StrCat(files.stem, ".key")).string();
   files.pub = (base / absl::StrCat(files.stem, ".pub")).string();
   files.tls_key = (base / absl::StrCat(files.stem, ".tls.key")).string();
@@ -114,8 +114,8 @@ absl::StatusOr<KeygenFiles> PlanFiles(const KeygenRequest& request) {
 
 absl::StatusOr<crypto::TlsCredentials> MakeTls(const KeygenRequest& request) {
   absl::StatusOr<crypto::TlsCredentials> tls =
-      crypto::GenerateTlsCertificate(request.agency, request.hosts);
-  // The agency id and its length are checked by now, so only a host can be
+      crypto::GenerateTlsCertificate(request.principal, request.hosts);
+  // The principal and its length are checked by now, so only a host can be
   // wrong.
   if (!tls.ok() && tls.status().code() == absl::StatusCode::kInvalidArgument) {
     return UsageError(absl::StrCat("--endpoint: ", tls.status().message()));
@@ -169,7 +169,7 @@ void PrintKeygen(const Args& args, const KeygenRequest& request,
   const bool sealed = request.passphrase.has_value();
   if (args.Bool("json")) {
     out << JsonObject()
-               .String("agency", request.agency)
+               .String("agency", request.principal)
                .Bool("field_node", request.field_node)
                .String("key_file", files.key)
                .Bool("sealed", sealed)
@@ -184,7 +184,7 @@ void PrintKeygen(const Args& args, const KeygenRequest& request,
     return;
   }
   out << (request.field_node ? "field node   " : "agency       ")
-      << request.agency << "\n"
+      << request.principal << "\n"
       << "secret key   " << files.key << " (mode 0600; "
       << (sealed ? absl::StrCat("sealed with the passphrase, ",
                                 CostDescription(request.cost), "; ")
@@ -197,7 +197,7 @@ void PrintKeygen(const Args& args, const KeygenRequest& request,
       << "box key      " << box_hex << "\n"
       << "tls cert     sha256 " << tls_hex << "\n";
   if (request.field_node) {
-    out << "\nNext, " << AgencyOf(request.agency)
+    out << "\nNext, " << AgencyOf(request.principal)
         << "'s node certifies it (compare the keys above first):\n"
         << "  tidings node certify --pub " << files.pub << " --out "
         << files.stem << ".cert\n";
@@ -212,7 +212,8 @@ absl::Status RunKeygen(const Args& args, std::ostream& out) {
   TIDINGS_ASSIGN_OR_RETURN(const crypto::TlsCredentials tls, MakeTls(request));
   TIDINGS_ASSIGN_OR_RETURN(const crypto::Sha256 fingerprint,
                            crypto::CertificateFingerprint(tls.cert_pem));
-  const crypto::Identity identity = crypto::Identity::Generate(request.agency);
+  const crypto::Identity identity =
+      crypto::Identity::Generate(request.principal);
   TIDINGS_RETURN_IF_ERROR(EnsureDirectory(request.dir));
   TIDINGS_RETURN_IF_ERROR(
       WriteKeygenFiles(request, files, identity, tls, fingerprint));
@@ -234,11 +235,11 @@ absl::Status ReplaceKeyFile(const std::string& path,
                                : identity.ReplaceFile(path);
 }
 
-void PrintSealedJson(const std::string& key_path, absl::string_view agency,
+void PrintSealedJson(const std::string& key_path, absl::string_view principal,
                      bool sealed, std::ostream& out) {
   out << JsonObject()
              .String("key_file", key_path)
-             .String("agency", agency)
+             .String("agency", principal)
              .Bool("sealed", sealed)
              .Build()
       << "\n";
@@ -264,10 +265,10 @@ absl::Status RunKeySeal(const Args& args, std::ostream& out) {
   TIDINGS_RETURN_IF_ERROR(
       ReplaceKeyFile(key_path, *identity, &passphrase, cost));
   if (args.Bool("json")) {
-    PrintSealedJson(key_path, identity->agency(), true, out);
+    PrintSealedJson(key_path, identity->principal(), true, out);
     return absl::OkStatus();
   }
-  out << "sealed " << key_path << " (" << identity->agency() << ") with the "
+  out << "sealed " << key_path << " (" << identity->principal() << ") with the "
       << "passphrase in " << passphrase_path << " (" << CostDescription(cost)
       << ")\n";
   return absl::OkStatus();
@@ -283,10 +284,10 @@ absl::Status RunKeyUnseal(const Args& args, std::ostream& out) {
   TIDINGS_RETURN_IF_ERROR(ReplaceKeyFile(key_path, identity, nullptr,
                                          crypto::PassphraseCost::kModerate));
   if (args.Bool("json")) {
-    PrintSealedJson(key_path, identity.agency(), false, out);
+    PrintSealedJson(key_path, identity.principal(), false, out);
     return absl::OkStatus();
   }
-  out << "unsealed " << key_path << " (" << identity.agency()
+  out << "unsealed " << key_path << " (" << identity.principal()
       << "); it is now protected by its file mode alone\n";
   return absl::OkStatus();
 }

@@ -146,7 +146,7 @@ absl::Status RunRosterSign(const Args& args, std::ostream& out) {
   if (args.Bool("json")) {
     JsonObject json;
     json.String("roster_file", path)
-        .String("signed_by", identity.agency())
+        .String("signed_by", identity.principal())
         .Raw("missing", JsonStringArray(missing))
         .Bool("verified", verified.ok());
     if (verified.ok()) {
@@ -155,7 +155,7 @@ absl::Status RunRosterSign(const Args& args, std::ostream& out) {
     out << json.Build() << "\n";
     return absl::OkStatus();
   }
-  out << "signed " << path << " as " << identity.agency() << "\n";
+  out << "signed " << path << " as " << identity.principal() << "\n";
   if (verified.ok()) {
     out << "every founder has signed; network id "
         << crypto::ToHex(verified->network_id().view()) << "\n";

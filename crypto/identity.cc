@@ -155,7 +155,7 @@ absl::StatusOr<SymmetricKey> DeriveKey(const Passphrase& passphrase,
 
 // The checked secrets of a plain key file.
 struct KeyFileSecrets {
-  std::string agency;
+  std::string principal;  // the key file's `agency` field
   SigningSeed seed;
   BoxSecretKey box;
 };
@@ -222,10 +222,10 @@ absl::StatusOr<Passphrase> ReadPassphraseFile(const std::string& path) {
   return Passphrase(bytes->view());
 }
 
-Identity Identity::Generate(absl::string_view agency) {
+Identity Identity::Generate(absl::string_view principal) {
   EnsureSodium();
   Identity identity;
-  identity.agency_ = std::string(agency);
+  identity.principal_ = std::string(principal);
   SigningKeyPair signing = GenerateSigningKey();
   identity.signing_key_ = std::move(signing.secret);
   identity.verify_key_ = signing.public_key;
@@ -239,10 +239,10 @@ absl::StatusOr<Identity> Identity::LoadFile(const std::string& path) {
   return LoadFile(path, nullptr);
 }
 
-Identity Identity::FromSecrets(std::string agency, const SigningSeed& seed,
+Identity Identity::FromSecrets(std::string principal, const SigningSeed& seed,
                                BoxSecretKey box) {
   Identity identity;
-  identity.agency_ = std::move(agency);
+  identity.principal_ = std::move(principal);
   SigningKeyPair signing = SigningKeyFromSeed(seed);
   identity.signing_key_ = std::move(signing.secret);
   identity.verify_key_ = signing.public_key;
@@ -274,7 +274,7 @@ absl::StatusOr<Identity> Identity::LoadFile(const std::string& path,
           " is not sealed, but a passphrase was given; seal it (tidings key "
           "seal) or give no passphrase"));
     }
-    return FromSecrets(std::move(secrets->agency), secrets->seed,
+    return FromSecrets(std::move(secrets->principal), secrets->seed,
                        std::move(secrets->box));
   }
 
@@ -352,13 +352,13 @@ absl::StatusOr<Identity> Identity::LoadFile(const std::string& path,
   absl::StatusOr<KeyFileSecrets> secrets =
       CheckKeyFile(inner, path, "sealed contents: ");
   if (!secrets.ok()) return secrets.status();
-  return FromSecrets(std::move(secrets->agency), secrets->seed,
+  return FromSecrets(std::move(secrets->principal), secrets->seed,
                      std::move(secrets->box));
 }
 
 void Identity::FillSecrets(proto::SecretKeyFile& file) const {
   file.set_version(kKeyFileVersion);
-  file.set_agency(agency_);
+  file.set_agency(principal_);
   SigningSeed seed = SeedOf(signing_key_);
   file.set_sign_seed(reinterpret_cast<const char*>(seed.data()), seed.size());
   file.set_box_sk(reinterpret_cast<const char*>(box_secret_.data()),
@@ -385,7 +385,7 @@ absl::StatusOr<SecretFileBytes> Identity::KeyFileBytes(
   const PwhashLimits limits = LimitsOf(options.cost);
   proto::SealedKeyFile sealed;
   sealed.set_version(kSealedKeyFileVersion);
-  sealed.set_agency(agency_);
+  sealed.set_agency(principal_);
   std::string salt(crypto_pwhash_SALTBYTES, '\0');
   randombytes_buf(salt.data(), salt.size());
   sealed.set_salt(salt);

@@ -1,5 +1,6 @@
-// A node's identity: its agency id, Ed25519 signing key and X25519 key, and
-// the secret key file that holds them.
+// A node's identity: its principal id (an agency, or a field node of one),
+// its Ed25519 signing key and X25519 key, and the secret key file that holds
+// them. (The key file's field for the id is still named `agency`.)
 //
 // Key files are written 0600 with O_EXCL (never overwriting) and refused on
 // load if group or others can read or write them. A key file may be sealed
@@ -51,8 +52,8 @@ absl::StatusOr<Passphrase> ReadPassphraseFile(const std::string& path);
 
 class Identity {
  public:
-  // A fresh identity for `agency`.
-  static Identity Generate(absl::string_view agency);
+  // A fresh identity for `principal` (an agency or a field node id).
+  static Identity Generate(absl::string_view principal);
 
   // Loads a plain (unsealed) key file: LoadFile(path, nullptr).
   static absl::StatusOr<Identity> LoadFile(const std::string& path);
@@ -101,7 +102,7 @@ class Identity {
   Identity(const Identity&) = delete;
   Identity& operator=(const Identity&) = delete;
 
-  const std::string& agency() const { return agency_; }
+  const std::string& principal() const { return principal_; }
   const SigningKey& signing_key() const { return signing_key_; }
   const VerifyKey& verify_key() const { return verify_key_; }
   const BoxSecretKey& box_secret() const { return box_secret_; }
@@ -116,10 +117,10 @@ class Identity {
   absl::StatusOr<SecretFileBytes> KeyFileBytes(
       const std::string& path, const Passphrase* passphrase,
       const SealOptions& options) const;
-  static Identity FromSecrets(std::string agency, const SigningSeed& seed,
+  static Identity FromSecrets(std::string principal, const SigningSeed& seed,
                               BoxSecretKey box);
 
-  std::string agency_;
+  std::string principal_;
   SigningKey signing_key_;
   VerifyKey verify_key_;
   BoxSecretKey box_secret_;

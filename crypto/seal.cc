@@ -176,7 +176,7 @@ absl::StatusOr<Sealed> Seal(Keyring& sender,
     absl::StatusOr<std::string> wrapped =
         WrapContentKey(sender, recipient, sealed.nonce, aad, content_key);
     if (!wrapped.ok()) return wrapped.status();
-    sealed.wrapped_keys.push_back({recipient.agency, *std::move(wrapped)});
+    sealed.wrapped_keys.push_back({recipient.principal, *std::move(wrapped)});
   }
 
   sealed.ciphertext.resize(plaintext.size() +
@@ -198,10 +198,10 @@ absl::StatusOr<std::string> WrapContentKey(Keyring& sender,
       sender.WrapKeyWith(recipient.public_key);
   if (!wrap_key.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "recipient ", recipient.agency,
+        "recipient ", recipient.principal,
         " has an unusable box key: ", wrap_key.status().message()));
   }
-  const std::string ad = WrapAad(aad, recipient.agency);
+  const std::string ad = WrapAad(aad, recipient.principal);
   std::string wrapped(kWrappedSize, '\0');
   crypto_aead_xchacha20poly1305_ietf_encrypt(
       reinterpret_cast<unsigned char*>(wrapped.data()), /*clen_p=*/nullptr,
@@ -210,19 +210,19 @@ absl::StatusOr<std::string> WrapContentKey(Keyring& sender,
   return wrapped;
 }
 
-absl::StatusOr<std::string> Open(Keyring& mine, absl::string_view my_agency,
+absl::StatusOr<std::string> Open(Keyring& mine, absl::string_view my_principal,
                                  const BoxPublicKey& sender_public,
                                  const Nonce& nonce, absl::string_view wrapped,
                                  absl::string_view aad,
                                  absl::string_view ciphertext) {
   absl::StatusOr<SymmetricKey> content_key =
-      OpenContentKey(mine, my_agency, sender_public, nonce, wrapped, aad);
+      OpenContentKey(mine, my_principal, sender_public, nonce, wrapped, aad);
   if (!content_key.ok()) return content_key.status();
   return OpenWithContentKey(*content_key, nonce, aad, ciphertext);
 }
 
 absl::StatusOr<SymmetricKey> OpenContentKey(Keyring& mine,
-                                            absl::string_view my_agency,
+                                            absl::string_view my_principal,
                                             const BoxPublicKey& sender_public,
                                             const Nonce& nonce,
                                             absl::string_view wrapped,
@@ -232,7 +232,7 @@ absl::StatusOr<SymmetricKey> OpenContentKey(Keyring& mine,
   absl::StatusOr<SymmetricKey> wrap_key = mine.WrapKeyWith(sender_public);
   if (!wrap_key.ok()) return BodyDoesNotDecrypt();
 
-  std::string ad = WrapAad(aad, my_agency);
+  std::string ad = WrapAad(aad, my_principal);
   SymmetricKey content_key;
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(
           content_key.mutable_data(), /*mlen_p=*/nullptr, /*nsec=*/nullptr,

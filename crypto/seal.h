@@ -79,7 +79,7 @@ class Keyring {
 };
 
 struct Recipient {
-  std::string agency;
+  std::string principal;  // an agency or a field node id
   BoxPublicKey public_key;
 };
 
@@ -116,22 +116,22 @@ absl::StatusOr<std::string> WrapContentKey(Keyring& sender,
                                            absl::string_view aad,
                                            const SymmetricKey& content_key);
 
-// Opens a body sealed by `sender_public` for `my_agency`: OpenContentKey then
-// OpenWithContentKey. Every failure (wrong key, tampered wrap, tampered
+// Opens a body sealed by `sender_public` for `my_principal`: OpenContentKey
+// then OpenWithContentKey. Every failure (wrong key, tampered wrap, tampered
 // ciphertext, wrong aad) is the same kUnauthenticated "body does not
 // decrypt".
 [[nodiscard]] absl::StatusOr<std::string> Open(
-    Keyring& mine, absl::string_view my_agency,
+    Keyring& mine, absl::string_view my_principal,
     const BoxPublicKey& sender_public, const Nonce& nonce,
     absl::string_view wrapped, absl::string_view aad,
     absl::string_view ciphertext);
 
-// Unwraps the content key that `sender_public` wrapped for `my_agency` with
+// Unwraps the content key that `sender_public` wrapped for `my_principal` with
 // `nonce` and `aad` (the body's). Every failure (wrong key, low-order sender
 // key, tampered or wrong-size wrap, wrong aad or recipient) is
 // kUnauthenticated "body does not decrypt".
 [[nodiscard]] absl::StatusOr<SymmetricKey> OpenContentKey(
-    Keyring& mine, absl::string_view my_agency,
+    Keyring& mine, absl::string_view my_principal,
     const BoxPublicKey& sender_public, const Nonce& nonce,
     absl::string_view wrapped, absl::string_view aad);
 

@@ -43,7 +43,7 @@ constexpr absl::string_view kCertFile = "TLS certificate file";
 // only keep a wrong path from being read whole.
 constexpr size_t kMaxKeyFileSize = 16 * 1024;
 constexpr size_t kMaxCertSize = 64 * 1024;
-constexpr size_t kMaxAgencyBytes = 64;  // X.509's upper bound for a CN
+constexpr size_t kMaxPrincipalBytes = 64;  // X.509's upper bound for a CN
 constexpr size_t kMaxDnsNameBytes = 253;
 constexpr long kNotBeforeSkewSeconds = 60 * 60;
 constexpr int kValidityDays = 3653;  // ten years, leap days included
@@ -232,12 +232,12 @@ bool PathTaken(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<TlsCredentials> GenerateTlsCertificate(
-    absl::string_view agency, const std::vector<std::string>& hosts) {
+    absl::string_view principal, const std::vector<std::string>& hosts) {
   EnsureSodium();
-  if (agency.empty() || agency.size() > kMaxAgencyBytes) {
+  if (principal.empty() || principal.size() > kMaxPrincipalBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("TLS certificate common name must be 1 to ",
-                     kMaxAgencyBytes, " bytes, got ", agency.size()));
+                     kMaxPrincipalBytes, " bytes, got ", principal.size()));
   }
   std::set<AltName> names;
   names.insert(AltName{true, std::string("\x7f\x00\x00\x01", 4)});
@@ -279,8 +279,8 @@ absl::StatusOr<TlsCredentials> GenerateTlsCertificate(
   X509_NAME* subject = X509_get_subject_name(cert.get());
   if (X509_NAME_add_entry_by_txt(
           subject, "CN", MBSTRING_UTF8,
-          reinterpret_cast<const unsigned char*>(agency.data()),
-          static_cast<int>(agency.size()), -1, 0) != 1 ||
+          reinterpret_cast<const unsigned char*>(principal.data()),
+          static_cast<int>(principal.size()), -1, 0) != 1 ||
       X509_set_issuer_name(cert.get(), subject) != 1) {
     return OpenSslError("cannot set the certificate's name");
   }

@@ -38,16 +38,16 @@ struct TlsCredentials {
 };
 
 // A fresh ECDSA P-256 key and a self-signed X.509 v3 certificate for it:
-// subject and issuer CN = `agency`; a random positive 127-bit serial; valid
+// subject and issuer CN = `principal`; a random positive 127-bit serial; valid
 // from one hour ago (clock skew between nodes) for ten years; not a CA; key
 // usage digitalSignature; extended key usage serverAuth and clientAuth;
 // subjectAltName IP:127.0.0.1 plus one entry per `hosts` item: an IP address
 // (IPv4 or IPv6, no brackets) becomes an IP entry, anything else a DNS entry.
-// Duplicates are dropped. kInvalidArgument if `agency` is empty or longer
+// Duplicates are dropped. kInvalidArgument if `principal` is empty or longer
 // than 64 bytes, or a host is neither an IP address nor a DNS name (letters,
 // digits, '-', '.', at most 253 bytes); kInternal if OpenSSL fails.
 absl::StatusOr<TlsCredentials> GenerateTlsCertificate(
-    absl::string_view agency, const std::vector<std::string>& hosts);
+    absl::string_view principal, const std::vector<std::string>& hosts);
 
 // SHA-256 of the DER encoding of the one certificate in `cert_pem` (what
 // `openssl x509 -outform der | sha256sum` prints). kInvalidArgument unless

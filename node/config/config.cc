@@ -43,7 +43,7 @@ std::string ResolvePath(absl::string_view base_dir, absl::string_view value) {
 }
 
 enum class Key {
-  kAgency,
+  kAgency,  // the `agency` key: sets Config::principal
   kKeyFile,
   kKeyPassphraseFile,
   kTlsKeyFile,
@@ -161,7 +161,7 @@ class ConfigParser {
   // Line where each single-valued key was set: duplicates are refused, since
   // "the last one wins" hides typos in a file operators edit by hand.
   absl::flat_hash_map<Key, int> seen_;
-  // Line of each `peer`, by its agency.
+  // Line of each `peer`, by its principal.
   absl::flat_hash_map<std::string, int> peer_lines_;
 };
 
@@ -184,7 +184,7 @@ absl::Status ConfigParser::Apply(const Setting& setting) {
       if (absl::Status s = ValidatePrincipal(value); !s.ok()) {
         return LineError(setting.line, s.message());
       }
-      config_.agency = std::string(value);
+      config_.principal = std::string(value);
       break;
     case Key::kKeyFile:
       config_.key_file = ResolvePath(base_dir_, value);
@@ -253,7 +253,8 @@ absl::Status ConfigParser::Apply(const Setting& setting) {
   return absl::OkStatus();
 }
 
-// `peer = AGENCY host:port`; each agency at most once.
+// `peer = AGENCY host:port` (AGENCY is a principal); each principal at most
+// once.
 absl::Status ConfigParser::AddPeer(const Setting& setting) {
   std::vector<absl::string_view> parts =
       absl::StrSplit(setting.value, absl::ByAnyChar(" \t"), absl::SkipEmpty());
@@ -309,17 +310,17 @@ absl::Status ConfigParser::CheckRequiredKeys() const {
 
 // A field node (AGENCY/NAME) needs its certificate; nothing else has one.
 absl::Status ConfigParser::CheckNodeCert() const {
-  if (IsFieldNode(config_.agency) == !config_.node_cert_file.empty()) {
+  if (IsFieldNode(config_.principal) == !config_.node_cert_file.empty()) {
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(
-      IsFieldNode(config_.agency)
-          ? absl::StrCat("field node ", config_.agency,
+      IsFieldNode(config_.principal)
+          ? absl::StrCat("field node ", config_.principal,
                          " needs 'node_cert' (the certificate its agency "
                          "made with `tidings node certify`)")
           : absl::StrCat("'node_cert' is only for a field node "
                          "(agency = AGENCY/NAME), not ",
-                         config_.agency));
+                         config_.principal));
 }
 
 // Where `tidings keygen` writes them: next to the key file.
@@ -328,12 +329,12 @@ void ConfigParser::DeriveTlsPaths() {
       std::filesystem::path(config_.key_file).parent_path();
   if (config_.tls_key_file.empty()) {
     config_.tls_key_file =
-        (key_dir / absl::StrCat(FileStemOf(config_.agency), ".tls.key"))
+        (key_dir / absl::StrCat(FileStemOf(config_.principal), ".tls.key"))
             .string();
   }
   if (config_.tls_cert_file.empty()) {
     config_.tls_cert_file =
-        (key_dir / absl::StrCat(FileStemOf(config_.agency), ".tls.crt"))
+        (key_dir / absl::StrCat(FileStemOf(config_.principal), ".tls.crt"))
             .string();
   }
 }
@@ -359,8 +360,8 @@ absl::Status ConfigParser::CheckDistinctFiles() const {
 absl::StatusOr<Config> ConfigParser::Finish() && {
   TIDINGS_RETURN_IF_ERROR(CheckRequiredKeys());
   TIDINGS_RETURN_IF_ERROR(CheckNodeCert());
-  if (auto it = peer_lines_.find(config_.agency); it != peer_lines_.end()) {
-    return LineError(it->second, absl::StrCat("peer ", config_.agency,
+  if (auto it = peer_lines_.find(config_.principal); it != peer_lines_.end()) {
+    return LineError(it->second, absl::StrCat("peer ", config_.principal,
                                               " is this node's own agency"));
   }
   DeriveTlsPaths();
@@ -415,7 +416,7 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
 
 std::string FormatConfig(const Config& config) {
   std::string out;
-  absl::StrAppend(&out, "agency = ", config.agency, "\n");
+  absl::StrAppend(&out, "agency = ", config.principal, "\n");
   absl::StrAppend(&out, "key_file = ", config.key_file, "\n");
   if (!config.key_passphrase_file.empty()) {
     absl::StrAppend(&out, "key_passphrase_file = ", config.key_passphrase_file,
@@ -437,7 +438,7 @@ std::string FormatConfig(const Config& config) {
   absl::StrAppend(&out, "listen = ", config.listen, "\n");
   absl::StrAppend(&out, "client_socket = ", config.client_socket, "\n");
   for (const PeerAddress& peer : config.peers) {
-    absl::StrAppend(&out, "peer = ", peer.agency, " ", peer.address, "\n");
+    absl::StrAppend(&out, "peer = ", peer.principal, " ", peer.address, "\n");
   }
   absl::StrAppend(&out, "anti_entropy_ms = ",
                   absl::ToInt64Milliseconds(config.anti_entropy_interval),

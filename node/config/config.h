@@ -11,10 +11,10 @@
 //                     not part of the passphrase. Without it, the
 //                     passphrase comes from $TIDINGS_KEY_PASSPHRASE.)
 //   tls_key_file    = keys/MY.NCB.tls.key     (optional; default
-//                     <key_file's dir>/<agency>.tls.key, '/' in a field
+//                     <key_file's dir>/<principal>.tls.key, '/' in a field
 //                     node's id written '+'; mode 0600)
 //   tls_cert_file   = keys/MY.NCB.tls.crt     (optional; default
-//                     <key_file's dir>/<agency>.tls.crt)
+//                     <key_file's dir>/<principal>.tls.crt)
 //   roster          = roster.bin              (required; signed roster file)
 //   data_dir        = data/MY.NCB             (required; RocksDB lives here)
 //   listen          = 127.0.0.1:7101          (required; peer service)
@@ -43,12 +43,16 @@
 namespace tidings::node {
 
 struct PeerAddress {
-  std::string agency;
-  std::string address;  // host:port
+  std::string principal;  // a member agency or a field node id
+  std::string address;    // host:port
 };
 
+// `principal` is this node's id: a member agency (MY.NCB) or a field node
+// (MY.NCB/SHIP1). The file still spells its key `agency` (and a peer line
+// `peer = AGENCY host:port`): the file format is what every operator has
+// written, so only the names in code say `principal`.
 struct Config {
-  std::string agency;
+  std::string principal;  // key `agency`
   std::string key_file;
   std::string node_cert_file;  // a field node's; empty for a member's node
   // Empty: none configured (node/keys.h then tries the environment).

@@ -75,21 +75,21 @@ using storage::state_keys::kStorageKeyId;
 
 absl::Status CheckRosterEntry(const Roster& roster,
                               const crypto::Identity& identity) {
-  const proto::Member* member = roster.Find(identity.agency());
+  const proto::Member* member = roster.Find(identity.principal());
   if (member == nullptr) {
     // A node may start before the update admitting its agency reaches it:
     // it links to members that know it and learns the update from them.
     spdlog::warn(
         "agency {} is not a member of roster v{}; waiting for an update that "
         "admits it",
-        identity.agency(), roster.version());
+        identity.principal(), roster.version());
     return absl::OkStatus();
   }
   if (member->sign_pk() != identity.verify_key().view() ||
       member->box_pk() != identity.box_public().view()) {
     return absl::FailedPreconditionError(
         absl::StrCat("the key file's public keys are not the entry for ",
-                     identity.agency(), " in roster v", roster.version(),
+                     identity.principal(), " in roster v", roster.version(),
                      " (after a key rotation, point key_file at the new key)"));
   }
   return absl::OkStatus();
@@ -108,10 +108,11 @@ absl::Status OfferOwnNodeCert(const Config& config,
   absl::StatusOr<bool> offered = membership.OfferNodeCert(signed_cert);
   if (offered.ok()) {
     const std::shared_ptr<const RosterChain> chain = membership.chain();
-    const FieldNode* self = chain->nodes().Find(identity.agency());
+    const FieldNode* self = chain->nodes().Find(identity.principal());
     if (self != nullptr && self->revocation.has_value()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "node certificate ", config.node_cert_file, ": ", identity.agency(),
+          "node certificate ", config.node_cert_file, ": ",
+          identity.principal(),
           " was revoked by its agency; a revoked node id is not certified "
           "again (make new keys under a new name)"));
     }
@@ -196,7 +197,7 @@ absl::Status Daemon::Parts::OpenState(Roster genesis) {
   // The genesis, then the updates this node applied before.
   TIDINGS_ASSIGN_OR_RETURN(membership,
                            Membership::Open(std::move(genesis), log.get()));
-  membership->SetSelf(config.agency);
+  membership->SetSelf(config.principal);
   TIDINGS_ASSIGN_OR_RETURN(
       epochs,
       EpochKeys::Open(
@@ -213,7 +214,7 @@ absl::Status Daemon::Parts::OpenState(Roster genesis) {
 absl::Status Daemon::Parts::LoadCredentials() {
   const std::shared_ptr<const RosterChain> chain = membership->chain();
   std::optional<proto::NodeCert> node_cert;
-  if (IsFieldNode(config.agency)) {
+  if (IsFieldNode(config.principal)) {
     TIDINGS_RETURN_IF_ERROR(
         OfferOwnNodeCert(config, *identity, *membership, node_cert));
   } else {
@@ -338,7 +339,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   parts->StartThreads();
   spdlog::info(
       "{} up: peers on {}, client on {}, {} envelopes held, network {}",
-      config.agency, config.listen, config.client_socket,
+      config.principal, config.listen, config.client_socket,
       parts->log->envelope_count(),
       crypto::ToHex(parts->membership->network_id().view()));
   return std::unique_ptr<Daemon>(new Daemon(std::move(parts)));
@@ -364,7 +365,7 @@ void Daemon::Shutdown() {
   p.client_server->Shutdown(absl::ToChronoTime(deadline));
   p.engine.reset();  // commits whatever is queued
   ::unlink(p.config.client_socket.c_str());
-  spdlog::info("{} stopped", p.config.agency);
+  spdlog::info("{} stopped", p.config.principal);
 }
 
 }  // namespace tidings::node

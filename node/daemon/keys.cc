@@ -68,10 +68,10 @@ absl::StatusOr<crypto::Identity> LoadNodeIdentity(const Config& config) {
     }
     return identity.status();
   }
-  if (identity->agency() != config.agency) {
+  if (identity->principal() != config.principal) {
     return absl::FailedPreconditionError(
         absl::StrCat("key file ", config.key_file, " is for ",
-                     identity->agency(), ", not ", config.agency));
+                     identity->principal(), ", not ", config.principal));
   }
   return identity;
 }
@@ -83,7 +83,7 @@ absl::StatusOr<crypto::TlsCredentials> LoadNodeTlsCredentials(
       crypto::LoadTlsCredentials(config.tls_key_file, config.tls_cert_file));
   std::optional<crypto::Sha256> pinned =
       cert != nullptr ? crypto::Sha256::FromBytes(cert->tls_cert_sha256())
-                      : roster.TlsFingerprintOf(config.agency);
+                      : roster.TlsFingerprintOf(config.principal);
   if (!pinned.has_value()) {
     // Not admitted yet: the admitting update pins the certificate, and
     // peers check it against that.
@@ -97,7 +97,7 @@ absl::StatusOr<crypto::TlsCredentials> LoadNodeTlsCredentials(
         "TLS certificate ", config.tls_cert_file, " has fingerprint ",
         crypto::ToHex(fingerprint.view()), ", but ",
         cert != nullptr ? "the node certificate" : "the roster", " pins ",
-        crypto::ToHex(pinned->view()), " for ", config.agency));
+        crypto::ToHex(pinned->view()), " for ", config.principal));
   }
   return credentials;
 }
@@ -111,10 +111,10 @@ absl::StatusOr<proto::SignedNodeCert> LoadNodeCert(
     return absl::InvalidArgumentError(absl::StrCat(
         "node certificate ", config.node_cert_file, " does not parse"));
   }
-  if (cert.node() != identity.agency()) {
+  if (cert.node() != identity.principal()) {
     return absl::FailedPreconditionError(
         absl::StrCat("node certificate ", config.node_cert_file, " is for ",
-                     cert.node(), ", not ", identity.agency()));
+                     cert.node(), ", not ", identity.principal()));
   }
   if (cert.sign_pk() != identity.verify_key().view() ||
       cert.box_pk() != identity.box_public().view()) {

@@ -42,18 +42,18 @@ absl::StatusOr<std::optional<crypto::Passphrase>> ReadKeyPassphrase(
     const Config& config);
 
 // Loads `config.key_file` with ReadKeyPassphrase's passphrase and checks that
-// it is `config.agency`'s key. Errors: those of ReadKeyPassphrase and of
+// it is `config.principal`'s key. Errors: those of ReadKeyPassphrase and of
 // crypto::Identity::LoadFile, where a sealed file without a passphrase reads
 // "key file <path> is sealed; give its passphrase (key_passphrase_file or
 // TIDINGS_KEY_PASSPHRASE)" (kFailedPrecondition) and a wrong one "wrong
 // passphrase for key file <path>" (kPermissionDenied); kFailedPrecondition
-// "key file <path> is for <A>, not <B>" if the agency differs.
+// "key file <path> is for <A>, not <B>" if the principal differs.
 absl::StatusOr<crypto::Identity> LoadNodeIdentity(const Config& config);
 
 // Loads `config.tls_key_file` and `config.tls_cert_file` (errors as
 // crypto::LoadTlsCredentials) and checks that the certificate is the one the
-// roster pins for `config.agency`: kFailedPrecondition "TLS certificate
-// <path> has fingerprint <hex>, but the roster pins <hex> for <agency>". An
+// roster pins for `config.principal`: kFailedPrecondition "TLS certificate
+// <path> has fingerprint <hex>, but the roster pins <hex> for <principal>". An
 // agency not (yet) in the roster is not checked here: peers check its
 // certificate against the update that admits it.
 // For a field node, `cert` is its certificate, and the TLS certificate must

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_logger_mt("tidingsd"));
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   spdlog::set_pattern(
-      absl::StrCat("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [", config->agency, "] %v"));
+      absl::StrCat("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [", config->principal, "] %v"));
   // Everything this process creates (RocksDB files, sockets) is private.
   ::umask(077);
 

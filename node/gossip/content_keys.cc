@@ -89,7 +89,7 @@ absl::Status ContentKeyServer::HandleKeyRequest(
   // the backlog start set then.
   const std::optional<int64_t> since =
       context_.membership.KeyBacklogStart(peer);
-  if (!IsFieldNode(peer) || AgencyOf(peer) != context_.identity.agency() ||
+  if (!IsFieldNode(peer) || AgencyOf(peer) != context_.identity.principal() ||
       !chain->IsActive(peer) || !keys_.keeps_local_keys() ||
       !since.has_value()) {
     return Refuse(peer, "key_request");
@@ -149,7 +149,7 @@ absl::Status ContentKeyServer::HandleKeyRequest(
 ContentKeyClient::ContentKeyClient(const GossipContext& context,
                                    const ForwardSecrecy& keys)
     : ContentKeys(context, keys),
-      agency_(AgencyOf(context.identity.agency())) {}
+      agency_(AgencyOf(context.identity.principal())) {}
 
 void ContentKeyClient::OnLinkUp(absl::string_view peer) {
   // What this field node holds unread, from before it could ask.
@@ -226,8 +226,8 @@ absl::Status ContentKeyClient::HandleContentKeys(
         BodyAadOf(header.network_id(), header.origin(), header.seq());
     absl::StatusOr<crypto::SymmetricKey> content_key =
         nonce.has_value() && from.has_value() && mine != nullptr
-            ? crypto::OpenContentKey(*mine, context_.identity.agency(), *from,
-                                     *nonce, key.wrapped(), aad)
+            ? crypto::OpenContentKey(*mine, context_.identity.principal(),
+                                     *from, *nonce, key.wrapped(), aad)
             : absl::UnauthenticatedError("malformed content key");
     // The body is the origin's, authenticated by its signature: a content
     // key that opens it is the right one, whoever relayed it.
@@ -265,7 +265,7 @@ absl::Status ContentKeyClient::HandleContentKeys(
 
 std::unique_ptr<ContentKeys> MakeContentKeys(const GossipContext& context,
                                              const ForwardSecrecy& keys) {
-  if (IsFieldNode(context.identity.agency())) {
+  if (IsFieldNode(context.identity.principal())) {
     return std::make_unique<ContentKeyClient>(context, keys);
   }
   return std::make_unique<ContentKeyServer>(context, keys);

@@ -81,7 +81,7 @@ class PeerLinks {
 // All borrowed; everything outlives the sub-protocols that hold the context.
 struct GossipContext {
   Membership& membership;
-  const crypto::Identity& identity;  // identity.agency() is this principal
+  const crypto::Identity& identity;  // its principal() is this node's id
   crypto::Keyring& keyring;          // this node's long-term box key
   storage::Log& log;
   Clock& clock;

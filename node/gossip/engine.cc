@@ -51,7 +51,7 @@ Engine::Engine(const EngineOptions& options)
       forward_secrecy_(options.epochs, options.directory, options.storage_key),
       context_{membership_, identity_,       *options.keyring, log_,
                clock_,      *options.sender, counters_,        *this},
-      receipts_(identity_.agency()),
+      receipts_(identity_.principal()),
       epoch_keys_(context_, forward_secrecy_),
       field_node_records_(context_),
       content_keys_(MakeContentKeys(context_, forward_secrecy_)),
@@ -113,7 +113,7 @@ absl::StatusOr<SendResult> Engine::Send(const proto::SendRequest& request) {
   }
   TIDINGS_ASSIGN_OR_RETURN(
       std::vector<std::string> audience,
-      NormalizeAudience(membership_.chain()->current(), identity_.agency(),
+      NormalizeAudience(membership_.chain()->current(), identity_.principal(),
                         std::vector<std::string>(request.audience().begin(),
                                                  request.audience().end())));
   OwnRequest own;
@@ -374,7 +374,7 @@ absl::StatusOr<Engine::OwnSlot> Engine::PrepareOwn(OwnRequest request,
     });
   }
   const std::string feed_id = FeedIdOf(roster.network_id().view(),
-                                       identity_.agency(), request.audience);
+                                       identity_.principal(), request.audience);
   auto [head, inserted] = heads.try_emplace(feed_id);
   if (inserted) {
     if (std::optional<proto::FeedHead> stored = log_.GetHead(feed_id)) {
@@ -422,7 +422,7 @@ storage::EnvelopeRecord Engine::RecordOfOwn(OwnSlot& slot,
       forward_secrecy_.LocalKeyOf(slot.composed.id, slot.composed.content_key);
   if (slot.header.kind() == proto::KIND_RECEIPT) {
     absl::StatusOr<std::vector<storage::ReceiptUpdate>> updates =
-        ReceiptUpdatesOf(identity_.agency(), slot.composed.id,
+        ReceiptUpdatesOf(identity_.principal(), slot.composed.id,
                          slot.request.plaintext);
     if (updates.ok()) record.receipts = *std::move(updates);
   }

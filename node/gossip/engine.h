@@ -88,7 +88,7 @@ struct EngineOptions {
   // Anti-entropy: a digest round per link every `anti_entropy_interval`
   // after any activity, doubling while the link stays idle and in sync, up
   // to `max_anti_entropy_interval` (so an idle link costs a few bytes a
-  // minute). Only the side with the smaller agency id starts periodic rounds.
+  // minute). Only the side with the smaller principal starts periodic rounds.
   absl::Duration anti_entropy_interval = absl::Seconds(2);
   absl::Duration max_anti_entropy_interval = absl::Seconds(60);
 };

@@ -89,7 +89,7 @@ absl::Status EpochKeyGossip::OnMessage(absl::string_view peer,
         !signed_key.ParseFromString(bytes) ||
         !key.ParseFromString(signed_key.key())) {
       status = absl::InvalidArgumentError("does not parse");
-    } else if (key.agency() == context_.identity.agency()) {
+    } else if (key.agency() == context_.identity.principal()) {
       continue;  // our own, back from a peer
     } else if (std::optional<proto::EpochKey> known =
                    keys_.Find(key.agency(), key.epoch());

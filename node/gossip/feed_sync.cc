@@ -126,7 +126,7 @@ void FeedSync::OnTick(absl::Time now) {
     absl::MutexLock lock(&mu_);
     for (auto& [peer, feeds] : peers_) {
       // One side starting rounds is enough: the other answers a mismatch.
-      if (!(context_.identity.agency() < peer) || now < feeds.next_digest) {
+      if (!(context_.identity.principal() < peer) || now < feeds.next_digest) {
         continue;
       }
       feeds.next_digest = now + feeds.digest_interval;
@@ -153,7 +153,7 @@ void FeedSync::Hurry(PeerFeeds& feeds) {
 absl::Status FeedSync::HandlePush(absl::string_view peer,
                                   const proto::Push& push) {
   const std::shared_ptr<const RosterChain> chain = context_.membership.chain();
-  const VerifyContext verify{*chain, context_.identity.agency(),
+  const VerifyContext verify{*chain, context_.identity.principal(),
                              context_.keyring, peer, keys_.own_keys()};
   for (const std::string& bytes : push.envelopes()) {
     TIDINGS_ASSIGN_OR_RETURN(std::optional<Received> received,

@@ -51,7 +51,9 @@ class HandshakeRun {
   }
 
  private:
-  const std::string& their_principal() const { return their_hello_.agency(); }
+  const std::string& their_principal() const {
+    return their_hello_.principal();
+  }
 
   absl::Status SendHello();
   absl::Status ReadHello();
@@ -78,7 +80,7 @@ class HandshakeRun {
 absl::Status HandshakeRun::SendHello() {
   proto::PeerMessage hello;
   hello.mutable_hello()->set_network_id(network_id_);
-  hello.mutable_hello()->set_agency(identity_.agency());
+  hello.mutable_hello()->set_principal(identity_.principal());
   hello.mutable_hello()->set_nonce(own_nonce_);
   hello.mutable_hello()->set_roster_version(chain_->version());
   hello.mutable_hello()->set_roster_hash(chain_->current().hash().str());
@@ -111,7 +113,7 @@ absl::Status HandshakeRun::CheckHello() const {
     return absl::PermissionDeniedError(
         absl::StrCat("peer's hello: ", valid.message()));
   }
-  if (principal == identity_.agency()) {
+  if (principal == identity_.principal()) {
     return absl::PermissionDeniedError("peer claims to be this node");
   }
   if (!expected_principal_.empty() && principal != expected_principal_) {
@@ -223,7 +225,7 @@ absl::Status HandshakeRun::SendProof() {
   proof.mutable_proof()->set_signature(
       crypto::Sign(identity_.signing_key(), crypto::Domain::kLink,
                    LinkTranscript(network_id_, their_hello_.nonce(), own_nonce_,
-                                  identity_.agency(), their_principal()))
+                                  identity_.principal(), their_principal()))
           .str());
   if (!stream_.Write(proof)) {
     return absl::UnavailableError("stream closed before proof");
@@ -245,7 +247,7 @@ absl::Status HandshakeRun::ReadProof(const crypto::VerifyKey& their_key) {
       !crypto::Verify(
            their_key, crypto::Domain::kLink,
            LinkTranscript(network_id_, own_nonce_, their_hello_.nonce(),
-                          their_principal(), identity_.agency()),
+                          their_principal(), identity_.principal()),
            *signature)
            .ok()) {
     return absl::UnauthenticatedError(absl::StrCat(

@@ -6,7 +6,7 @@
 // The sequence, the same on both sides (neither waits for the other to
 // start):
 //
-//  1. Hello. Each side sends Hello {network_id, agency (its principal),
+//  1. Hello. Each side sends Hello {network_id, principal,
 //     nonce (kLinkNonceBytes random bytes), roster_version, roster_hash}
 //     and reads the other's. It checks the network id; that the claimed
 //     principal is well formed, not itself, and the one it dialled (if it

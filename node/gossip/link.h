@@ -1,3 +1,5 @@
+// network_id || their_nonce || own_nonce || own_principal || 0x00 ||
+// their_principal (each an agency or a field node id).
 // Wire constants of a peer link and the handshake transcript, shared by both
 // ends (and by tests that speak the peer protocol).
 //
@@ -28,13 +30,13 @@ inline constexpr size_t kLinkNonceBytes = 32;
 // A peer that has not completed the handshake by then is dropped.
 inline constexpr absl::Duration kHandshakeTimeout = absl::Seconds(10);
 
-// network_id || their_nonce || own_nonce || own_agency || 0x00 || their_agency
-// (the agency fields hold principals: an agency or a field node).
+// network_id || their_nonce || own_nonce || own_principal || 0x00 ||
+// their_principal (each an agency or a field node id).
 std::string LinkTranscript(absl::string_view network_id,
                            absl::string_view their_nonce,
                            absl::string_view own_nonce,
-                           absl::string_view own_agency,
-                           absl::string_view their_agency);
+                           absl::string_view own_principal,
+                           absl::string_view their_principal);
 
 }  // namespace tidings::node
 

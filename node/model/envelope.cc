@@ -163,7 +163,7 @@ namespace {
 // there, or (a field node) its certificate holds.
 absl::Status CheckSignerHolds(const crypto::Identity& identity,
                               const SealKeys& keys, const Roster& roster) {
-  const absl::string_view self_id = identity.agency();
+  const absl::string_view self_id = identity.principal();
   if (IsFieldNode(self_id)) {
     const FieldNode* me =
         keys.nodes != nullptr ? keys.nodes->Active(self_id, roster) : nullptr;
@@ -320,7 +320,7 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
   if (keys.epochs != nullptr) own_epoch = keys.epochs->current();
   TIDINGS_RETURN_IF_ERROR(CheckSignerHolds(identity, keys, roster));
   TIDINGS_ASSIGN_OR_RETURN(WrapTargets targets,
-                           WrapTargetsOf(identity.agency(), keys, own_epoch,
+                           WrapTargetsOf(identity.principal(), keys, own_epoch,
                                          roster, input.audience));
   const std::string network_id = roster.network_id().str();
   crypto::Keyring& sender =
@@ -328,9 +328,9 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
   TIDINGS_ASSIGN_OR_RETURN(
       crypto::Sealed sealed,
       crypto::Seal(sender, targets.recipients,
-                   BodyAadOf(network_id, identity.agency(), input.seq),
+                   BodyAadOf(network_id, identity.principal(), input.seq),
                    input.plaintext));
-  const proto::Header header = HeaderOf(identity.agency(), roster, input,
+  const proto::Header header = HeaderOf(identity.principal(), roster, input,
                                         sealed, targets.epochs, own_epoch);
 
   Composed composed;
@@ -340,7 +340,7 @@ absl::StatusOr<Composed> Compose(const crypto::Identity& identity,
                                                composed.envelope.header())
                                       .str());
   composed.id = crypto::Hash(composed.envelope.header()).str();
-  composed.feed_id = FeedIdOf(network_id, identity.agency(), input.audience);
+  composed.feed_id = FeedIdOf(network_id, identity.principal(), input.audience);
   composed.serialized = composed.envelope.SerializeAsString();
   composed.content_key = std::move(sealed.content_key);
   return composed;

@@ -77,7 +77,7 @@ bool ValidAt(absl::Time not_before, absl::Time not_after, absl::Time now) {
 EpochKeys::EpochKeys(std::string path, const crypto::Identity& identity,
                      EpochOptions options)
     : path_(std::move(path)),
-      agency_(identity.agency()),
+      principal_(identity.principal()),
       signing_key_(CopyOf(identity.signing_key())),
       verify_key_(identity.verify_key()),
       options_(options) {}
@@ -136,10 +136,10 @@ absl::Status EpochKeys::Load(absl::string_view bytes) {
         !key.ParseFromString(secret.published().key())) {
       return malformed(at + "published key does not parse");
     }
-    if (key.agency() != agency_) {
+    if (key.agency() != principal_) {
       return absl::FailedPreconditionError(
           absl::StrCat("epoch key file ", path_, " is for ", key.agency(),
-                       ", not ", agency_));
+                       ", not ", principal_));
     }
     if (key.epoch() != epoch) {
       return malformed(
@@ -190,7 +190,7 @@ EpochKeys::Held EpochKeys::Make(uint64_t epoch, absl::Time now) const {
   const int64_t not_before_ms = absl::ToUnixMillis(now);
   const int64_t not_after_ms = absl::ToUnixMillis(now + options_.duration);
   proto::EpochKey key;
-  key.set_agency(agency_);
+  key.set_agency(principal_);
   key.set_epoch(epoch);
   key.set_box_pk(pair.public_key.str());
   key.set_not_before_unix_ms(not_before_ms);

@@ -152,7 +152,7 @@ class EpochKeys {
 
   // Constant after construction
   const std::string path_;
-  const std::string agency_;
+  const std::string principal_;  // the identity's: its epoch keys name it
   const crypto::SigningKey signing_key_;
   const crypto::VerifyKey verify_key_;
   const EpochOptions options_;

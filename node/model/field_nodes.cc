@@ -445,14 +445,14 @@ namespace {
 absl::Status CheckCertifier(absl::string_view node,
                             const crypto::Identity& agency,
                             const Roster& roster) {
-  if (AgencyOf(node) != agency.agency()) {
+  if (AgencyOf(node) != agency.principal()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(node, " is not a node of ", agency.agency()));
+        absl::StrCat(node, " is not a node of ", agency.principal()));
   }
-  const proto::Member* self = roster.Find(agency.agency());
+  const proto::Member* self = roster.Find(agency.principal());
   if (self == nullptr || self->sign_pk() != agency.verify_key().view()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("this node's key is not ", agency.agency(),
+        absl::StrCat("this node's key is not ", agency.principal(),
                      "'s key in roster v", roster.version()));
   }
   return absl::OkStatus();

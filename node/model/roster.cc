@@ -366,25 +366,25 @@ absl::Status AddSignature(proto::SignedRoster& signed_roster,
   if (member.sign_pk() != identity.verify_key().view()) {
     return absl::PermissionDeniedError(absl::StrCat(
         "the keys of this key file do not match the roster entry of ",
-        identity.agency()));
+        identity.principal()));
   }
   const std::string& bytes = signed_roster.roster();
   auto* signatures = signed_roster.mutable_signatures();
   for (auto it = signatures->begin(); it != signatures->end();) {
-    if (it->agency() != identity.agency()) {
+    if (it->agency() != identity.principal()) {
       ++it;
       continue;
     }
     if (SignatureVerifies(member, bytes, it->signature())) {
-      return absl::AlreadyExistsError(
-          absl::StrCat(identity.agency(), " has already signed this roster"));
+      return absl::AlreadyExistsError(absl::StrCat(
+          identity.principal(), " has already signed this roster"));
     }
     // Someone else's bytes under our name: ours replaces them rather than
     // leaving a roster that can never verify.
     it = signatures->erase(it);
   }
   proto::RosterSignature* sig = signed_roster.add_signatures();
-  sig->set_agency(identity.agency());
+  sig->set_agency(identity.principal());
   sig->set_signature(
       crypto::Sign(identity.signing_key(), crypto::Domain::kRoster, bytes)
           .str());
@@ -485,10 +485,10 @@ absl::StatusOr<proto::SignedRoster> MakeUpdate(const Roster& prev,
 absl::Status SignUpdate(proto::SignedRoster& update, const Roster& prev,
                         const crypto::Identity& identity) {
   TIDINGS_RETURN_IF_ERROR(CheckUpdate(prev, update).status());
-  const proto::Member* member = prev.Find(identity.agency());
+  const proto::Member* member = prev.Find(identity.principal());
   if (member == nullptr) {
     return absl::PermissionDeniedError(absl::StrCat(
-        identity.agency(), " is not a member of roster v",
+        identity.principal(), " is not a member of roster v",
         prev.roster().version(), " and cannot sign its successor"));
   }
   return AddSignature(update, *member, identity);
@@ -551,7 +551,7 @@ proto::PublicIdentity PublicIdentityOf(
     const crypto::Sha256& tls_cert_sha256) {
   proto::PublicIdentity out;
   proto::Member* member = out.mutable_member();
-  member->set_agency(identity.agency());
+  member->set_agency(identity.principal());
   member->set_name(std::string(name));
   member->set_sign_pk(identity.verify_key().str());
   member->set_box_pk(identity.box_public().str());
@@ -608,15 +608,15 @@ absl::Status SignGenesis(proto::SignedRoster& signed_roster,
                          const crypto::Identity& identity) {
   TIDINGS_ASSIGN_OR_RETURN(proto::Roster roster, ParseRoster(signed_roster));
   TIDINGS_RETURN_IF_ERROR(ValidateGenesisStructure(roster));
-  const proto::Member* member = FindMember(roster, identity.agency());
+  const proto::Member* member = FindMember(roster, identity.principal());
   if (member == nullptr) {
     return absl::PermissionDeniedError(
-        absl::StrCat(identity.agency(), " is not a founder in this roster"));
+        absl::StrCat(identity.principal(), " is not a founder in this roster"));
   }
   if (member->box_pk() != identity.box_public().view()) {
     return absl::PermissionDeniedError(absl::StrCat(
         "the keys of this key file do not match the roster entry of ",
-        identity.agency()));
+        identity.principal()));
   }
   return AddSignature(signed_roster, *member, identity);
 }

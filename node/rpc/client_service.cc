@@ -97,7 +97,7 @@ class ClientService final : public proto::Client::Service {
 
   grpc::Status Stats(grpc::ServerContext*, const proto::StatsRequest*,
                      proto::StatsResponse* response) override {
-    response->set_agency(deps_.identity->agency());
+    response->set_agency(deps_.identity->principal());
     for (const auto& [name, value] : deps_.counters->Snapshot()) {
       (*response->mutable_counters())[name] = value;
     }
@@ -129,7 +129,7 @@ class ClientService final : public proto::Client::Service {
                              const proto::RosterProposeRequest* request,
                              proto::RosterProposalStatus* response) override {
     const std::shared_ptr<const RosterChain> chain = deps_.membership->chain();
-    const RosterChangeContext context{deps_.identity->agency(), absl::Now(),
+    const RosterChangeContext context{deps_.identity->principal(), absl::Now(),
                                       [this](absl::string_view agency) {
                                         return CutsFor(*deps_.log, agency);
                                       }};
@@ -323,7 +323,7 @@ class ClientService final : public proto::Client::Service {
         if (plaintext.ok()) return plaintext;
       }
     }
-    return OpenBody(*deps_.membership->chain(), deps_.identity->agency(),
+    return OpenBody(*deps_.membership->chain(), deps_.identity->principal(),
                     OpenKeys{*deps_.keyring, deps_.epochs}, held.header);
   }
 

@@ -86,17 +86,17 @@ class ClientMessageStream final : public MessageStream {
 // A link in any state: handshaking, live, or closing. Owned by RunLink.
 class Link {
  public:
-  Link(std::unique_ptr<MessageStream> stream, std::string expected_agency,
+  Link(std::unique_ptr<MessageStream> stream, std::string expected_principal,
        std::string description, size_t max_queued_bytes)
       : stream_(std::move(stream)),
-        expected_agency_(std::move(expected_agency)),
+        expected_principal_(std::move(expected_principal)),
         description_(std::move(description)),
         started_(absl::Now()),
         outbox_(max_queued_bytes) {}
 
   MessageStream& stream() { return *stream_; }
   Outbox& outbox() { return outbox_; }
-  const std::string& expected_agency() const { return expected_agency_; }
+  const std::string& expected_principal() const { return expected_principal_; }
   const std::string& description() const { return description_; }
   absl::Time started() const { return started_; }
 
@@ -112,7 +112,7 @@ class Link {
  private:
   // Constant after construction
   const std::unique_ptr<MessageStream> stream_;
-  const std::string expected_agency_;  // empty for inbound links
+  const std::string expected_principal_;  // empty for inbound links
   const std::string description_;
   const absl::Time started_;
 
@@ -198,15 +198,15 @@ void PeerTransport::DialLoop(PeerAddress peer) {
   std::unique_ptr<proto::Peer::Stub> stub = proto::Peer::NewStub(channel);
   absl::Duration backoff = options_.min_backoff;
   while (!shutdown_.HasBeenNotified()) {
-    if (!options_.membership->chain()->IsActive(peer.agency)) {
+    if (!options_.membership->chain()->IsActive(peer.principal)) {
       // Removed or revoked (or not admitted or certified yet): nothing to
       // say to it.
       shutdown_.WaitForNotificationWithTimeout(options_.max_backoff);
       continue;
     }
     absl::Status ended = RunLink(
-        std::make_unique<ClientMessageStream>(*stub), peer.agency,
-        absl::StrCat("outbound to ", peer.agency, " at ", peer.address));
+        std::make_unique<ClientMessageStream>(*stub), peer.principal,
+        absl::StrCat("outbound to ", peer.principal, " at ", peer.address));
     // A link that came up and later ended is redialled at once; a peer that
     // is down or refuses us is retried with growing backoff.
     backoff = ended.ok() ? options_.min_backoff
@@ -216,9 +216,9 @@ void PeerTransport::DialLoop(PeerAddress peer) {
 }
 
 absl::Status PeerTransport::RunLink(std::unique_ptr<MessageStream> stream,
-                                    std::string expected_agency,
+                                    std::string expected_principal,
                                     std::string description) {
-  Link link(std::move(stream), std::move(expected_agency),
+  Link link(std::move(stream), std::move(expected_principal),
             std::move(description), options_.max_queued_bytes);
   {
     absl::MutexLock lock(&mu_);
@@ -234,88 +234,88 @@ absl::Status PeerTransport::RunLink(std::unique_ptr<MessageStream> stream,
 }
 
 absl::Status PeerTransport::ServeLink(Link& link) {
-  absl::StatusOr<std::string> agency =
-      Handshake(link.stream(), link.expected_agency(), *options_.membership,
+  absl::StatusOr<std::string> principal =
+      Handshake(link.stream(), link.expected_principal(), *options_.membership,
                 *options_.identity, *options_.counters);
-  if (!agency.ok()) {
+  if (!principal.ok()) {
     // Quiet for a peer that is simply not up yet; loud for a refusal.
-    if (agency.status().code() != absl::StatusCode::kUnavailable) {
+    if (principal.status().code() != absl::StatusCode::kUnavailable) {
       options_.counters->Add("links_refused");
       spdlog::warn("link {} refused: {}", link.description(),
-                   agency.status().message());
+                   principal.status().message());
     }
     link.stream().Cancel();
-    return agency.status();
+    return principal.status();
   }
   link.set_authenticated();
 
   std::thread writer([this, &link] {
     link.outbox().DrainTo(link.stream(), *options_.counters);
   });
-  absl::StatusOr<Engine*> engine = Register(*agency, &link);
+  absl::StatusOr<Engine*> engine = Register(*principal, &link);
   if (!engine.ok()) {
     // An update or revocation applied while this handshake ran removed the
     // peer: checked under the links lock, so the closing of its links
     // either saw this one or runs after this check.
     spdlog::warn("link {} dropped: {} is no longer a member or valid node",
-                 link.description(), *agency);
+                 link.description(), *principal);
     link.Close();
     writer.join();
     return engine.status();
   }
-  spdlog::info("link up with {} ({})", *agency, link.description());
-  ReadLoop(link, *agency, *engine);
+  spdlog::info("link up with {} ({})", *principal, link.description());
+  ReadLoop(link, *principal, *engine);
   link.Close();
   writer.join();
-  Unregister(*agency, &link);
-  spdlog::info("link down with {} ({})", *agency, link.description());
+  Unregister(*principal, &link);
+  spdlog::info("link down with {} ({})", *principal, link.description());
   return absl::OkStatus();
 }
 
-void PeerTransport::ReadLoop(Link& link, const std::string& agency,
+void PeerTransport::ReadLoop(Link& link, const std::string& principal,
                              Engine* engine) {
   while (std::optional<proto::PeerMessage> message = link.stream().Read()) {
     options_.counters->Add("wire_bytes_in", message->ByteSizeLong());
     if (engine == nullptr) continue;
-    absl::Status status = engine->OnPeerMessage(agency, *message);
+    absl::Status status = engine->OnPeerMessage(principal, *message);
     if (!status.ok()) {
       options_.counters->Add("links_closed_for_protocol_violation");
-      spdlog::warn("closing link with {}: {}", agency, status.message());
+      spdlog::warn("closing link with {}: {}", principal, status.message());
       return;
     }
   }
 }
 
-absl::StatusOr<Engine*> PeerTransport::Register(const std::string& agency,
+absl::StatusOr<Engine*> PeerTransport::Register(const std::string& principal,
                                                 Link* link) {
   Engine* engine = nullptr;
   bool first = false;
   {
     absl::MutexLock lock(&mu_);
-    if (!options_.membership->chain()->IsActive(agency)) {
-      return absl::PermissionDeniedError(
-          absl::StrCat(agency, " was removed or revoked during the handshake"));
+    if (!options_.membership->chain()->IsActive(principal)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          principal, " was removed or revoked during the handshake"));
     }
-    std::vector<Link*>& links = links_[agency];
+    std::vector<Link*>& links = links_[principal];
     first = links.empty();
     links.push_back(link);
     engine = engine_;
   }
-  if (first && engine != nullptr) engine->OnLinkUp(agency);
+  if (first && engine != nullptr) engine->OnLinkUp(principal);
   return engine;
 }
 
-void PeerTransport::Unregister(const std::string& agency, Link* link) {
+void PeerTransport::Unregister(const std::string& principal, Link* link) {
   Engine* engine = nullptr;
   {
     absl::MutexLock lock(&mu_);
-    std::vector<Link*>& links = links_[agency];
+    std::vector<Link*>& links = links_[principal];
     links.erase(std::find(links.begin(), links.end(), link));
     if (!links.empty()) return;
-    links_.erase(agency);
+    links_.erase(principal);
     engine = engine_;
   }
-  if (engine != nullptr) engine->OnLinkDown(agency);
+  if (engine != nullptr) engine->OnLinkDown(principal);
 }
 
 bool PeerTransport::SendToPeer(absl::string_view peer,
@@ -335,24 +335,24 @@ void PeerTransport::OnRosterApplied(const RosterChain& chain) {
   const Roster& now = chain.current();
   const Roster* before = chain.at(now.version() - 1);
   absl::MutexLock lock(&mu_);
-  for (auto& [agency, links] : links_) {
-    if (IsFieldNode(agency)) {
+  for (auto& [principal, links] : links_) {
+    if (IsFieldNode(principal)) {
       // Its certificate holds while its agency and the key that certified
       // it do.
-      if (chain.IsActive(agency)) continue;
+      if (chain.IsActive(principal)) continue;
       spdlog::warn(
           "closing links with {}: its certificate no longer holds "
           "in roster v{}",
-          agency, now.version());
+          principal, now.version());
     } else {
-      const proto::Member* member = now.Find(agency);
+      const proto::Member* member = now.Find(principal);
       const proto::Member* was =
-          before != nullptr ? before->Find(agency) : nullptr;
+          before != nullptr ? before->Find(principal) : nullptr;
       const bool changed =
           member == nullptr || was == nullptr ||
           member->SerializeAsString() != was->SerializeAsString();
       if (!changed) continue;
-      spdlog::warn("closing links with {}: {} in roster v{}", agency,
+      spdlog::warn("closing links with {}: {} in roster v{}", principal,
                    member == nullptr ? "no longer a member" : "entry changed",
                    now.version());
     }

@@ -96,12 +96,12 @@ class PeerTransport final : public PeerSender {
   void ExpireHandshakes();
 
   // Runs one link over `stream` to completion on the calling thread (both
-  // the server handler and the dialler call this). `expected_agency` is the
+  // the server handler and the dialler call this). `expected_principal` is the
   // principal dialled, empty for an inbound link; `description` names the
   // link in log lines. OK if the link came up (and then ended); the
   // handshake's error otherwise.
   absl::Status RunLink(std::unique_ptr<MessageStream> stream,
-                       std::string expected_agency, std::string description);
+                       std::string expected_principal, std::string description);
 
  private:
   // RunLink's work once `link` is tracked: handshake, then the writer
@@ -109,12 +109,12 @@ class PeerTransport final : public PeerSender {
   absl::Status ServeLink(Link& link);
   // Hands each message read to `engine` (may be null) until the stream ends
   // or the engine finds a protocol violation.
-  void ReadLoop(Link& link, const std::string& agency, Engine* engine);
+  void ReadLoop(Link& link, const std::string& principal, Engine* engine);
   void DialLoop(PeerAddress peer);
   // Returns the engine to deliver to (null before Start);
-  // kPermissionDenied if `agency` is no longer active.
-  absl::StatusOr<Engine*> Register(const std::string& agency, Link* link);
-  void Unregister(const std::string& agency, Link* link);
+  // kPermissionDenied if `principal` is no longer active.
+  absl::StatusOr<Engine*> Register(const std::string& principal, Link* link);
+  void Unregister(const std::string& principal, Link* link);
   void CloseLocked(const std::vector<Link*>& links)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

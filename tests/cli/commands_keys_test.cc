@@ -189,7 +189,7 @@ TEST(CliTest, KeygenForAFieldNodeNamesItsFilesWithThePlus) {
   absl::StatusOr<crypto::Identity> identity =
       crypto::Identity::LoadFile(dir / "k/MY.NCB+SHIP1.key");
   ASSERT_TRUE(identity.ok()) << identity.status();
-  EXPECT_EQ(identity->agency(), "MY.NCB/SHIP1");
+  EXPECT_EQ(identity->principal(), "MY.NCB/SHIP1");
   EXPECT_EQ(identity->verify_key().str(), pub.member().sign_pk());
   EXPECT_EQ(identity->box_public().str(), pub.member().box_pk());
   absl::StatusOr<crypto::TlsCredentials> tls = crypto::LoadTlsCredentials(

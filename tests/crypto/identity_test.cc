@@ -78,7 +78,7 @@ class IdentityFileTest : public ::testing::Test {
 TEST(IdentityTest, GenerateMakesConsistentFreshKeys) {
   Identity a = Identity::Generate("fire-dept");
   Identity b = Identity::Generate("fire-dept");
-  EXPECT_EQ(a.agency(), "fire-dept");
+  EXPECT_EQ(a.principal(), "fire-dept");
   EXPECT_EQ(PublicKeyOf(a.signing_key()), a.verify_key());
   EXPECT_EQ(PublicKeyOf(a.box_secret()), a.box_public());
   EXPECT_FALSE(a.verify_key() == b.verify_key());
@@ -94,7 +94,7 @@ TEST_F(IdentityFileTest, SaveThenLoadRoundTrips) {
 
   absl::StatusOr<Identity> loaded = Identity::LoadFile(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  EXPECT_EQ(loaded->agency(), "fire-dept");
+  EXPECT_EQ(loaded->principal(), "fire-dept");
   EXPECT_EQ(loaded->verify_key(), original.verify_key());
   EXPECT_EQ(loaded->box_public(), original.box_public());
   EXPECT_EQ(sodium_memcmp(loaded->signing_key().data(),
@@ -230,7 +230,7 @@ TEST_F(IdentityFileTest, LoadsAHandWrittenFile) {
   std::string path = WriteFile("node.key", ValidKeyFileBytes(ValidKeyFile()));
   absl::StatusOr<Identity> loaded = Identity::LoadFile(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  EXPECT_EQ(loaded->agency(), "fire-dept");
+  EXPECT_EQ(loaded->principal(), "fire-dept");
   SigningKeyPair expected =
       SigningKeyFromSeed(*SigningSeed::FromBytes(std::string(32, 's')));
   EXPECT_EQ(loaded->verify_key(), expected.public_key);
@@ -307,7 +307,7 @@ const SealOptions kFast{PassphraseCost::kInteractive};
 class SealedKeyFileTest : public IdentityFileTest {
  protected:
   static bool SameSecrets(const Identity& a, const Identity& b) {
-    return a.agency() == b.agency() && a.verify_key() == b.verify_key() &&
+    return a.principal() == b.principal() && a.verify_key() == b.verify_key() &&
            a.box_public() == b.box_public() &&
            sodium_memcmp(a.signing_key().data(), b.signing_key().data(),
                          SigningKey::size()) == 0 &&
@@ -451,7 +451,7 @@ TEST_F(SealedKeyFileTest, OpensTheDocumentedFormat) {
   Passphrase passphrase("hunter2");
   absl::StatusOr<Identity> loaded = Identity::LoadFile(path, &passphrase);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  EXPECT_EQ(loaded->agency(), "fire-dept");
+  EXPECT_EQ(loaded->principal(), "fire-dept");
   EXPECT_EQ(loaded->verify_key(),
             SigningKeyFromSeed(*SigningSeed::FromBytes(std::string(32, 's')))
                 .public_key);

@@ -95,10 +95,10 @@ std::string CommonName(const X509_NAME* name) {
   return buf;
 }
 
-TlsCredentials MustGenerate(absl::string_view agency,
+TlsCredentials MustGenerate(absl::string_view principal,
                             const std::vector<std::string>& hosts = {}) {
   absl::StatusOr<TlsCredentials> credentials =
-      GenerateTlsCertificate(agency, hosts);
+      GenerateTlsCertificate(principal, hosts);
   EXPECT_TRUE(credentials.ok()) << credentials.status();
   return credentials.ok() ? *std::move(credentials) : TlsCredentials();
 }

@@ -21,7 +21,7 @@ constexpr absl::Duration kTimeout = absl::Seconds(60);
 
 TEST(CatchupTest, RestartedNodeGetsEverythingItMissedInOrder) {
   ClusterOptions options;
-  options.agencies = {kA, kB};
+  options.principals = {kA, kB};
   options.links = {{kB, kA}};  // B dials: the link is back when B is.
   TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
   TIDINGS_ASSERT_OK(cluster->StartAll());

@@ -88,7 +88,7 @@ bool DeliveredFromB(Cluster& cluster, const std::string& id) {
 
 TEST(CrashTest, KillNineLosesNothingAcknowledgedAndCatchesUp) {
   ClusterOptions options;
-  options.agencies = {kA, kB};
+  options.principals = {kA, kB};
   options.links = {{kB, kA}};  // B dials: the link is back when B is.
   TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
   TIDINGS_ASSERT_OK(cluster->StartAll());

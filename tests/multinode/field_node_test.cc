@@ -36,17 +36,17 @@ constexpr char kXx[] = "XX.CG";
 // A, B and C linked to each other; the ship dials A and B.
 ClusterOptions ShipOptions() {
   ClusterOptions options = Mesh({kAa, kBb, kCc});
-  options.agencies.push_back(kShip);
+  options.principals.push_back(kShip);
   options.extra_members = {kXx};
   options.links.emplace_back(kShip, kAa);
   options.links.emplace_back(kShip, kBb);
   return options;
 }
 
-::testing::AssertionResult Holds(Cluster& cluster, const std::string& agency,
+::testing::AssertionResult Holds(Cluster& cluster, const std::string& principal,
                                  const std::string& id) {
-  return cluster.WaitUntil([&] { return cluster.Show(agency, id).ok(); },
-                           kTimeout, absl::StrCat(agency, " holds ", id));
+  return cluster.WaitUntil([&] { return cluster.Show(principal, id).ok(); },
+                           kTimeout, absl::StrCat(principal, " holds ", id));
 }
 
 // Certifies the ship at A, starts it and waits for its links.
@@ -145,10 +145,10 @@ TEST(FieldNodeTest, ReceivesWhatItsAgencyIsInTheAudienceOfAndNothingElse) {
   threshold.set_threshold(4);
   EXPECT_FALSE(cluster->ProposeRoster(kShip, threshold).ok());
   // Nobody held anything of this against a peer.
-  for (const char* agency : {kAa, kBb, kCc, kShip}) {
+  for (const char* principal : {kAa, kBb, kCc, kShip}) {
     TIDINGS_ASSERT_OK_AND_ASSIGN(
-        uint64_t bad, cluster->Counter(agency, "rejected.bad_signature"));
-    EXPECT_EQ(bad, 0u) << agency;
+        uint64_t bad, cluster->Counter(principal, "rejected.bad_signature"));
+    EXPECT_EQ(bad, 0u) << principal;
   }
 }
 

@@ -27,7 +27,7 @@ constexpr absl::Duration kTimeout = absl::Seconds(30);
 
 TEST(ForwardSecrecyTest, CapturedEnvelopeDoesNotOpenAfterTheGracePeriod) {
   ClusterOptions options;
-  options.agencies = {kA, kB};
+  options.principals = {kA, kB};
   options.links = {{kA, kB}};
   options.epoch = absl::Seconds(2);
   options.epoch_grace = absl::Seconds(1);
@@ -111,7 +111,7 @@ TEST(ForwardSecrecyTest, CapturedEnvelopeDoesNotOpenAfterTheGracePeriod) {
 
 TEST(ForwardSecrecyTest, ALostStorageKeyIsRefusedAtStart) {
   ClusterOptions options;
-  options.agencies = {kA};
+  options.principals = {kA};
   TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
   TIDINGS_ASSERT_OK(cluster->Start(kA));
   TIDINGS_ASSERT_OK(cluster->Stop(kA));

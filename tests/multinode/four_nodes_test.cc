@@ -45,10 +45,10 @@ std::vector<std::pair<std::string, std::string>> SecretPieces(
 
 TEST(FourNodesTest, AlertReachesItsAudienceAndNoOneElse) {
   ClusterOptions options;
-  options.agencies = {kMy, kId, kPh, kVn};
-  for (size_t i = 0; i < options.agencies.size(); ++i) {
-    for (size_t j = i + 1; j < options.agencies.size(); ++j) {
-      options.links.emplace_back(options.agencies[i], options.agencies[j]);
+  options.principals = {kMy, kId, kPh, kVn};
+  for (size_t i = 0; i < options.principals.size(); ++i) {
+    for (size_t j = i + 1; j < options.principals.size(); ++j) {
+      options.links.emplace_back(options.principals[i], options.principals[j]);
     }
   }
   TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));

@@ -61,7 +61,7 @@ class HostilePeerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ClusterOptions options;
-    options.agencies = {kA, kB};
+    options.principals = {kA, kB};
     options.extra_members = {kXx};
     options.links = {{kB, kA}};
     TIDINGS_ASSERT_OK_AND_ASSIGN(cluster_, Cluster::Create(options));
@@ -91,7 +91,7 @@ class HostilePeerTest : public ::testing::Test {
                                            uint64_t seq, std::string prev_id,
                                            absl::string_view text) {
     absl::StatusOr<std::vector<std::string>> normalized =
-        node::NormalizeAudience(cluster_->roster(), from.agency(),
+        node::NormalizeAudience(cluster_->roster(), from.principal(),
                                 std::move(audience));
     if (!normalized.ok()) return normalized.status();
     proto::Body body;

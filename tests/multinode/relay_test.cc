@@ -20,7 +20,7 @@ constexpr absl::Duration kTimeout = absl::Seconds(30);
 
 TEST(RelayTest, AlertAndReceiptTravelThroughTheMiddleNode) {
   ClusterOptions options;
-  options.agencies = {kA, kB, kC};
+  options.principals = {kA, kB, kC};
   options.links = {{kA, kC}, {kB, kC}};
   TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
   TIDINGS_ASSERT_OK(cluster->StartAll());

@@ -102,7 +102,7 @@ TEST(RosterTest, AdmitsASixthAgencyWithThreeOfFiveSignatures) {
                                              "EE.CG"};
   const std::string joiner = "FF.CG";
   ClusterOptions options = Mesh(founders);
-  options.agencies.push_back(joiner);
+  options.principals.push_back(joiner);
   options.joiners = {joiner};
   options.links.emplace_back(joiner, "AA.CG");
   options.links.emplace_back(joiner, "BB.CG");
@@ -145,7 +145,7 @@ TEST(RosterTest, AdmitsASixthAgencyWithThreeOfFiveSignatures) {
   // C's signature is the third: every founder applies v1 and the joiner,
   // whose links were refused until now, learns the chain from its peers.
   TIDINGS_ASSERT_OK(cluster->SignRoster("CC.CG", hash).status());
-  for (const std::string& agency : options.agencies) {
+  for (const std::string& agency : options.principals) {
     ASSERT_TRUE(WaitVersion(*cluster, agency, 1));
   }
   ASSERT_TRUE(cluster->WaitConnected(joiner, {"AA.CG", "BB.CG"}, kTimeout));
@@ -349,7 +349,7 @@ TEST(RosterTest, NothingLeaksAfterAdmitRotateAndRemove) {
   const std::string a = "AA.CG", b = "BB.CG", c = "CC.CG", d = "DD.CG",
                     e = "EE.CG";
   ClusterOptions options = Mesh({a, b, c, d});
-  options.agencies.push_back(e);
+  options.principals.push_back(e);
   options.joiners = {e};
   options.links.emplace_back(e, a);
   options.links.emplace_back(e, b);
@@ -428,7 +428,7 @@ absl::Status Deliver(FakePeer& peer, const proto::SignedRoster& update) {
 
 TEST(RosterTest, EquivocatingUpdatesAreReportedByBothNodesAndNeitherWins) {
   ClusterOptions options;
-  options.agencies = {"AA.CG", "BB.CG"};  // not linked to each other
+  options.principals = {"AA.CG", "BB.CG"};  // not linked to each other
   options.extra_members = {"XX.CG", "YY.CG"};
   TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
   TIDINGS_ASSERT_OK(cluster->StartAll());
@@ -485,7 +485,7 @@ TEST(RosterTest, EquivocatingUpdatesAreReportedByBothNodesAndNeitherWins) {
 // updates) find out the moment they meet, say so, and do not link.
 TEST(RosterTest, NodesWhoseHistoriesDifferRefuseToLinkAndSaySo) {
   ClusterOptions options;
-  options.agencies = {"AA.CG", "BB.CG"};
+  options.principals = {"AA.CG", "BB.CG"};
   options.extra_members = {"XX.CG", "YY.CG"};
   options.links = {{"AA.CG", "BB.CG"}};
   TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));

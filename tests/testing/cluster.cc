@@ -198,12 +198,12 @@ std::string RandomCanary() {
   return absl::StrCat("CANARY-", crypto::ToHex(nonce));
 }
 
-ClusterOptions Mesh(std::vector<std::string> agencies) {
+ClusterOptions Mesh(std::vector<std::string> principals) {
   ClusterOptions options;
-  options.agencies = std::move(agencies);
-  for (size_t i = 0; i < options.agencies.size(); ++i) {
-    for (size_t j = i + 1; j < options.agencies.size(); ++j) {
-      options.links.emplace_back(options.agencies[i], options.agencies[j]);
+  options.principals = std::move(principals);
+  for (size_t i = 0; i < options.principals.size(); ++i) {
+    for (size_t j = i + 1; j < options.principals.size(); ++j) {
+      options.links.emplace_back(options.principals[i], options.principals[j]);
     }
   }
   return options;
@@ -232,48 +232,49 @@ absl::Status Cluster::Init() {
     }
   }
 
-  std::vector<std::string> members = options_.agencies;
+  std::vector<std::string> members = options_.principals;
   members.insert(members.end(), options_.extra_members.begin(),
                  options_.extra_members.end());
-  for (const std::string& agency : members) {
-    if (identities_.count(agency) != 0) {
+  for (const std::string& principal : members) {
+    if (identities_.count(principal) != 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("agency ", agency, " listed twice"));
+          absl::StrCat("agency ", principal, " listed twice"));
     }
-    auto identity =
-        std::make_unique<crypto::Identity>(crypto::Identity::Generate(agency));
+    auto identity = std::make_unique<crypto::Identity>(
+        crypto::Identity::Generate(principal));
     absl::Status saved = identity->SaveFile(
-        absl::StrCat(dir_, "/keys/", node::FileStemOf(agency), ".key"));
+        absl::StrCat(dir_, "/keys/", node::FileStemOf(principal), ".key"));
     if (!saved.ok()) return saved;
-    identities_.emplace(agency, std::move(identity));
+    identities_.emplace(principal, std::move(identity));
     absl::StatusOr<crypto::TlsCredentials> tls =
-        crypto::GenerateTlsCertificate(agency, {});
+        crypto::GenerateTlsCertificate(principal, {});
     if (!tls.ok()) return tls.status();
     // Where the daemon looks by default: next to the key file.
     absl::Status tls_saved = crypto::SaveTlsCredentials(
         *tls,
-        absl::StrCat(dir_, "/keys/", node::FileStemOf(agency), ".tls.key"),
-        absl::StrCat(dir_, "/keys/", node::FileStemOf(agency), ".tls.crt"));
+        absl::StrCat(dir_, "/keys/", node::FileStemOf(principal), ".tls.key"),
+        absl::StrCat(dir_, "/keys/", node::FileStemOf(principal), ".tls.crt"));
     if (!tls_saved.ok()) return tls_saved;
-    tls_.emplace(agency,
+    tls_.emplace(principal,
                  std::make_unique<crypto::TlsCredentials>(*std::move(tls)));
   }
 
   PortReservation ports;
-  for (const std::string& agency : options_.agencies) {
+  for (const std::string& principal : options_.principals) {
     NodeState node;
-    node.agency = agency;
+    node.principal = principal;
     absl::StatusOr<int> port = ports.Reserve();
     if (!port.ok()) return port.status();
     node.port = *port;
     node.config_path =
-        absl::StrCat(dir_, "/", node::FileStemOf(agency), ".conf");
+        absl::StrCat(dir_, "/", node::FileStemOf(principal), ".conf");
     node.isolated_config_path =
-        absl::StrCat(dir_, "/", node::FileStemOf(agency), ".isolated.conf");
-    node.data_dir = absl::StrCat(dir_, "/data/", node::FileStemOf(agency));
+        absl::StrCat(dir_, "/", node::FileStemOf(principal), ".isolated.conf");
+    node.data_dir = absl::StrCat(dir_, "/data/", node::FileStemOf(principal));
     node.socket_path =
-        absl::StrCat(dir_, "/run/", node::FileStemOf(agency), ".sock");
-    node.log_path = absl::StrCat(dir_, "/", node::FileStemOf(agency), ".log");
+        absl::StrCat(dir_, "/run/", node::FileStemOf(principal), ".sock");
+    node.log_path =
+        absl::StrCat(dir_, "/", node::FileStemOf(principal), ".log");
     nodes_.push_back(std::move(node));
   }
   ports.Release();
@@ -285,16 +286,16 @@ absl::Status Cluster::Init() {
       return absl::InvalidArgumentError(
           absl::StrCat("bad link ", from, " -> ", to));
     }
-    a->neighbours.push_back(b->agency);
-    b->neighbours.push_back(a->agency);
+    a->neighbours.push_back(b->principal);
+    b->neighbours.push_back(a->principal);
   }
 
   // Genesis roster, signed by every founder (running or not); field nodes
   // are certified by their agency once it runs (CertifyNode).
-  std::erase_if(members, [&](const std::string& agency) {
-    return node::IsFieldNode(agency) ||
+  std::erase_if(members, [&](const std::string& principal) {
+    return node::IsFieldNode(principal) ||
            std::find(options_.joiners.begin(), options_.joiners.end(),
-                     agency) != options_.joiners.end();
+                     principal) != options_.joiners.end();
   });
   std::vector<proto::Member> roster_members;
   for (const std::string& agency : members) {
@@ -319,11 +320,11 @@ absl::Status Cluster::Init() {
 
   for (const NodeState& node : nodes_) {
     node::Config config;
-    config.agency = node.agency;
+    config.principal = node.principal;
     config.key_file =
-        absl::StrCat(dir_, "/keys/", node::FileStemOf(node.agency), ".key");
-    if (node::IsFieldNode(node.agency))
-      config.node_cert_file = NodeCertPath(node.agency);
+        absl::StrCat(dir_, "/keys/", node::FileStemOf(node.principal), ".key");
+    if (node::IsFieldNode(node.principal))
+      config.node_cert_file = NodeCertPath(node.principal);
     config.roster_file = roster_path;
     config.data_dir = node.data_dir;
     config.listen = absl::StrCat("127.0.0.1:", node.port);
@@ -336,7 +337,7 @@ absl::Status Cluster::Init() {
         WriteFile(node.isolated_config_path, node::FormatConfig(config));
     if (!isolated.ok()) return isolated;
     for (const auto& [from, to] : options_.links) {
-      if (from != node.agency) continue;
+      if (from != node.principal) continue;
       config.peers.push_back(node::PeerAddress{
           to, absl::StrCat("127.0.0.1:", FindNode(to)->port)});
     }
@@ -380,73 +381,75 @@ absl::StatusOr<proto::NodeInfo> Cluster::RevokeNode(absl::string_view node,
 }
 
 absl::StatusOr<proto::NodeListResponse> Cluster::ListNodes(
-    absl::string_view agency) {
-  return Call(agency, &proto::Client::Stub::ListNodes,
+    absl::string_view principal) {
+  return Call(principal, &proto::Client::Stub::ListNodes,
               proto::NodeListRequest());
 }
 
-proto::Member Cluster::MemberEntry(absl::string_view agency) const {
+proto::Member Cluster::MemberEntry(absl::string_view principal) const {
   std::vector<std::string> endpoints;
-  if (const NodeState* node = FindNode(agency); node != nullptr) {
+  if (const NodeState* node = FindNode(principal); node != nullptr) {
     endpoints.push_back(absl::StrCat("127.0.0.1:", node->port));
   }
-  auto next = next_identities_.find(agency);
-  const crypto::Identity& identity =
-      next != next_identities_.end() ? *next->second : this->identity(agency);
+  auto next = next_identities_.find(principal);
+  const crypto::Identity& identity = next != next_identities_.end()
+                                         ? *next->second
+                                         : this->identity(principal);
   return node::PublicIdentityOf(
-             identity, agency, endpoints,
-             *crypto::CertificateFingerprint(tls(agency).cert_pem))
+             identity, principal, endpoints,
+             *crypto::CertificateFingerprint(tls(principal).cert_pem))
       .member();
 }
 
-absl::StatusOr<proto::Member> Cluster::PrepareNewKey(absl::string_view agency) {
+absl::StatusOr<proto::Member> Cluster::PrepareNewKey(
+    absl::string_view principal) {
   auto identity = std::make_unique<crypto::Identity>(
-      crypto::Identity::Generate(std::string(agency)));
+      crypto::Identity::Generate(std::string(principal)));
   const std::string path =
-      absl::StrCat(dir_, "/keys/", node::FileStemOf(agency), ".next.key");
+      absl::StrCat(dir_, "/keys/", node::FileStemOf(principal), ".next.key");
   absl::Status saved = identity->SaveFile(path);
   if (!saved.ok()) return saved;
-  next_identities_[std::string(agency)] = std::move(identity);
-  return MemberEntry(agency);
+  next_identities_[std::string(principal)] = std::move(identity);
+  return MemberEntry(principal);
 }
 
-absl::Status Cluster::UseNewKey(absl::string_view agency) {
-  auto next = next_identities_.find(agency);
+absl::Status Cluster::UseNewKey(absl::string_view principal) {
+  auto next = next_identities_.find(principal);
   if (next == next_identities_.end()) {
     return absl::FailedPreconditionError("no new key prepared");
   }
   const std::string from =
-      absl::StrCat(dir_, "/keys/", node::FileStemOf(agency), ".next.key");
+      absl::StrCat(dir_, "/keys/", node::FileStemOf(principal), ".next.key");
   const std::string to =
-      absl::StrCat(dir_, "/keys/", node::FileStemOf(agency), ".key");
+      absl::StrCat(dir_, "/keys/", node::FileStemOf(principal), ".key");
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return ErrnoError(absl::StrCat("rename ", from));
   }
-  identities_.find(agency)->second = std::move(next->second);
+  identities_.find(principal)->second = std::move(next->second);
   next_identities_.erase(next);
   return absl::OkStatus();
 }
 
 absl::StatusOr<proto::RosterProposalStatus> Cluster::ProposeRoster(
-    absl::string_view agency, const proto::RosterProposeRequest& request) {
-  return Call(agency, &proto::Client::Stub::ProposeRoster, request);
+    absl::string_view principal, const proto::RosterProposeRequest& request) {
+  return Call(principal, &proto::Client::Stub::ProposeRoster, request);
 }
 
 absl::StatusOr<proto::RosterProposalStatus> Cluster::SignRoster(
-    absl::string_view agency, absl::string_view proposal_hash) {
+    absl::string_view principal, absl::string_view proposal_hash) {
   proto::RosterSignRequest request;
   request.set_hash(std::string(proposal_hash));
-  return Call(agency, &proto::Client::Stub::SignRoster, request);
+  return Call(principal, &proto::Client::Stub::SignRoster, request);
 }
 
 absl::StatusOr<proto::RosterInfoResponse> Cluster::RosterInfo(
-    absl::string_view agency) {
-  return Call(agency, &proto::Client::Stub::RosterInfo,
+    absl::string_view principal) {
+  return Call(principal, &proto::Client::Stub::RosterInfo,
               proto::RosterInfoRequest());
 }
 
-absl::StatusOr<uint32_t> Cluster::RosterVersion(absl::string_view agency) {
-  absl::StatusOr<proto::RosterInfoResponse> info = RosterInfo(agency);
+absl::StatusOr<uint32_t> Cluster::RosterVersion(absl::string_view principal) {
+  absl::StatusOr<proto::RosterInfoResponse> info = RosterInfo(principal);
   if (!info.ok()) return info.status();
   return static_cast<uint32_t>(info->versions_size() - 1);
 }
@@ -470,7 +473,7 @@ Cluster::~Cluster() {
   if (::testing::Test::HasFailure()) {
     for (const NodeState& node : nodes_) {
       std::cerr << "---- tail of " << node.log_path << " ----\n"
-                << LogTail(node.agency) << "---- end of " << node.agency
+                << LogTail(node.principal) << "---- end of " << node.principal
                 << " ----\n";
     }
     std::cerr << "Test failed: keeping " << dir_ << "\n";
@@ -480,16 +483,16 @@ Cluster::~Cluster() {
   fs::remove_all(dir_, ec);
 }
 
-Cluster::NodeState* Cluster::FindNode(absl::string_view agency) {
+Cluster::NodeState* Cluster::FindNode(absl::string_view principal) {
   for (NodeState& node : nodes_) {
-    if (node.agency == agency) return &node;
+    if (node.principal == principal) return &node;
   }
   return nullptr;
 }
 
-const Cluster::NodeState* Cluster::FindNode(absl::string_view agency) const {
+const Cluster::NodeState* Cluster::FindNode(absl::string_view principal) const {
   for (const NodeState& node : nodes_) {
-    if (node.agency == agency) return &node;
+    if (node.principal == principal) return &node;
   }
   return nullptr;
 }
@@ -505,14 +508,14 @@ absl::Status Cluster::StartAll() {
       if (placed[i]) continue;
       bool ready = true;
       for (const auto& [from, to] : options_.links) {
-        if (from != nodes_[i].agency) continue;
+        if (from != nodes_[i].principal) continue;
         for (size_t j = 0; j < nodes_.size(); ++j) {
-          if (nodes_[j].agency == to && !placed[j]) ready = false;
+          if (nodes_[j].principal == to && !placed[j]) ready = false;
         }
       }
       if (!ready) continue;
       placed[i] = true;
-      order.push_back(nodes_[i].agency);
+      order.push_back(nodes_[i].principal);
       progress = true;
     }
     if (progress) continue;
@@ -520,25 +523,26 @@ absl::Status Cluster::StartAll() {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       if (!placed[i]) {
         placed[i] = true;
-        order.push_back(nodes_[i].agency);
+        order.push_back(nodes_[i].principal);
         break;
       }
     }
   }
-  for (const std::string& agency : order) {
-    absl::Status status = Start(agency);
+  for (const std::string& principal : order) {
+    absl::Status status = Start(principal);
     if (!status.ok()) return status;
   }
   return absl::OkStatus();
 }
 
-absl::Status Cluster::Start(absl::string_view agency, Links links) {
-  NodeState* node = FindNode(agency);
+absl::Status Cluster::Start(absl::string_view principal, Links links) {
+  NodeState* node = FindNode(principal);
   if (node == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no node ", agency));
+    return absl::NotFoundError(absl::StrCat("no node ", principal));
   }
   if (node->pid > 0 && !Reap(*node).has_value()) {
-    return absl::FailedPreconditionError(absl::StrCat(agency, " is running"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(principal, " is running"));
   }
   const std::string& config = links == Links::kIsolated
                                   ? node->isolated_config_path
@@ -554,8 +558,8 @@ absl::Status Cluster::Start(absl::string_view agency, Links links) {
                       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) return ErrnoError(absl::StrCat("open ", node->log_path));
   const std::string banner =
-      absl::StrCat("==== harness: starting ", agency, " with ", config, " at ",
-                   absl::FormatTime(absl::Now()), " ====\n");
+      absl::StrCat("==== harness: starting ", principal, " with ", config,
+                   " at ", absl::FormatTime(absl::Now()), " ====\n");
   if (::write(log_fd, banner.data(), banner.size()) < 0) {
     // The banner only helps reading the log.
   }
@@ -593,7 +597,7 @@ absl::Status Cluster::Start(absl::string_view agency, Links links) {
   absl::Status ready = WaitReady(*node);
   AppendToLog(
       *node,
-      absl::StrCat("==== harness: ", agency,
+      absl::StrCat("==== harness: ", principal,
                    ready.ok() ? " ready" : " not ready", " after ",
                    absl::FormatDuration(absl::Now() - spawned), " ====\n"));
   return ready;
@@ -615,9 +619,9 @@ absl::Status Cluster::WaitReady(NodeState& node) {
   while (absl::Now() < deadline) {
     if (std::optional<std::string> exit = Reap(node); exit.has_value()) {
       node.expected_running = false;
-      return absl::InternalError(absl::StrCat(node.agency, " ", *exit,
+      return absl::InternalError(absl::StrCat(node.principal, " ", *exit,
                                               " while starting; log tail:\n",
-                                              LogTail(node.agency)));
+                                              LogTail(node.principal)));
     }
     struct stat socket_stat;
     if (::stat(node.socket_path.c_str(), &socket_stat) == 0 &&
@@ -625,7 +629,7 @@ absl::Status Cluster::WaitReady(NodeState& node) {
       // A channel whose first connect failed waits out gRPC's reconnect
       // backoff (seconds); a fresh channel per probe connects at once.
       ResetStub(node);
-      std::shared_ptr<proto::Client::Stub> stub = StubFor(node.agency);
+      std::shared_ptr<proto::Client::Stub> stub = StubFor(node.principal);
       grpc::ClientContext context;
       SetDeadline(context, absl::Seconds(2));
       proto::StatsRequest request;
@@ -639,9 +643,9 @@ absl::Status Cluster::WaitReady(NodeState& node) {
     absl::SleepFor(kPollInterval);
   }
   return absl::DeadlineExceededError(absl::StrCat(
-      node.agency, " did not answer Stats within ",
+      node.principal, " did not answer Stats within ",
       absl::FormatDuration(options_.ready_timeout), " (last: ", last.ToString(),
-      "); log tail:\n", LogTail(node.agency)));
+      "); log tail:\n", LogTail(node.principal)));
 }
 
 std::optional<std::string> Cluster::Reap(NodeState& node) {
@@ -655,37 +659,37 @@ std::optional<std::string> Cluster::Reap(NodeState& node) {
   return DescribeWaitStatus(status);
 }
 
-absl::Status Cluster::Stop(absl::string_view agency) {
-  return StopNodes({std::string(agency)});
+absl::Status Cluster::Stop(absl::string_view principal) {
+  return StopNodes({std::string(principal)});
 }
 
 absl::Status Cluster::StopAll() {
   std::vector<std::string> running;
   for (NodeState& node : nodes_) {
     if (node.pid > 0 && !Reap(node).has_value()) {
-      running.push_back(node.agency);
+      running.push_back(node.principal);
     } else if (node.expected_running) {
       node.expected_running = false;
-      return absl::InternalError(
-          absl::StrCat(node.agency, " had exited before StopAll; log tail:\n",
-                       LogTail(node.agency)));
+      return absl::InternalError(absl::StrCat(
+          node.principal, " had exited before StopAll; log tail:\n",
+          LogTail(node.principal)));
     }
   }
   return StopNodes(running);
 }
 
-absl::Status Cluster::StopNodes(const std::vector<std::string>& agencies) {
+absl::Status Cluster::StopNodes(const std::vector<std::string>& principals) {
   // SIGTERM to all first, so that their shutdowns overlap.
   std::vector<NodeState*> stopping;
-  for (const std::string& agency : agencies) {
-    NodeState* node = FindNode(agency);
+  for (const std::string& principal : principals) {
+    NodeState* node = FindNode(principal);
     if (node == nullptr) {
-      return absl::NotFoundError(absl::StrCat("no node ", agency));
+      return absl::NotFoundError(absl::StrCat("no node ", principal));
     }
     node->expected_running = false;
     if (node->pid <= 0) {
       return absl::FailedPreconditionError(
-          absl::StrCat(agency, " is not running"));
+          absl::StrCat(principal, " is not running"));
     }
     if (::kill(node->pid, SIGTERM) != 0) return ErrnoError("kill SIGTERM");
     stopping.push_back(node);
@@ -707,19 +711,19 @@ absl::Status Cluster::StopNodes(const std::vector<std::string>& agencies) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
       stopped = absl::DeadlineExceededError(absl::StrCat(
-          node->agency, " did not exit within ",
+          node->principal, " did not exit within ",
           absl::FormatDuration(options_.stop_timeout),
-          " of SIGTERM; killed. Log tail:\n", LogTail(node->agency)));
+          " of SIGTERM; killed. Log tail:\n", LogTail(node->principal)));
     } else if (reaped < 0) {
       stopped = ErrnoError("waitpid");
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      stopped = absl::InternalError(
-          absl::StrCat(node->agency, " ", DescribeWaitStatus(status),
-                       " after SIGTERM; log tail:\n", LogTail(node->agency)));
+      stopped = absl::InternalError(absl::StrCat(
+          node->principal, " ", DescribeWaitStatus(status),
+          " after SIGTERM; log tail:\n", LogTail(node->principal)));
     }
     AppendToLog(
         *node,
-        absl::StrCat("==== harness: ", node->agency,
+        absl::StrCat("==== harness: ", node->principal,
                      stopped.ok() ? " exited cleanly" : " stopped badly",
                      " within ", absl::FormatDuration(absl::Now() - signalled),
                      " of SIGTERM ====\n"));
@@ -728,15 +732,15 @@ absl::Status Cluster::StopNodes(const std::vector<std::string>& agencies) {
   return result;
 }
 
-absl::Status Cluster::Kill(absl::string_view agency) {
-  NodeState* node = FindNode(agency);
+absl::Status Cluster::Kill(absl::string_view principal) {
+  NodeState* node = FindNode(principal);
   if (node == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no node ", agency));
+    return absl::NotFoundError(absl::StrCat("no node ", principal));
   }
   node->expected_running = false;
   if (node->pid <= 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat(agency, " is not running"));
+        absl::StrCat(principal, " is not running"));
   }
   if (::kill(node->pid, SIGKILL) != 0) return ErrnoError("kill SIGKILL");
   int status = 0;
@@ -748,14 +752,14 @@ absl::Status Cluster::Kill(absl::string_view agency) {
   return absl::OkStatus();
 }
 
-absl::Status Cluster::Restart(absl::string_view agency) {
-  absl::Status stopped = Stop(agency);
+absl::Status Cluster::Restart(absl::string_view principal) {
+  absl::Status stopped = Stop(principal);
   if (!stopped.ok()) return stopped;
-  return Start(agency);
+  return Start(principal);
 }
 
-bool Cluster::IsRunning(absl::string_view agency) {
-  NodeState* node = FindNode(agency);
+bool Cluster::IsRunning(absl::string_view principal) {
+  NodeState* node = FindNode(principal);
   return node != nullptr && node->pid > 0 && !Reap(*node).has_value();
 }
 
@@ -770,9 +774,9 @@ bool Cluster::IsRunning(absl::string_view agency) {
       if (std::optional<std::string> exit = Reap(node); exit.has_value()) {
         node.expected_running = false;
         return ::testing::AssertionFailure()
-               << node.agency << " " << *exit << " while waiting until " << what
-               << "; log tail:\n"
-               << LogTail(node.agency);
+               << node.principal << " " << *exit << " while waiting until "
+               << what << "; log tail:\n"
+               << LogTail(node.principal);
       }
     }
     if (predicate()) return ::testing::AssertionSuccess();
@@ -786,12 +790,12 @@ bool Cluster::IsRunning(absl::string_view agency) {
 }
 
 ::testing::AssertionResult Cluster::WaitConnected(
-    absl::string_view agency, std::vector<std::string> peers,
+    absl::string_view principal, std::vector<std::string> peers,
     absl::Duration timeout) {
   std::string seen;
   ::testing::AssertionResult result = WaitUntil(
       [&] {
-        absl::StatusOr<proto::StatsResponse> stats = Stats(agency);
+        absl::StatusOr<proto::StatsResponse> stats = Stats(principal);
         if (!stats.ok()) {
           seen = stats.status().ToString();
           return false;
@@ -807,7 +811,7 @@ bool Cluster::IsRunning(absl::string_view agency) {
         return true;
       },
       timeout,
-      absl::StrCat(agency, " is connected to ", absl::StrJoin(peers, ",")));
+      absl::StrCat(principal, " is connected to ", absl::StrJoin(peers, ",")));
   if (!result) result << " (last seen: " << seen << ")";
   return result;
 }
@@ -824,7 +828,7 @@ bool Cluster::IsRunning(absl::string_view agency) {
       }
     }
     ::testing::AssertionResult result =
-        WaitConnected(node.agency, peers,
+        WaitConnected(node.principal, peers,
                       std::max(deadline - absl::Now(), absl::ZeroDuration()));
     if (!result) return result;
   }
@@ -845,26 +849,26 @@ void Cluster::ResetStub(const NodeState& node) {
                                 grpc::InsecureChannelCredentials(), args);
   std::shared_ptr<proto::Client::Stub> stub = proto::Client::NewStub(channel);
   absl::MutexLock lock(&mu_);
-  stubs_[node.agency] = std::move(stub);
+  stubs_[node.principal] = std::move(stub);
 }
 
 std::shared_ptr<proto::Client::Stub> Cluster::StubFor(
-    absl::string_view agency) {
+    absl::string_view principal) {
   {
     absl::MutexLock lock(&mu_);
-    auto it = stubs_.find(agency);
+    auto it = stubs_.find(principal);
     if (it != stubs_.end()) return it->second;
   }
-  const NodeState* node = FindNode(agency);
+  const NodeState* node = FindNode(principal);
   TIDINGS_TESTING_CHECK(node != nullptr);
   ResetStub(*node);
   absl::MutexLock lock(&mu_);
-  return stubs_.find(agency)->second;
+  return stubs_.find(principal)->second;
 }
 
 template <typename Request, typename Response>
 absl::StatusOr<Response> Cluster::Call(
-    absl::string_view agency,
+    absl::string_view principal,
     grpc::Status (proto::Client::Stub::*method)(grpc::ClientContext*,
                                                 const Request&, Response*),
     const Request& request) {
@@ -872,13 +876,13 @@ absl::StatusOr<Response> Cluster::Call(
   SetDeadline(context, kRpcTimeout);
   Response response;
   absl::Status status = grpc_status::FromGrpc(
-      (StubFor(agency).get()->*method)(&context, request, &response));
+      (StubFor(principal).get()->*method)(&context, request, &response));
   if (!status.ok()) return status;
   return response;
 }
 
 absl::StatusOr<proto::SendResponse> Cluster::Send(
-    absl::string_view agency, proto::Kind kind,
+    absl::string_view principal, proto::Kind kind,
     const std::vector<std::string>& audience, absl::string_view title,
     absl::string_view text, proto::Precedence precedence) {
   proto::SendRequest request;
@@ -888,50 +892,51 @@ absl::StatusOr<proto::SendResponse> Cluster::Send(
   request.mutable_body()->set_title(std::string(title));
   request.mutable_body()->set_text(std::string(text));
   absl::StatusOr<proto::SendResponse> response =
-      Call(agency, &proto::Client::Stub::Send, request);
+      Call(principal, &proto::Client::Stub::Send, request);
   return response;
 }
 
 absl::StatusOr<std::vector<proto::EnvelopeSummary>> Cluster::Inbox(
-    absl::string_view agency, uint32_t limit, bool include_receipts) {
+    absl::string_view principal, uint32_t limit, bool include_receipts) {
   proto::InboxRequest request;
   request.set_limit(limit);
   request.set_include_receipts(include_receipts);
   absl::StatusOr<proto::InboxResponse> response =
-      Call(agency, &proto::Client::Stub::Inbox, request);
+      Call(principal, &proto::Client::Stub::Inbox, request);
   if (!response.ok()) return response.status();
   return std::vector<proto::EnvelopeSummary>(response->envelopes().begin(),
                                              response->envelopes().end());
 }
 
 absl::StatusOr<proto::ShowResponse> Cluster::Show(
-    absl::string_view agency, absl::string_view envelope_id) {
+    absl::string_view principal, absl::string_view envelope_id) {
   proto::ShowRequest request;
   request.set_envelope_id(std::string(envelope_id));
   absl::StatusOr<proto::ShowResponse> response =
-      Call(agency, &proto::Client::Stub::Show, request);
+      Call(principal, &proto::Client::Stub::Show, request);
   return response;
 }
 
 absl::StatusOr<proto::StatusResponse> Cluster::Status(
-    absl::string_view agency, absl::string_view envelope_id) {
+    absl::string_view principal, absl::string_view envelope_id) {
   proto::StatusRequest request;
   request.set_envelope_id(std::string(envelope_id));
   absl::StatusOr<proto::StatusResponse> response =
-      Call(agency, &proto::Client::Stub::Status, request);
+      Call(principal, &proto::Client::Stub::Status, request);
   return response;
 }
 
-absl::StatusOr<proto::StatsResponse> Cluster::Stats(absl::string_view agency) {
+absl::StatusOr<proto::StatsResponse> Cluster::Stats(
+    absl::string_view principal) {
   proto::StatsRequest request;
   absl::StatusOr<proto::StatsResponse> response =
-      Call(agency, &proto::Client::Stub::Stats, request);
+      Call(principal, &proto::Client::Stub::Stats, request);
   return response;
 }
 
-absl::StatusOr<uint64_t> Cluster::Counter(absl::string_view agency,
+absl::StatusOr<uint64_t> Cluster::Counter(absl::string_view principal,
                                           absl::string_view name) {
-  absl::StatusOr<proto::StatsResponse> stats = Stats(agency);
+  absl::StatusOr<proto::StatsResponse> stats = Stats(principal);
   if (!stats.ok()) return stats.status();
   auto it = stats->counters().find(std::string(name));
   return it == stats->counters().end() ? 0 : it->second;
@@ -949,7 +954,7 @@ absl::StatusOr<proto::ReceiptStatus> Cluster::RecipientStatus(
 }
 
 absl::StatusOr<std::vector<proto::Envelope>> Cluster::FeedEnvelopes(
-    absl::string_view agency, absl::string_view feed_id, uint64_t from_seq) {
+    absl::string_view principal, absl::string_view feed_id, uint64_t from_seq) {
   std::vector<proto::Envelope> envelopes;
   uint64_t next = from_seq;
   while (true) {
@@ -958,7 +963,7 @@ absl::StatusOr<std::vector<proto::Envelope>> Cluster::FeedEnvelopes(
     request.set_from_seq(next);
     request.set_limit(100);
     absl::StatusOr<proto::FeedResponse> response =
-        Call(agency, &proto::Client::Stub::Feed, request);
+        Call(principal, &proto::Client::Stub::Feed, request);
     if (!response.ok()) return response.status();
     if (response->envelopes().empty()) break;
     envelopes.insert(envelopes.end(), response->envelopes().begin(),
@@ -974,38 +979,38 @@ absl::StatusOr<std::vector<proto::Envelope>> Cluster::FeedEnvelopes(
   return envelopes;
 }
 
-const crypto::TlsCredentials& Cluster::tls(absl::string_view agency) const {
-  auto it = tls_.find(agency);
+const crypto::TlsCredentials& Cluster::tls(absl::string_view principal) const {
+  auto it = tls_.find(principal);
   TIDINGS_TESTING_CHECK(it != tls_.end());
   return *it->second;
 }
 
-const crypto::Identity& Cluster::identity(absl::string_view agency) const {
-  auto it = identities_.find(agency);
+const crypto::Identity& Cluster::identity(absl::string_view principal) const {
+  auto it = identities_.find(principal);
   TIDINGS_TESTING_CHECK(it != identities_.end());
   return *it->second;
 }
 
-std::string Cluster::data_dir(absl::string_view agency) const {
-  const NodeState* node = FindNode(agency);
+std::string Cluster::data_dir(absl::string_view principal) const {
+  const NodeState* node = FindNode(principal);
   TIDINGS_TESTING_CHECK(node != nullptr);
   return node->data_dir;
 }
 
-std::string Cluster::log_path(absl::string_view agency) const {
-  const NodeState* node = FindNode(agency);
+std::string Cluster::log_path(absl::string_view principal) const {
+  const NodeState* node = FindNode(principal);
   TIDINGS_TESTING_CHECK(node != nullptr);
   return node->log_path;
 }
 
-std::string Cluster::listen_address(absl::string_view agency) const {
-  const NodeState* node = FindNode(agency);
+std::string Cluster::listen_address(absl::string_view principal) const {
+  const NodeState* node = FindNode(principal);
   TIDINGS_TESTING_CHECK(node != nullptr);
   return absl::StrCat("127.0.0.1:", node->port);
 }
 
-std::string Cluster::LogTail(absl::string_view agency, int lines) const {
-  const NodeState* node = FindNode(agency);
+std::string Cluster::LogTail(absl::string_view principal, int lines) const {
+  const NodeState* node = FindNode(principal);
   if (node == nullptr) return "";
   std::optional<std::string> contents = ReadFile(node->log_path);
   if (!contents.has_value()) return "(no log)\n";

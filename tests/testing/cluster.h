@@ -1,6 +1,6 @@
 // A loopback network of real `tidingsd` processes, for multi-node tests.
 //
-// A Cluster generates one identity per agency, a genesis roster signed by
+// A Cluster generates one identity per principal, a genesis roster signed by
 // every founder, free 127.0.0.1 ports and one config file per running node,
 // all in a fresh temporary directory. Nodes are separate processes (the binary
 // at TIDINGSD_PATH), reached through their client socket. Agencies listed as
@@ -94,13 +94,13 @@ std::string RandomCanary();
 std::unique_ptr<crypto::Keyring> KeyringOf(const crypto::Identity& identity);
 
 struct ClusterOptions {
-  // Agencies that run a node, e.g. {"MY.NCB", "ID.NCB"}. A field node
+  // Principals that run a node, e.g. {"MY.NCB", "ID.NCB"}. A field node
   // ("MY.NCB/SHIP1") runs a node too, outside the roster: start it after
   // CertifyNode.
-  std::vector<std::string> agencies;
+  std::vector<std::string> principals;
   // Roster members with no node; the test speaks for them.
   std::vector<std::string> extra_members;
-  // Agencies of `agencies` left out of the genesis: their nodes run, and a
+  // Agencies in `principals` left out of the genesis: their nodes run, and a
   // test admits them with a roster update (see MemberEntry).
   std::vector<std::string> joiners;
   // Links: `first` dials `second` (links are bidirectional once up). Make the
@@ -119,8 +119,8 @@ struct ClusterOptions {
   absl::Duration stop_timeout = absl::Seconds(20);
 };
 
-// Options for `agencies`, each linked to every other (the earlier one dials).
-ClusterOptions Mesh(std::vector<std::string> agencies);
+// Options for `principals`, each linked to every other (the earlier one dials).
+ClusterOptions Mesh(std::vector<std::string> principals);
 
 // Whether a node dials its configured peers.
 enum class Links {
@@ -142,31 +142,31 @@ class Cluster {
   // Starts every node (those dialled before their diallers) and waits until
   // each answers Stats.
   absl::Status StartAll();
-  // Spawns `agency`'s tidingsd and waits until it answers Stats.
+  // Spawns `principal`'s tidingsd and waits until it answers Stats.
   // kFailedPrecondition if it is already running; kDeadlineExceeded or
   // kInternal (with the log tail) if it does not come up.
-  absl::Status Start(absl::string_view agency,
+  absl::Status Start(absl::string_view principal,
                      Links links = Links::kConfigured);
   // SIGTERM, then waits for exit (SIGKILL after stop_timeout). OK only if it
   // exited with status 0 in time.
-  absl::Status Stop(absl::string_view agency);
+  absl::Status Stop(absl::string_view principal);
   // Stop for every running node, in parallel. Also fails if a node that
   // should be running has exited.
   absl::Status StopAll();
   // SIGKILL and reap.
-  absl::Status Kill(absl::string_view agency);
+  absl::Status Kill(absl::string_view principal);
   // Stop then Start, keeping ports, keys and data.
-  absl::Status Restart(absl::string_view agency);
+  absl::Status Restart(absl::string_view principal);
   // True while the process runs (reaps it if it has exited).
-  bool IsRunning(absl::string_view agency);
+  bool IsRunning(absl::string_view principal);
 
   // Polls like testing::WaitUntil, and fails at once if a node that should be
   // running has exited.
   ::testing::AssertionResult WaitUntil(absl::FunctionRef<bool()> predicate,
                                        absl::Duration timeout,
                                        absl::string_view what);
-  // Waits until `agency` reports every agency in `peers` as connected.
-  ::testing::AssertionResult WaitConnected(absl::string_view agency,
+  // Waits until `principal` reports every principal in `peers` as connected.
+  ::testing::AssertionResult WaitConnected(absl::string_view principal,
                                            std::vector<std::string> peers,
                                            absl::Duration timeout);
   // Waits until every running node is connected to all its link neighbours.
@@ -175,41 +175,41 @@ class Cluster {
   // Client service helpers. Each RPC has a 10 s deadline; gRPC errors come
   // back as the absl::Status of the same code.
   absl::StatusOr<proto::SendResponse> Send(
-      absl::string_view agency, proto::Kind kind,
+      absl::string_view principal, proto::Kind kind,
       const std::vector<std::string>& audience, absl::string_view title,
       absl::string_view text,
       proto::Precedence precedence = proto::PRECEDENCE_ROUTINE);
   absl::StatusOr<std::vector<proto::EnvelopeSummary>> Inbox(
-      absl::string_view agency, uint32_t limit = 1000,
+      absl::string_view principal, uint32_t limit = 1000,
       bool include_receipts = false);
-  absl::StatusOr<proto::ShowResponse> Show(absl::string_view agency,
+  absl::StatusOr<proto::ShowResponse> Show(absl::string_view principal,
                                            absl::string_view envelope_id);
-  absl::StatusOr<proto::StatusResponse> Status(absl::string_view agency,
+  absl::StatusOr<proto::StatusResponse> Status(absl::string_view principal,
                                                absl::string_view envelope_id);
-  absl::StatusOr<proto::StatsResponse> Stats(absl::string_view agency);
+  absl::StatusOr<proto::StatsResponse> Stats(absl::string_view principal);
   // A counter from Stats; 0 if absent.
-  absl::StatusOr<uint64_t> Counter(absl::string_view agency,
+  absl::StatusOr<uint64_t> Counter(absl::string_view principal,
                                    absl::string_view name);
   // The status `recipient` has at `origin` for `envelope_id`; UNSPECIFIED if
   // not listed.
   absl::StatusOr<proto::ReceiptStatus> RecipientStatus(
       absl::string_view origin, absl::string_view envelope_id,
       absl::string_view recipient);
-  // Every envelope of `feed_id` held by `agency` from `from_seq` on, paging
+  // Every envelope of `feed_id` held by `principal` from `from_seq` on, paging
   // through Feed until it returns nothing.
   absl::StatusOr<std::vector<proto::Envelope>> FeedEnvelopes(
-      absl::string_view agency, absl::string_view feed_id,
+      absl::string_view principal, absl::string_view feed_id,
       uint64_t from_seq = 1);
 
   // Roster changes through the client service.
   absl::StatusOr<proto::RosterProposalStatus> ProposeRoster(
-      absl::string_view agency, const proto::RosterProposeRequest& request);
+      absl::string_view principal, const proto::RosterProposeRequest& request);
   absl::StatusOr<proto::RosterProposalStatus> SignRoster(
-      absl::string_view agency, absl::string_view proposal_hash);
+      absl::string_view principal, absl::string_view proposal_hash);
   absl::StatusOr<proto::RosterInfoResponse> RosterInfo(
-      absl::string_view agency);
-  // The version of `agency`'s current roster.
-  absl::StatusOr<uint32_t> RosterVersion(absl::string_view agency);
+      absl::string_view principal);
+  // The version of `principal`'s current roster.
+  absl::StatusOr<uint32_t> RosterVersion(absl::string_view principal);
 
   // Field nodes: `node`'s agency certifies it through its client service,
   // and the certificate is written where `node`'s config expects it.
@@ -223,37 +223,38 @@ class Cluster {
   // `by` (default: `node`'s agency) revokes `node`.
   absl::StatusOr<proto::NodeInfo> RevokeNode(absl::string_view node,
                                              absl::string_view by = "");
-  absl::StatusOr<proto::NodeListResponse> ListNodes(absl::string_view agency);
+  absl::StatusOr<proto::NodeListResponse> ListNodes(
+      absl::string_view principal);
   std::string NodeCertPath(absl::string_view node) const;
 
-  // The roster entry of any agency with an identity (its endpoint and TLS
+  // The roster entry of any principal with an identity (its endpoint and TLS
   // certificate fingerprint included), as `tidings keygen` writes it.
-  proto::Member MemberEntry(absl::string_view agency) const;
-  // Key rotation: makes a new identity for `agency`, stored beside its key
+  proto::Member MemberEntry(absl::string_view principal) const;
+  // Key rotation: makes a new identity for `principal`, stored beside its key
   // file, and returns its roster entry (same endpoint and certificate).
-  absl::StatusOr<proto::Member> PrepareNewKey(absl::string_view agency);
+  absl::StatusOr<proto::Member> PrepareNewKey(absl::string_view principal);
   // Puts the new identity in place of the key file (the node must be
   // stopped or restarted to use it).
-  absl::Status UseNewKey(absl::string_view agency);
+  absl::Status UseNewKey(absl::string_view principal);
 
   const std::string& dir() const { return dir_; }
   const node::Roster& roster() const { return *roster_; }
   std::string network_id() const { return roster_->network_id().str(); }
   // TLS key and pinned certificate of any roster member (running or extra).
   // CHECK-fails otherwise.
-  const crypto::TlsCredentials& tls(absl::string_view agency) const;
+  const crypto::TlsCredentials& tls(absl::string_view principal) const;
   // Identity of any roster member (running or extra). CHECK-fails otherwise.
-  const crypto::Identity& identity(absl::string_view agency) const;
-  std::string data_dir(absl::string_view agency) const;
-  std::string log_path(absl::string_view agency) const;
-  // "127.0.0.1:PORT" of `agency`'s peer service.
-  std::string listen_address(absl::string_view agency) const;
-  // The last `lines` lines of `agency`'s log.
-  std::string LogTail(absl::string_view agency, int lines = 40) const;
+  const crypto::Identity& identity(absl::string_view principal) const;
+  std::string data_dir(absl::string_view principal) const;
+  std::string log_path(absl::string_view principal) const;
+  // "127.0.0.1:PORT" of `principal`'s peer service.
+  std::string listen_address(absl::string_view principal) const;
+  // The last `lines` lines of `principal`'s log.
+  std::string LogTail(absl::string_view principal, int lines = 40) const;
 
  private:
   struct NodeState {
-    std::string agency;
+    std::string principal;
     std::string config_path;
     std::string isolated_config_path;
     std::string data_dir;
@@ -268,20 +269,20 @@ class Cluster {
   explicit Cluster(ClusterOptions options);
 
   absl::Status Init();
-  NodeState* FindNode(absl::string_view agency);
-  const NodeState* FindNode(absl::string_view agency) const;
+  NodeState* FindNode(absl::string_view principal);
+  const NodeState* FindNode(absl::string_view principal) const;
   absl::Status WaitReady(NodeState& node);
-  absl::Status StopNodes(const std::vector<std::string>& agencies);
+  absl::Status StopNodes(const std::vector<std::string>& principals);
   // Reaps `node` if it has exited; returns a description of how it exited,
   // or nullopt while it runs.
   std::optional<std::string> Reap(NodeState& node);
   // Appends a harness note to the node's log, between its own lines.
   void AppendToLog(const NodeState& node, absl::string_view line);
-  std::shared_ptr<proto::Client::Stub> StubFor(absl::string_view agency);
+  std::shared_ptr<proto::Client::Stub> StubFor(absl::string_view principal);
   // One client-service call with the harness's deadline.
   template <typename Request, typename Response>
   absl::StatusOr<Response> Call(
-      absl::string_view agency,
+      absl::string_view principal,
       grpc::Status (proto::Client::Stub::*method)(grpc::ClientContext*,
                                                   const Request&, Response*),
       const Request& request);

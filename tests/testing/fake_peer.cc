@@ -88,7 +88,7 @@ absl::Status FakePeer::Handshake(const crypto::Identity& identity,
                                  absl::string_view network_id,
                                  const crypto::VerifyKey& node_key,
                                  absl::Duration timeout) {
-  absl::Status status = SendHello(network_id, identity.agency());
+  absl::Status status = SendHello(network_id, identity.principal());
   if (!status.ok()) return status;
   absl::StatusOr<proto::Hello> hello = AwaitHello(timeout);
   if (!hello.ok()) return hello.status();
@@ -96,7 +96,7 @@ absl::Status FakePeer::Handshake(const crypto::Identity& identity,
     return absl::FailedPreconditionError(
         "the node's Hello names another network");
   }
-  status = SendProof(identity.signing_key(), network_id, identity.agency());
+  status = SendProof(identity.signing_key(), network_id, identity.principal());
   if (!status.ok()) return status;
   absl::StatusOr<proto::Proof> proof = AwaitProof(timeout);
   if (!proof.ok()) return proof.status();
@@ -109,17 +109,17 @@ absl::Status FakePeer::Handshake(const crypto::Identity& identity,
   return crypto::Verify(
       node_key, crypto::Domain::kLink,
       node::LinkTranscript(network_id, own_nonce_, their_nonce_,
-                           hello->agency(), identity.agency()),
+                           hello->principal(), identity.principal()),
       *signature);
 }
 
 absl::Status FakePeer::SendHello(absl::string_view network_id,
-                                 absl::string_view agency) {
+                                 absl::string_view principal) {
   own_nonce_ = RandomBytes(node::kLinkNonceBytes);
   proto::PeerMessage message;
   proto::Hello* hello = message.mutable_hello();
   hello->set_network_id(std::string(network_id));
-  hello->set_agency(std::string(agency));
+  hello->set_principal(std::string(principal));
   hello->set_nonce(own_nonce_);
   if (!stream_->Write(message)) {
     return absl::UnavailableError("stream closed before Hello was sent");
@@ -144,19 +144,19 @@ absl::StatusOr<proto::Hello> FakePeer::AwaitHello(absl::Duration timeout) {
 
 absl::Status FakePeer::SendProof(const crypto::SigningKey& key,
                                  absl::string_view network_id,
-                                 absl::string_view own_agency) {
-  // The node's agency is in its Hello; take it from the log.
-  std::string their_agency;
+                                 absl::string_view own_principal) {
+  // The node's principal is in its Hello; take it from the log.
+  std::string their_principal;
   {
     absl::MutexLock lock(&mu_);
     for (const proto::PeerMessage& m : log_) {
-      if (m.has_hello()) their_agency = m.hello().agency();
+      if (m.has_hello()) their_principal = m.hello().principal();
     }
   }
   const crypto::Signature signature =
       crypto::Sign(key, crypto::Domain::kLink,
                    node::LinkTranscript(network_id, their_nonce_, own_nonce_,
-                                        own_agency, their_agency));
+                                        own_principal, their_principal));
   proto::PeerMessage message;
   message.mutable_proof()->set_signature(signature.str());
   if (!stream_->Write(message)) {
@@ -240,17 +240,16 @@ std::vector<proto::PeerMessage> FakePeer::received() {
   return log_;
 }
 
-absl::StatusOr<std::unique_ptr<FakePeer>> ConnectAs(Cluster& cluster,
-                                                    const std::string& as,
-                                                    const std::string& agency) {
+absl::StatusOr<std::unique_ptr<FakePeer>> ConnectAs(
+    Cluster& cluster, const std::string& as, const std::string& principal) {
   FakePeerOptions options;
   options.tls = &cluster.tls(as);
   absl::StatusOr<std::unique_ptr<FakePeer>> peer =
-      FakePeer::Connect(cluster.listen_address(agency), options);
+      FakePeer::Connect(cluster.listen_address(principal), options);
   if (!peer.ok()) return peer.status();
   absl::Status handshake =
       (*peer)->Handshake(cluster.identity(as), cluster.network_id(),
-                         cluster.identity(agency).verify_key());
+                         cluster.identity(principal).verify_key());
   if (!handshake.ok()) return handshake;
   return peer;
 }

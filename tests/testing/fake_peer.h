@@ -66,16 +66,16 @@ class FakePeer {
                          absl::Duration timeout = absl::Seconds(10));
 
   // The steps of the handshake, for tests that get it wrong on purpose.
-  // Sends Hello{network_id, agency, fresh nonce}.
+  // Sends Hello{network_id, principal, fresh nonce}.
   absl::Status SendHello(absl::string_view network_id,
-                         absl::string_view agency);
+                         absl::string_view principal);
   // Waits for the node's Hello (other messages are dropped).
   absl::StatusOr<proto::Hello> AwaitHello(absl::Duration timeout);
-  // Sends Proof signed by `key` over the link transcript for `own_agency`,
+  // Sends Proof signed by `key` over the link transcript for `own_principal`,
   // using the nonces of the Hellos sent and received.
   absl::Status SendProof(const crypto::SigningKey& key,
                          absl::string_view network_id,
-                         absl::string_view own_agency);
+                         absl::string_view own_principal);
   // Waits for the node's Proof (other messages are dropped).
   absl::StatusOr<proto::Proof> AwaitProof(absl::Duration timeout);
 
@@ -129,11 +129,10 @@ class FakePeer {
 
 class Cluster;
 
-// A FakePeer linked to `agency`'s node as the member `as` of `cluster` (its
+// A FakePeer linked to `principal`'s node as the member `as` of `cluster` (its
 // certificate and keys), handshake done.
-absl::StatusOr<std::unique_ptr<FakePeer>> ConnectAs(Cluster& cluster,
-                                                    const std::string& as,
-                                                    const std::string& agency);
+absl::StatusOr<std::unique_ptr<FakePeer>> ConnectAs(
+    Cluster& cluster, const std::string& as, const std::string& principal);
 
 }  // namespace tidings::testing
 

@@ -23,8 +23,8 @@ inline constexpr int64_t kCreated = 1700000000000;
 
 // `identity`'s roster entry, with a made-up name and endpoint.
 inline proto::Member MemberOf(const crypto::Identity& identity) {
-  return PublicIdentityOf(identity, absl::StrCat(identity.agency(), " name"),
-                          {absl::StrCat(identity.agency(), ".example:7101")})
+  return PublicIdentityOf(identity, absl::StrCat(identity.principal(), " name"),
+                          {absl::StrCat(identity.principal(), ".example:7101")})
       .member();
 }
 

@@ -29,7 +29,7 @@ constexpr char kMinimal[] =
     "client_socket = run/MY.NCB.sock\n";
 
 void ExpectSameConfig(const Config& a, const Config& b) {
-  EXPECT_EQ(a.agency, b.agency);
+  EXPECT_EQ(a.principal, b.principal);
   EXPECT_EQ(a.key_file, b.key_file);
   EXPECT_EQ(a.key_passphrase_file, b.key_passphrase_file);
   EXPECT_EQ(a.node_cert_file, b.node_cert_file);
@@ -41,7 +41,7 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.client_socket, b.client_socket);
   ASSERT_EQ(a.peers.size(), b.peers.size());
   for (size_t i = 0; i < a.peers.size(); ++i) {
-    EXPECT_EQ(a.peers[i].agency, b.peers[i].agency);
+    EXPECT_EQ(a.peers[i].principal, b.peers[i].principal);
     EXPECT_EQ(a.peers[i].address, b.peers[i].address);
   }
   EXPECT_EQ(a.anti_entropy_interval, b.anti_entropy_interval);
@@ -71,7 +71,7 @@ TEST(ConfigTest, ParsesEveryKeyAndResolvesRelativePaths) {
       "log_level = debug\r\n",
       "/etc/tidings");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->agency, "MY.NCB");
+  EXPECT_EQ(config->principal, "MY.NCB");
   EXPECT_EQ(config->key_file, "/etc/tidings/keys/MY.NCB.key");
   EXPECT_EQ(config->key_passphrase_file, "/etc/tidings/passphrase");
   EXPECT_EQ(config->tls_key_file, "/etc/tidings/tls/node.key");
@@ -81,9 +81,9 @@ TEST(ConfigTest, ParsesEveryKeyAndResolvesRelativePaths) {
   EXPECT_EQ(config->listen, "0.0.0.0:7101");
   EXPECT_EQ(config->client_socket, "/etc/tidings/run/MY.NCB.sock");
   ASSERT_EQ(config->peers.size(), 2u);
-  EXPECT_EQ(config->peers[0].agency, "ID.NCB");
+  EXPECT_EQ(config->peers[0].principal, "ID.NCB");
   EXPECT_EQ(config->peers[0].address, "127.0.0.1:7102");
-  EXPECT_EQ(config->peers[1].agency, "PH.CG");
+  EXPECT_EQ(config->peers[1].principal, "PH.CG");
   EXPECT_EQ(config->peers[1].address, "[::1]:7103");
   EXPECT_EQ(config->anti_entropy_interval, absl::Milliseconds(500));
   EXPECT_EQ(config->log_level, "debug");
@@ -234,7 +234,7 @@ TEST(ConfigTest, SocketPathTooLongForUnixSockets) {
 
 TEST(ConfigTest, FormatRoundTrips) {
   Config config;
-  config.agency = "MY.NCB";
+  config.principal = "MY.NCB";
   config.key_file = "/etc/tidings/keys/MY.NCB.key";
   config.key_passphrase_file = "/etc/tidings/passphrase";
   config.tls_key_file = "/etc/tidings/tls/MY.NCB.key";
@@ -273,7 +273,7 @@ TEST(ConfigTest, AFieldNodeNeedsItsCertificateAndOnlyItHasOne) {
   absl::StatusOr<Config> ship =
       ParseConfig(absl::StrCat(kShip, "node_cert = keys/ship.cert\n"), "/srv");
   ASSERT_TRUE(ship.ok()) << ship.status();
-  EXPECT_EQ(ship->agency, "MY.NCB/SHIP1");
+  EXPECT_EQ(ship->principal, "MY.NCB/SHIP1");
   EXPECT_EQ(ship->node_cert_file, "/srv/keys/ship.cert");
   // TLS files default next to the key, named after the node ('/' as '+').
   EXPECT_EQ(ship->tls_key_file, "/srv/keys/MY.NCB+SHIP1.tls.key");

@@ -31,7 +31,7 @@ class KeysTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ::unsetenv(kKeyPassphraseEnv);
-    config_.agency = "MY.NCB";
+    config_.principal = "MY.NCB";
     config_.key_file = PathOf("MY.NCB.key");
     config_.tls_key_file = PathOf("MY.NCB.tls.key");
     config_.tls_cert_file = PathOf("MY.NCB.tls.crt");
@@ -56,7 +56,7 @@ class KeysTest : public ::testing::Test {
   }
 
   static bool SameKeys(const crypto::Identity& a, const crypto::Identity& b) {
-    return a.agency() == b.agency() && a.verify_key() == b.verify_key() &&
+    return a.principal() == b.principal() && a.verify_key() == b.verify_key() &&
            a.box_public() == b.box_public();
   }
 
@@ -169,7 +169,7 @@ TEST_F(KeysTest, KeyFileMustBePrivateAndOfThisAgency) {
             absl::StatusCode::kPermissionDenied);
   ASSERT_EQ(::chmod(config_.key_file.c_str(), 0600), 0);
 
-  config_.agency = "ID.NCB";
+  config_.principal = "ID.NCB";
   EXPECT_EQ(LoadNodeIdentity(config_).status(),
             absl::FailedPreconditionError(absl::StrCat(
                 "key file ", config_.key_file, " is for MY.NCB, not ID.NCB")));
@@ -240,7 +240,7 @@ TEST_F(NodeTlsTest, RefusesACertificateTheRosterDoesNotPin) {
 
   // An agency not admitted yet: its certificate is checked by peers against
   // the update that admits it.
-  config_.agency = "ID.NCB";
+  config_.principal = "ID.NCB";
   EXPECT_TRUE(
       LoadNodeTlsCredentials(config_, RosterPinning(identity_, other)).ok());
 }

@@ -133,10 +133,10 @@ class ForgingStream final : public MessageStream {
 
 // One node: its identity, TLS certificate, membership and counters.
 struct Side {
-  explicit Side(absl::string_view agency)
-      : identity(crypto::Identity::Generate(agency)) {
+  explicit Side(absl::string_view principal)
+      : identity(crypto::Identity::Generate(principal)) {
     absl::StatusOr<crypto::TlsCredentials> generated =
-        crypto::GenerateTlsCertificate(agency, {});
+        crypto::GenerateTlsCertificate(principal, {});
     EXPECT_TRUE(generated.ok()) << generated.status();
     if (generated.ok()) tls = *std::move(generated);
   }
@@ -162,9 +162,9 @@ struct Side {
   // signature suffices), taking its roster one version further.
   void MoveEndpoint(absl::string_view endpoint) {
     proto::Roster next = membership->chain()->current().roster();
-    next.set_change(absl::StrCat(identity.agency(), " moves to ", endpoint));
+    next.set_change(absl::StrCat(identity.principal(), " moves to ", endpoint));
     for (proto::Member& member : *next.mutable_members()) {
-      if (member.agency() != identity.agency()) continue;
+      if (member.agency() != identity.principal()) continue;
       member.clear_endpoints();
       member.add_endpoints(std::string(endpoint));
     }
@@ -245,6 +245,14 @@ class HandshakeTest : public ::testing::Test {
   Side c_{"C"};
   std::optional<Roster> genesis_;
 };
+
+// Hello's field 2 was called `agency` before it was renamed `principal`: the
+// bytes on the wire are those of field 2, whatever its name.
+TEST(HelloTest, PrincipalIsStillFieldTwoOnTheWire) {
+  proto::Hello hello;
+  hello.set_principal("MY.NCB/SHIP1");
+  EXPECT_EQ(hello.SerializeAsString(), std::string("\x12\x0cMY.NCB/SHIP1"));
+}
 
 TEST_F(HandshakeTest, BothSidesAuthenticateTheOther) {
   Outcome outcome = RunBoth(a_, b_, /*a_dials=*/"B");

@@ -504,7 +504,7 @@ class EpochDirectoryTest : public ::testing::Test {
       absl::Time to, std::optional<std::string> box_pk = std::nullopt,
       std::optional<std::string> agency = std::nullopt) {
     proto::EpochKey key;
-    key.set_agency(agency.value_or(signer.agency()));
+    key.set_agency(agency.value_or(signer.principal()));
     key.set_epoch(epoch);
     key.set_box_pk(box_pk.value_or(crypto::GenerateBoxKey().public_key.str()));
     key.set_not_before_unix_ms(absl::ToUnixMillis(from));
@@ -793,10 +793,10 @@ class ForwardSecrecyTest : public TempDirTest {
          {std::pair{sender_.get(), recipient_.get()},
           std::pair{recipient_.get(), sender_.get()}}) {
       for (const proto::SignedEpochKey& key : from->epochs->Published()) {
-        ASSERT_TRUE(
-            to->directory
-                .Add(key, from->identity.agency(), from->identity.verify_key())
-                .ok());
+        ASSERT_TRUE(to->directory
+                        .Add(key, from->identity.principal(),
+                             from->identity.verify_key())
+                        .ok());
       }
     }
   }

@@ -52,8 +52,8 @@ constexpr int64_t kIssued = 1700000100000;
 // The certificate a field node's .pub asks for (keygen --agency A/NAME).
 proto::NodeCert CertOf(const crypto::Identity& node) {
   proto::NodeCert cert;
-  cert.set_node(node.agency());
-  cert.set_name(absl::StrCat(node.agency(), " ship"));
+  cert.set_node(node.principal());
+  cert.set_name(absl::StrCat(node.principal(), " ship"));
   cert.set_sign_pk(node.verify_key().str());
   cert.set_box_pk(node.box_public().str());
   cert.set_tls_cert_sha256(PlaceholderTlsFingerprint(node).str());
@@ -106,7 +106,7 @@ class FieldNodesTest : public ::testing::Test {
   const crypto::Identity& Who(absl::string_view principal) const {
     for (const auto* group : {&members_, &nodes_}) {
       for (const crypto::Identity& identity : *group) {
-        if (identity.agency() == principal) return identity;
+        if (identity.principal() == principal) return identity;
       }
     }
     ADD_FAILURE() << "no identity " << principal;

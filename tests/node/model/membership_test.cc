@@ -96,7 +96,7 @@ class MembershipTest : public ::testing::Test {
   const crypto::Identity& Who(absl::string_view agency) const {
     for (const auto* group : {&founders_, &outsiders_}) {
       for (const crypto::Identity& identity : *group) {
-        if (identity.agency() == agency) return identity;
+        if (identity.principal() == agency) return identity;
       }
     }
     ADD_FAILURE() << "no identity " << agency;

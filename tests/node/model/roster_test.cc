@@ -41,7 +41,7 @@ std::vector<proto::Member> MembersOf(
     const std::vector<crypto::Identity>& identities) {
   std::vector<proto::Member> out;
   for (const crypto::Identity& id : identities) {
-    out.push_back(PublicIdentityOf(id, absl::StrCat(id.agency(), " name"),
+    out.push_back(PublicIdentityOf(id, absl::StrCat(id.principal(), " name"),
                                    {"127.0.0.1:7101"})
                       .member());
   }
@@ -73,7 +73,7 @@ proto::SignedRoster SignRaw(const proto::Roster& roster,
   out.set_roster(roster.SerializeAsString());
   for (const crypto::Identity& id : identities) {
     proto::RosterSignature* sig = out.add_signatures();
-    sig->set_agency(id.agency());
+    sig->set_agency(id.principal());
     sig->set_signature(
         crypto::Sign(id.signing_key(), crypto::Domain::kRoster, out.roster())
             .str());
@@ -124,11 +124,11 @@ TEST(RosterTest, FullySignedGenesisVerifies) {
   EXPECT_THAT(MissingSignatures(signed_roster), IsEmpty());
 
   for (const crypto::Identity& id : ids) {
-    ASSERT_TRUE(roster->IsMember(id.agency()));
-    EXPECT_EQ(roster->Find(id.agency())->name(),
-              absl::StrCat(id.agency(), " name"));
-    EXPECT_EQ(roster->VerifyKeyOf(id.agency()), id.verify_key());
-    EXPECT_EQ(roster->BoxKeyOf(id.agency()), id.box_public());
+    ASSERT_TRUE(roster->IsMember(id.principal()));
+    EXPECT_EQ(roster->Find(id.principal())->name(),
+              absl::StrCat(id.principal(), " name"));
+    EXPECT_EQ(roster->VerifyKeyOf(id.principal()), id.verify_key());
+    EXPECT_EQ(roster->BoxKeyOf(id.principal()), id.box_public());
   }
   EXPECT_FALSE(roster->IsMember("XX.NCB"));
   EXPECT_EQ(roster->Find("XX.NCB"), nullptr);
@@ -221,7 +221,7 @@ TEST(RosterTest, SignatureForAnotherDomainIsRefused) {
   proto::RosterSignature& sig = *signed_roster.mutable_signatures(0);
   const crypto::Identity* signer = nullptr;
   for (const crypto::Identity& id : ids) {
-    if (id.agency() == sig.agency()) signer = &id;
+    if (id.principal() == sig.agency()) signer = &id;
   }
   ASSERT_NE(signer, nullptr);
   sig.set_signature(crypto::Sign(signer->signing_key(),
@@ -489,10 +489,10 @@ TEST(SignGenesisTest, ReplacesAnInvalidSignatureUnderItsName) {
   const std::vector<crypto::Identity> ids = Founders();
   proto::SignedRoster signed_roster = Genesis(ids, 3);
   proto::RosterSignature* junk = signed_roster.add_signatures();
-  junk->set_agency(ids[0].agency());
+  junk->set_agency(ids[0].principal());
   junk->set_signature(std::string(64, 'j'));
   for (const crypto::Identity& id : ids) {
-    ASSERT_TRUE(SignGenesis(signed_roster, id).ok()) << id.agency();
+    ASSERT_TRUE(SignGenesis(signed_roster, id).ok()) << id.principal();
   }
   EXPECT_EQ(signed_roster.signatures_size(), 4);
   EXPECT_TRUE(Roster::FromSigned(signed_roster).ok());
@@ -591,7 +591,7 @@ TEST(RosterTest, EveryMemberPinsOneTlsCertificate) {
   absl::StatusOr<Roster> roster = Roster::FromSigned(SignedBy(ids, 3));
   ASSERT_TRUE(roster.ok()) << roster.status();
   for (const crypto::Identity& id : ids) {
-    EXPECT_EQ(roster->TlsFingerprintOf(id.agency()),
+    EXPECT_EQ(roster->TlsFingerprintOf(id.principal()),
               PlaceholderTlsFingerprint(id));
   }
   EXPECT_FALSE(roster->TlsFingerprintOf("XX.NCB").has_value());
