@@ -1207,50 +1207,40 @@ struct CatchupResult {
   JsonObject json;
 };
 
-absl::StatusOr<CatchupResult> RunCatchup(Network& net, const Setup& setup) {
-  const Params& p = setup.p;
-  CatchupResult r;
-  if (p.backlog == 0) return r;
-  r.ran = true;
-  // The last node dials all of its links (see Run), so they come back as
-  // soon as it does.
-  const int rejoiner = p.nodes - 1;
-  const std::string& name = setup.agencies[static_cast<size_t>(rejoiner)];
-  const std::vector<int> live(setup.all.begin(), setup.all.end() - 1);
-  const std::vector<NodeSnapshot> at_stop = net.SnapshotAll(setup.all);
-  std::printf("catch-up: stopping %s, sending a backlog of %d (%s)...\n",
-              name.c_str(), p.backlog,
-              p.backlog_to_all ? "audience all" : "pairs");
-  std::fflush(stdout);
-  TIDINGS_RETURN_IF_ERROR(net.cluster().Stop(name));
-
+// The backlog sent while the rejoiner is down: from every live node to all,
+// or from each of its neighbours to the pair of it and the rejoiner.
+struct BacklogPlan {
   SendPlan plan;
-  plan.count = p.backlog;
-  plan.senders = p.senders;
-  plan.body_bytes = p.body_bytes;
-  plan.title_prefix = "backlog ";
-  std::vector<std::vector<int>> audiences(static_cast<size_t>(p.nodes));
+  std::vector<std::vector<int>> audiences;  // by node
+};
+
+BacklogPlan PlanBacklog(const Setup& setup, int rejoiner,
+                        const std::vector<int>& live) {
+  const Params& p = setup.p;
+  BacklogPlan b;
+  b.plan.count = p.backlog;
+  b.plan.senders = p.senders;
+  b.plan.body_bytes = p.body_bytes;
+  b.plan.title_prefix = "backlog ";
+  b.audiences.resize(static_cast<size_t>(p.nodes));
   if (p.backlog_to_all) {
-    plan.origins = live;
-    for (int i : live) audiences[static_cast<size_t>(i)] = setup.all;
+    b.plan.origins = live;
+    for (int i : live) b.audiences[static_cast<size_t>(i)] = setup.all;
   } else {
-    plan.origins = setup.neighbours[static_cast<size_t>(rejoiner)];
-    for (int i : plan.origins) {
-      audiences[static_cast<size_t>(i)] = {i, rejoiner};
+    b.plan.origins = setup.neighbours[static_cast<size_t>(rejoiner)];
+    for (int i : b.plan.origins) {
+      b.audiences[static_cast<size_t>(i)] = {i, rejoiner};
     }
   }
-  UsageMeter generation_meter(net, setup, live);
-  const SendOutcome generated =
-      SendAll(net, plan, audiences, {proto::PRECEDENCE_ROUTINE});
-  const Usage generation_usage = generation_meter.Read();
-  const double generation_s = Seconds(generated.end_us - generated.start_us);
-  const bool live_settled =
-      net.WaitQuiet(live, setup.quiet_window, p.settle_timeout);
-  TIDINGS_RETURN_IF_ERROR(net.CheckRunning(live));
-  const double generation_settled_s = Seconds(NowUs() - generated.start_us);
+  return b;
+}
 
-  // What the restarted node lacks, receipts of the peers included.
-  const std::vector<NodeSnapshot> held = net.SnapshotAll(live);
+// What the restarted node lacks, receipts of the peers included: `at_stop`
+// was taken when it stopped, `held` once the live nodes settled.
+uint64_t MissingAtRejoiner(const Params& p, int rejoiner,
+                           const std::vector<int>& live,
+                           const std::vector<NodeSnapshot>& at_stop,
+                           const std::vector<NodeSnapshot>& held) {
   uint64_t missing = 0;
   uint64_t peers_max = 0;
   for (int i : live) {
@@ -1267,36 +1257,107 @@ absl::StatusOr<CatchupResult> RunCatchup(Network& net, const Setup& setup) {
         at_stop[static_cast<size_t>(rejoiner)].envelopes_stored;
     missing = peers_max > had ? peers_max - had : 0;
   }
-  std::printf(
-      "catch-up: %d sent in %.1f s (%.0f/s, %d errors); restarting %s to "
-      "fetch %llu envelopes (receipts included)...\n",
-      p.backlog, generation_s, p.backlog / generation_s, generated.errors,
-      name.c_str(), static_cast<unsigned long long>(missing));
-  std::fflush(stdout);
+  return missing;
+}
 
-  const int64_t spawn_us = NowUs();
-  TIDINGS_RETURN_IF_ERROR(net.cluster().Start(name));
-  const int64_t ready_us = NowUs();
-  net.ResolvePid(rejoiner);
-  UsageMeter fetch_meter(net, setup, setup.all);
-  const absl::Time deadline = absl::Now() + p.settle_timeout;
-  int64_t first_us = 0;
+struct BacklogSent {
+  SendOutcome generated;
+  Usage usage;
+  double seconds = 0;
+  bool peers_settled = false;
+  double settled_s = 0;
+  uint64_t missing = 0;
+};
+
+// Stops the rejoiner, sends the backlog from the live nodes and waits for
+// them to settle.
+absl::StatusOr<BacklogSent> SendBacklog(Network& net, const Setup& setup,
+                                        int rejoiner,
+                                        const std::vector<int>& live) {
+  const Params& p = setup.p;
+  const std::string& name = setup.agencies[static_cast<size_t>(rejoiner)];
+  const std::vector<NodeSnapshot> at_stop = net.SnapshotAll(setup.all);
+  std::printf("catch-up: stopping %s, sending a backlog of %d (%s)...\n",
+              name.c_str(), p.backlog,
+              p.backlog_to_all ? "audience all" : "pairs");
+  std::fflush(stdout);
+  TIDINGS_RETURN_IF_ERROR(net.cluster().Stop(name));
+
+  const BacklogPlan backlog = PlanBacklog(setup, rejoiner, live);
+  BacklogSent r;
+  UsageMeter meter(net, setup, live);
+  r.generated = SendAll(net, backlog.plan, backlog.audiences,
+                        {proto::PRECEDENCE_ROUTINE});
+  r.usage = meter.Read();
+  r.seconds = Seconds(r.generated.end_us - r.generated.start_us);
+  r.peers_settled = net.WaitQuiet(live, setup.quiet_window, p.settle_timeout);
+  TIDINGS_RETURN_IF_ERROR(net.CheckRunning(live));
+  r.settled_s = Seconds(NowUs() - r.generated.start_us);
+  r.missing =
+      MissingAtRejoiner(p, rejoiner, live, at_stop, net.SnapshotAll(live));
+  return r;
+}
+
+struct Rejoin {
+  int64_t spawn_us = 0;
+  int64_t ready_us = 0;
+  int64_t first_us = 0;  // 0: no envelope arrived
   int64_t done_us = 0;
+  bool caught_up = false;
+  Usage usage;
+};
+
+// Restarts the rejoiner and polls until it has accepted `missing`
+// envelopes or the settle timeout passes.
+absl::StatusOr<Rejoin> RestartAndFetch(Network& net, const Setup& setup,
+                                       int rejoiner, uint64_t missing) {
+  const std::string& name = setup.agencies[static_cast<size_t>(rejoiner)];
+  Rejoin r;
+  r.spawn_us = NowUs();
+  TIDINGS_RETURN_IF_ERROR(net.cluster().Start(name));
+  r.ready_us = NowUs();
+  net.ResolvePid(rejoiner);
+  UsageMeter meter(net, setup, setup.all);
+  const absl::Time deadline = absl::Now() + setup.p.settle_timeout;
   while (absl::Now() < deadline) {
     const NodeSnapshot s = net.Snapshot(rejoiner);
     const uint64_t accepted = CounterOf(s, "accepted");
-    if (accepted > 0 && first_us == 0) first_us = NowUs();
+    if (accepted > 0 && r.first_us == 0) r.first_us = NowUs();
     if (accepted >= missing) {
-      done_us = NowUs();
+      r.done_us = NowUs();
       break;
     }
     TIDINGS_RETURN_IF_ERROR(net.CheckRunning({rejoiner}));
     absl::SleepFor(absl::Milliseconds(50));
   }
-  const bool caught_up = done_us != 0;
-  if (!caught_up) done_us = NowUs();
-  const Usage fetch_usage = fetch_meter.Read();
-  const double fetch_s = Seconds(done_us - ready_us);
+  r.caught_up = r.done_us != 0;
+  if (!r.caught_up) r.done_us = NowUs();
+  r.usage = meter.Read();
+  return r;
+}
+
+absl::StatusOr<CatchupResult> RunCatchup(Network& net, const Setup& setup) {
+  const Params& p = setup.p;
+  CatchupResult r;
+  if (p.backlog == 0) return r;
+  r.ran = true;
+  // The last node dials all of its links (see Run), so they come back as
+  // soon as it does.
+  const int rejoiner = p.nodes - 1;
+  const std::string& name = setup.agencies[static_cast<size_t>(rejoiner)];
+  const std::vector<int> live(setup.all.begin(), setup.all.end() - 1);
+  TIDINGS_ASSIGN_OR_RETURN(const BacklogSent sent,
+                           SendBacklog(net, setup, rejoiner, live));
+  std::printf(
+      "catch-up: %d sent in %.1f s (%.0f/s, %d errors); restarting %s to "
+      "fetch %llu envelopes (receipts included)...\n",
+      p.backlog, sent.seconds, p.backlog / sent.seconds, sent.generated.errors,
+      name.c_str(), static_cast<unsigned long long>(sent.missing));
+  std::fflush(stdout);
+
+  TIDINGS_ASSIGN_OR_RETURN(const Rejoin rejoin,
+                           RestartAndFetch(net, setup, rejoiner, sent.missing));
+  const double fetch_s = Seconds(rejoin.done_us - rejoin.ready_us);
   r.per_s = static_cast<double>(p.backlog) / fetch_s;
   // Its own catch-up receipts still travel; wait for them before reading.
   net.WaitQuiet(setup.all, setup.quiet_window, p.settle_timeout);
@@ -1305,22 +1366,26 @@ absl::StatusOr<CatchupResult> RunCatchup(Network& net, const Setup& setup) {
   r.json.Int("backlog", p.backlog)
       .String("backlog_audience", p.backlog_to_all ? "all" : "pairs")
       .String("rejoining_node", name)
-      .Int("generation_errors", generated.errors)
-      .Double("generation_s", generation_s, kDigits)
-      .Double("generation_per_s", p.backlog / generation_s, kDigits)
-      .Object("generation_usage", generation_usage.ToJson())
-      .Double("generation_settled_s", generation_settled_s, kDigits)
-      .Bool("peers_settled", live_settled)
-      .Int("envelopes_missing_incl_receipts", static_cast<int64_t>(missing))
-      .Bool("caught_up", caught_up)
-      .Double("restart_to_ready_s", Seconds(ready_us - spawn_us), kDigits)
+      .Int("generation_errors", sent.generated.errors)
+      .Double("generation_s", sent.seconds, kDigits)
+      .Double("generation_per_s", p.backlog / sent.seconds, kDigits)
+      .Object("generation_usage", sent.usage.ToJson())
+      .Double("generation_settled_s", sent.settled_s, kDigits)
+      .Bool("peers_settled", sent.peers_settled)
+      .Int("envelopes_missing_incl_receipts",
+           static_cast<int64_t>(sent.missing))
+      .Bool("caught_up", rejoin.caught_up)
+      .Double("restart_to_ready_s", Seconds(rejoin.ready_us - rejoin.spawn_us),
+              kDigits)
       .Double("ready_to_first_envelope_s",
-              first_us == 0 ? NAN : Seconds(first_us - ready_us), kDigits)
+              rejoin.first_us == 0 ? NAN
+                                   : Seconds(rejoin.first_us - rejoin.ready_us),
+              kDigits)
       .Double("ready_to_caught_up_s", fetch_s, kDigits)
       .Double("catchup_per_s", r.per_s, kDigits)
       .Double("catchup_incl_receipts_per_s",
-              static_cast<double>(missing) / fetch_s, kDigits)
-      .Object("fetch_usage", fetch_usage.ToJson())
+              static_cast<double>(sent.missing) / fetch_s, kDigits)
+      .Object("fetch_usage", rejoin.usage.ToJson())
       .Object("rejoiner_counters", CountersJson(rejoined.counters))
       .Int("rejoiner_envelopes_stored",
            static_cast<int64_t>(rejoined.envelopes_stored))
@@ -1390,41 +1455,13 @@ std::string OutputPath(const Params& p, const Source& source) {
                       ".json");
 }
 
-JsonObject ResultJson(const Setup& setup, const Source& source,
-                      JsonObject machine, absl::Time started, double startup_s,
-                      const TrafficResult& t, const IdleResult& idle,
-                      const CatchupResult& catchup, const Memory& memory) {
+// The run's parameters, appended to `out` in the result file's order.
+void AddParameterFields(const Setup& setup, JsonObject& out) {
   const Params& p = setup.p;
-  const double deliveries = t.deliveries();
-  JsonObject by_hops;
-  for (const auto& [hops, values] : t.delivery.per_delivery_ms_by_hops) {
-    by_hops.Object(absl::StrCat(hops), Distribution(values).ToJson(false));
-  }
-  JsonObject by_precedence;
-  for (const auto& [precedence, values] :
-       t.delivery.time_to_all_by_precedence) {
-    by_precedence.Object(node::PrecedenceName(precedence),
-                         Distribution(values).ToJson(false));
-  }
   std::vector<std::string> links;
   for (const auto& [a, b] : setup.edges)
     links.push_back(absl::StrCat(a, "-", b));
-  const double receipt_deliveries =
-      t.Counter("accepted") - static_cast<double>(t.delivery.deliveries_seen);
-  const Usage& u = t.until_settled;
-  machine.String("loadavg_at_end", LoadAverage());
-
-  JsonObject out;
-  out.String("bench", "network_bench")
-      .String("label", p.label)
-      .String("timestamp",
-              absl::FormatTime(absl::RFC3339_sec, started, absl::UTCTimeZone()))
-      .String("commit", source.commit)
-      .Bool("commit_dirty", source.dirty)
-      .String("note", absl::GetFlag(FLAGS_note))
-      .Object("machine", machine)
-      // Parameters.
-      .Int("nodes", p.nodes)
+  out.Int("nodes", p.nodes)
       .Int("links_per_node", p.links_per_node)
       .Int("links", static_cast<int64_t>(setup.edges.size()))
       .Int("diameter", Diameter(setup.neighbours))
@@ -1440,9 +1477,23 @@ JsonObject ResultJson(const Setup& setup, const Source& source,
       .Int("idle_seconds", p.idle_seconds)
       .Int("idle_warmup_seconds", p.idle_warmup_seconds)
       .Int("anti_entropy_ms", absl::ToInt64Milliseconds(p.anti_entropy))
-      .Int("seed", static_cast<int64_t>(p.seed))
-      // Traffic.
-      .Double("startup_s", startup_s, kDigits)
+      .Int("seed", static_cast<int64_t>(p.seed));
+}
+
+// The traffic phase's sends, deliveries and latencies, appended to `out`.
+void AddDeliveryFields(const TrafficResult& t, double startup_s,
+                       JsonObject& out) {
+  JsonObject by_hops;
+  for (const auto& [hops, values] : t.delivery.per_delivery_ms_by_hops) {
+    by_hops.Object(absl::StrCat(hops), Distribution(values).ToJson(false));
+  }
+  JsonObject by_precedence;
+  for (const auto& [precedence, values] :
+       t.delivery.time_to_all_by_precedence) {
+    by_precedence.Object(node::PrecedenceName(precedence),
+                         Distribution(values).ToJson(false));
+  }
+  out.Double("startup_s", startup_s, kDigits)
       .Int("sent_ok", t.sent_ok)
       .Int("send_errors", t.outcome.errors)
       .Double("offered_per_s",
@@ -1459,9 +1510,18 @@ JsonObject ResultJson(const Setup& setup, const Source& source,
       .Object("latency_time_to_all_ms",
               Distribution(t.delivery.time_to_all_ms).ToJson(true))
       .Object("latency_time_to_all_ms_by_precedence", by_precedence)
-      .Object("latency_per_delivery_ms_by_hops", by_hops)
-      .Double("duplicates_per_node_per_envelope",
-              Ratio(t.Counter("duplicates"), deliveries), kDigits)
+      .Object("latency_per_delivery_ms_by_hops", by_hops);
+}
+
+// What the traffic phase's deliveries cost (duplicates, receipts, bytes,
+// CPU) and its counters, appended to `out`.
+void AddTrafficCostFields(const TrafficResult& t, JsonObject& out) {
+  const double deliveries = t.deliveries();
+  const double receipt_deliveries =
+      t.Counter("accepted") - static_cast<double>(t.delivery.deliveries_seen);
+  const Usage& u = t.until_settled;
+  out.Double("duplicates_per_node_per_envelope",
+             Ratio(t.Counter("duplicates"), deliveries), kDigits)
       .Double("duplicates_per_stored_envelope",
               Ratio(t.Counter("duplicates"), t.Counter("accepted")), kDigits)
       .Double("received_per_delivery", Ratio(t.Counter("received"), deliveries),
@@ -1490,29 +1550,56 @@ JsonObject ResultJson(const Setup& setup, const Source& source,
       .Double("cpu_s_driver", u.driver_cpu_s, kDigits)
       .Object("usage_during_sends", t.during_sends.ToJson())
       .Object("usage_until_delivered", u.ToJson())
-      .Object("counters_traffic", CountersJson(t.counters))
-      // Memory.
-      .Double("peak_rss_mb_max", memory.peak_rss_mb_max, kDigits)
+      .Object("counters_traffic", CountersJson(t.counters));
+}
+
+void AddMemoryFields(const Memory& memory, JsonObject& out) {
+  out.Double("peak_rss_mb_max", memory.peak_rss_mb_max, kDigits)
       .Raw("peak_rss_mb_per_node", JsonNumbers(memory.peak_rss_mb))
       .Double("rss_mb_at_end_max", memory.rss_mb_at_end_max, kDigits)
       .Int("envelopes_stored_at_end_min",
            static_cast<int64_t>(memory.stored_min))
       .Int("envelopes_stored_at_end_max",
-           static_cast<int64_t>(memory.stored_max))
-      // Catch-up.
-      .Double("catchup_per_s", catchup.per_s, kDigits)
-      .Object("catchup", catchup.json)
-      // Idle.
-      .Double("idle_bytes_per_link_per_min",
-              idle.protocol_bytes_per_link_per_min, kDigits)
+           static_cast<int64_t>(memory.stored_max));
+}
+
+void AddIdleFields(const IdleResult& idle, JsonObject& out) {
+  out.Double("idle_bytes_per_link_per_min",
+             idle.protocol_bytes_per_link_per_min, kDigits)
       .Double("idle_tcp_payload_bytes_per_link_per_min",
               idle.tcp_payload_per_link_per_min, kDigits)
       .Double("idle_ip_bytes_per_link_per_min", idle.ip_bytes_per_link_per_min,
               kDigits)
       .Double("idle_warmup_bytes_per_link_per_min",
               idle.warmup_bytes_per_link_per_min, kDigits)
-      .Object("counters_idle", CountersJson(idle.counters))
-      .Double("run_s", absl::ToDoubleSeconds(absl::Now() - started), kDigits);
+      .Object("counters_idle", CountersJson(idle.counters));
+}
+
+// The result file: provenance, then parameters, traffic, memory, catch-up
+// and idle; `run_s` last. Later runs are compared key by key, so the keys
+// and their order stay as they are.
+JsonObject ResultJson(const Setup& setup, const Source& source,
+                      JsonObject machine, absl::Time started, double startup_s,
+                      const TrafficResult& t, const IdleResult& idle,
+                      const CatchupResult& catchup, const Memory& memory) {
+  machine.String("loadavg_at_end", LoadAverage());
+  JsonObject out;
+  out.String("bench", "network_bench")
+      .String("label", setup.p.label)
+      .String("timestamp",
+              absl::FormatTime(absl::RFC3339_sec, started, absl::UTCTimeZone()))
+      .String("commit", source.commit)
+      .Bool("commit_dirty", source.dirty)
+      .String("note", absl::GetFlag(FLAGS_note))
+      .Object("machine", machine);
+  AddParameterFields(setup, out);
+  AddDeliveryFields(t, startup_s, out);
+  AddTrafficCostFields(t, out);
+  AddMemoryFields(memory, out);
+  out.Double("catchup_per_s", catchup.per_s, kDigits)
+      .Object("catchup", catchup.json);
+  AddIdleFields(idle, out);
+  out.Double("run_s", absl::ToDoubleSeconds(absl::Now() - started), kDigits);
   return out;
 }
 
@@ -1521,25 +1608,19 @@ std::string Fmt(double v, int decimals = 1) {
   return absl::StrFormat("%.*f", decimals, v);
 }
 
-void PrintSummary(const Setup& setup, const Source& source,
-                  const TrafficResult& t, const IdleResult& idle,
-                  const CatchupResult& catchup, const Memory& memory,
-                  const std::string& path) {
+// One summary line: the name in a column of 18, then the text.
+void PrintLine(absl::string_view name, const std::string& text) {
+  std::printf("%-18s %s\n", std::string(name).c_str(), text.c_str());
+}
+
+std::string DistributionText(const Distribution& d) {
+  return absl::StrFormat("p50 %7s  p90 %7s  p99 %7s  max %7s ms", Fmt(d.p(50)),
+                         Fmt(d.p(90)), Fmt(d.p(99)),
+                         Fmt(d.sorted.empty() ? NAN : d.sorted.back()));
+}
+
+void PrintHeader(const Setup& setup, const Source& source) {
   const Params& p = setup.p;
-  const Distribution per(t.delivery.per_delivery_ms);
-  const Distribution all(t.delivery.time_to_all_ms);
-  const Distribution rpc(t.send_rpc_ms);
-  const double deliveries = t.deliveries();
-  const Usage& s = t.during_sends;
-  const Usage& u = t.until_settled;
-  auto line = [](absl::string_view name, const std::string& text) {
-    std::printf("%-18s %s\n", std::string(name).c_str(), text.c_str());
-  };
-  auto dist = [](const Distribution& d) {
-    return absl::StrFormat("p50 %7s  p90 %7s  p99 %7s  max %7s ms",
-                           Fmt(d.p(50)), Fmt(d.p(90)), Fmt(d.p(99)),
-                           Fmt(d.sorted.empty() ? NAN : d.sorted.back()));
-  };
   std::printf("\n== network_bench %s (commit %.12s%s)\n", p.label.c_str(),
               source.commit.c_str(), source.dirty ? ", dirty tree" : "");
   std::printf(
@@ -1549,99 +1630,134 @@ void PrintSummary(const Setup& setup, const Source& source,
       p.audience, p.body_bytes, p.envelopes,
       p.rate == 0 ? "max rate" : absl::StrCat(p.rate, "/s").c_str(), p.senders,
       p.precedence_mix.c_str());
-  line("offered",
-       absl::StrFormat(
-           "%s envelopes/s (%d send errors; Send RPC p50 %s ms, p99 %s ms)",
-           Fmt(Ratio(t.sent_ok, Seconds(t.outcome.end_us - t.outcome.start_us)),
-               0),
-           t.outcome.errors, Fmt(rpc.p(50)), Fmt(rpc.p(99))));
-  line("delivered to all",
-       absl::StrFormat("%s envelopes/s (%d of %d to their whole audience%s)",
-                       Fmt(t.throughput, 0), t.delivery.complete, t.sent_ok,
-                       t.settled ? "" : "; NOT settled"));
-  line("latency/delivery", dist(per));
+}
+
+// Offered and delivered rates and the latencies.
+void PrintDelivery(const TrafficResult& t) {
+  const Distribution rpc(t.send_rpc_ms);
+  PrintLine(
+      "offered",
+      absl::StrFormat(
+          "%s envelopes/s (%d send errors; Send RPC p50 %s ms, p99 %s ms)",
+          Fmt(Ratio(t.sent_ok, Seconds(t.outcome.end_us - t.outcome.start_us)),
+              0),
+          t.outcome.errors, Fmt(rpc.p(50)), Fmt(rpc.p(99))));
+  PrintLine(
+      "delivered to all",
+      absl::StrFormat("%s envelopes/s (%d of %d to their whole audience%s)",
+                      Fmt(t.throughput, 0), t.delivery.complete, t.sent_ok,
+                      t.settled ? "" : "; NOT settled"));
+  PrintLine("latency/delivery",
+            DistributionText(Distribution(t.delivery.per_delivery_ms)));
   std::vector<std::string> hops;
   for (const auto& [n, values] : t.delivery.per_delivery_ms_by_hops) {
     const Distribution d(values);
     hops.push_back(absl::StrFormat("%d: %s/%s", n, Fmt(d.p(50)), Fmt(d.p(99))));
   }
-  line("  by hops", absl::StrCat("p50/p99 ms  ", absl::StrJoin(hops, "  ")));
-  line("time to all", dist(all));
-  line("duplicates",
-       absl::StrFormat(
-           "%s per node per envelope (%s per stored envelope; "
-           "%s receipts emitted per envelope, %s%% of stored "
-           "envelopes are receipts)",
-           Fmt(Ratio(t.Counter("duplicates"), deliveries), 2),
-           Fmt(Ratio(t.Counter("duplicates"), t.Counter("accepted")), 2),
-           Fmt(Ratio(t.Counter("receipts_emitted"), t.sent_ok)),
-           Fmt(100 * Ratio(t.Counter("accepted") -
-                               static_cast<double>(t.delivery.deliveries_seen),
-                           t.Counter("accepted")),
-               0)));
-  line("wire",
-       absl::StrFormat(
-           "%s bytes per delivery (peer messages; TCP payload %s, with "
-           "IP/TCP headers %s)",
-           Fmt(Ratio(t.Counter("wire_bytes_out"), deliveries), 0),
-           Fmt(t.tcp.ok ? Ratio(static_cast<double>(t.tcp.payload), deliveries)
+  PrintLine("  by hops",
+            absl::StrCat("p50/p99 ms  ", absl::StrJoin(hops, "  ")));
+  PrintLine("time to all",
+            DistributionText(Distribution(t.delivery.time_to_all_ms)));
+}
+
+// Duplicates and receipts, bytes and CPU per delivery.
+void PrintTrafficCost(const TrafficResult& t) {
+  const double deliveries = t.deliveries();
+  const Usage& u = t.until_settled;
+  PrintLine(
+      "duplicates",
+      absl::StrFormat(
+          "%s per node per envelope (%s per stored envelope; "
+          "%s receipts emitted per envelope, %s%% of stored "
+          "envelopes are receipts)",
+          Fmt(Ratio(t.Counter("duplicates"), deliveries), 2),
+          Fmt(Ratio(t.Counter("duplicates"), t.Counter("accepted")), 2),
+          Fmt(Ratio(t.Counter("receipts_emitted"), t.sent_ok)),
+          Fmt(100 * Ratio(t.Counter("accepted") -
+                              static_cast<double>(t.delivery.deliveries_seen),
+                          t.Counter("accepted")),
+              0)));
+  PrintLine(
+      "wire",
+      absl::StrFormat(
+          "%s bytes per delivery (peer messages; TCP payload %s, with "
+          "IP/TCP headers %s)",
+          Fmt(Ratio(t.Counter("wire_bytes_out"), deliveries), 0),
+          Fmt(t.tcp.ok ? Ratio(static_cast<double>(t.tcp.payload), deliveries)
+                       : NAN,
+              0),
+          Fmt(t.tcp.ok ? Ratio(static_cast<double>(t.tcp.payload +
+                                                   t.tcp.segments *
+                                                       kIpTcpHeaderBytes),
+                               deliveries)
+                       : NAN,
+              0)));
+  PrintLine(
+      "CPU",
+      absl::StrFormat(
+          "%s us per delivery (nodes %s s in all, busiest node %s s, "
+          "driver %s s)",
+          Fmt(Ratio(u.nodes_cpu_s, deliveries) * 1e6), Fmt(u.nodes_cpu_s),
+          Fmt(u.node_cpu_s.empty() ? NAN
+                                   : *std::max_element(u.node_cpu_s.begin(),
+                                                       u.node_cpu_s.end())),
+          Fmt(u.driver_cpu_s)));
+}
+
+// The machine's load while the traffic was being sent.
+void PrintLoadWhileSending(const Usage& s) {
+  PrintLine(
+      "while sending",
+      absl::StrFormat(
+          "%s cores busy: nodes %s, driver %s, others %s; disk "
+          "%s flushes/s, %s%% busy",
+          Fmt(Ratio(s.machine_busy_s, s.seconds), 2),
+          Fmt(Ratio(s.nodes_cpu_s, s.seconds), 2),
+          Fmt(Ratio(s.driver_cpu_s, s.seconds), 2),
+          Fmt(Ratio(s.machine_busy_s - s.nodes_cpu_s - s.driver_cpu_s,
+                    s.seconds),
+              2),
+          Fmt(s.disk_ok ? Ratio(static_cast<double>(s.disk_flushes), s.seconds)
                         : NAN,
-               0),
-           Fmt(t.tcp.ok ? Ratio(static_cast<double>(t.tcp.payload +
-                                                    t.tcp.segments *
-                                                        kIpTcpHeaderBytes),
-                                deliveries)
-                        : NAN,
-               0)));
-  line("CPU",
-       absl::StrFormat(
-           "%s us per delivery (nodes %s s in all, busiest node %s s, "
-           "driver %s s)",
-           Fmt(Ratio(u.nodes_cpu_s, deliveries) * 1e6), Fmt(u.nodes_cpu_s),
-           Fmt(u.node_cpu_s.empty() ? NAN
-                                    : *std::max_element(u.node_cpu_s.begin(),
-                                                        u.node_cpu_s.end())),
-           Fmt(u.driver_cpu_s)));
-  line("while sending",
-       absl::StrFormat(
-           "%s cores busy: nodes %s, driver %s, others %s; disk "
-           "%s flushes/s, %s%% busy",
-           Fmt(Ratio(s.machine_busy_s, s.seconds), 2),
-           Fmt(Ratio(s.nodes_cpu_s, s.seconds), 2),
-           Fmt(Ratio(s.driver_cpu_s, s.seconds), 2),
-           Fmt(Ratio(s.machine_busy_s - s.nodes_cpu_s - s.driver_cpu_s,
-                     s.seconds),
-               2),
-           Fmt(s.disk_ok ? Ratio(static_cast<double>(s.disk_flushes), s.seconds)
-                         : NAN,
-               0),
-           Fmt(s.disk_ok
-                   ? 100 * Ratio(static_cast<double>(s.disk_busy_ms) / 1000.0,
-                                 s.seconds)
-                   : NAN,
-               0)));
-  line("peak RSS",
-       absl::StrFormat("%s MB max per node (%s MB at end; %llu..%llu "
-                       "envelopes stored per node)",
-                       Fmt(memory.peak_rss_mb_max),
-                       Fmt(memory.rss_mb_at_end_max),
-                       static_cast<unsigned long long>(memory.stored_min),
-                       static_cast<unsigned long long>(memory.stored_max)));
+              0),
+          Fmt(s.disk_ok
+                  ? 100 * Ratio(static_cast<double>(s.disk_busy_ms) / 1000.0,
+                                s.seconds)
+                  : NAN,
+              0)));
+}
+
+void PrintSummary(const Setup& setup, const Source& source,
+                  const TrafficResult& t, const IdleResult& idle,
+                  const CatchupResult& catchup, const Memory& memory,
+                  const std::string& path) {
+  PrintHeader(setup, source);
+  PrintDelivery(t);
+  PrintTrafficCost(t);
+  PrintLoadWhileSending(t.during_sends);
+  PrintLine("peak RSS",
+            absl::StrFormat(
+                "%s MB max per node (%s MB at end; %llu..%llu "
+                "envelopes stored per node)",
+                Fmt(memory.peak_rss_mb_max), Fmt(memory.rss_mb_at_end_max),
+                static_cast<unsigned long long>(memory.stored_min),
+                static_cast<unsigned long long>(memory.stored_max)));
   if (catchup.ran) {
-    line("catch-up", absl::StrFormat("%s envelopes/s (backlog %d)",
-                                     Fmt(catchup.per_s, 0), p.backlog));
+    PrintLine("catch-up",
+              absl::StrFormat("%s envelopes/s (backlog %d)",
+                              Fmt(catchup.per_s, 0), setup.p.backlog));
   }
   if (idle.ran) {
-    line("idle",
-         absl::StrFormat("%s bytes per link per minute (peer messages; TCP "
-                         "payload %s, with IP/TCP headers %s; %s during the "
-                         "warm-up)",
-                         Fmt(idle.protocol_bytes_per_link_per_min, 0),
-                         Fmt(idle.tcp_payload_per_link_per_min, 0),
-                         Fmt(idle.ip_bytes_per_link_per_min, 0),
-                         Fmt(idle.warmup_bytes_per_link_per_min, 0)));
+    PrintLine("idle", absl::StrFormat(
+                          "%s bytes per link per minute (peer messages; TCP "
+                          "payload %s, with IP/TCP headers %s; %s during the "
+                          "warm-up)",
+                          Fmt(idle.protocol_bytes_per_link_per_min, 0),
+                          Fmt(idle.tcp_payload_per_link_per_min, 0),
+                          Fmt(idle.ip_bytes_per_link_per_min, 0),
+                          Fmt(idle.warmup_bytes_per_link_per_min, 0)));
   }
-  line("result", path);
+  PrintLine("result", path);
 }
 
 absl::Status Run() {
