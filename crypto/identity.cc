@@ -235,6 +235,81 @@ Identity Identity::Generate(absl::string_view principal) {
   return identity;
 }
 
+namespace {
+
+// The fields of a sealed key file that are checked before any key is
+// derived: each outside its range is refused, naming it.
+absl::Status CheckSealedFields(const proto::SealedKeyFile& sealed,
+                               const std::string& path) {
+  if (sealed.agency().empty()) return Malformed(path, "agency is empty");
+  if (sealed.salt().size() != crypto_pwhash_SALTBYTES) {
+    return Malformed(
+        path, absl::StrCat("salt is ", sealed.salt().size(), " bytes (want ",
+                           crypto_pwhash_SALTBYTES, ")"));
+  }
+  if (sealed.opslimit() < crypto_pwhash_OPSLIMIT_MIN ||
+      sealed.opslimit() > kMaxOpslimit) {
+    return Malformed(
+        path, absl::StrCat("opslimit ", sealed.opslimit(), " is outside ",
+                           crypto_pwhash_OPSLIMIT_MIN, "..", kMaxOpslimit));
+  }
+  if (sealed.memlimit() < crypto_pwhash_MEMLIMIT_MIN ||
+      sealed.memlimit() > kMaxMemlimit) {
+    return Malformed(
+        path, absl::StrCat("memlimit ", sealed.memlimit(), " is outside ",
+                           crypto_pwhash_MEMLIMIT_MIN, "..", kMaxMemlimit));
+  }
+  if (sealed.nonce().size() != crypto_aead_xchacha20poly1305_ietf_NPUBBYTES) {
+    return Malformed(
+        path, absl::StrCat("nonce is ", sealed.nonce().size(), " bytes (want ",
+                           crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, ")"));
+  }
+  if (sealed.ciphertext().size() < crypto_aead_xchacha20poly1305_ietf_ABYTES) {
+    return Malformed(path,
+                     absl::StrCat("ciphertext is ", sealed.ciphertext().size(),
+                                  " bytes, shorter than its tag"));
+  }
+  return absl::OkStatus();
+}
+
+// Derives the key from `passphrase`, opens the sealed contents and checks
+// the key file inside.
+absl::StatusOr<KeyFileSecrets> OpenSealedKeyFile(
+    const proto::SealedKeyFile& sealed, const Passphrase& passphrase,
+    const std::string& path) {
+  absl::StatusOr<SymmetricKey> key = DeriveKey(passphrase, sealed);
+  if (!key.ok()) return key.status();
+  const std::string ad = SealedAssociatedData(sealed);
+  FileBytes plain = FileBytes::OfSize(
+      sealed.ciphertext().size() - crypto_aead_xchacha20poly1305_ietf_ABYTES);
+  unsigned long long plain_size = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(plain.mutable_data()), &plain_size,
+          /*nsec=*/nullptr,
+          reinterpret_cast<const unsigned char*>(sealed.ciphertext().data()),
+          sealed.ciphertext().size(),
+          reinterpret_cast<const unsigned char*>(ad.data()), ad.size(),
+          reinterpret_cast<const unsigned char*>(sealed.nonce().data()),
+          key->data()) != 0) {
+    return WrongPassphrase(path);
+  }
+  plain.Truncate(static_cast<size_t>(plain_size));
+
+  proto::SecretKeyFile inner;
+  WipeKeyFileOnExit wipe_inner(inner);
+  if (!inner.ParseFromArray(plain.view().data(),
+                            static_cast<int>(plain.size()))) {
+    return Malformed(path, "sealed contents are not a key file");
+  }
+  if (inner.agency() != sealed.agency()) {
+    return Malformed(path, absl::StrCat("sealed contents are for another "
+                                        "agency than the file names"));
+  }
+  return CheckKeyFile(inner, path, "sealed contents: ");
+}
+
+}  // namespace
+
 absl::StatusOr<Identity> Identity::LoadFile(const std::string& path) {
   return LoadFile(path, nullptr);
 }
@@ -288,69 +363,13 @@ absl::StatusOr<Identity> Identity::LoadFile(const std::string& path,
   if (!sealed.GetReflection()->GetUnknownFields(sealed).empty()) {
     return Malformed(path, "sealed key file has unknown fields");
   }
-  if (sealed.agency().empty()) return Malformed(path, "agency is empty");
-  if (sealed.salt().size() != crypto_pwhash_SALTBYTES) {
-    return Malformed(
-        path, absl::StrCat("salt is ", sealed.salt().size(), " bytes (want ",
-                           crypto_pwhash_SALTBYTES, ")"));
-  }
-  if (sealed.opslimit() < crypto_pwhash_OPSLIMIT_MIN ||
-      sealed.opslimit() > kMaxOpslimit) {
-    return Malformed(
-        path, absl::StrCat("opslimit ", sealed.opslimit(), " is outside ",
-                           crypto_pwhash_OPSLIMIT_MIN, "..", kMaxOpslimit));
-  }
-  if (sealed.memlimit() < crypto_pwhash_MEMLIMIT_MIN ||
-      sealed.memlimit() > kMaxMemlimit) {
-    return Malformed(
-        path, absl::StrCat("memlimit ", sealed.memlimit(), " is outside ",
-                           crypto_pwhash_MEMLIMIT_MIN, "..", kMaxMemlimit));
-  }
-  if (sealed.nonce().size() != crypto_aead_xchacha20poly1305_ietf_NPUBBYTES) {
-    return Malformed(
-        path, absl::StrCat("nonce is ", sealed.nonce().size(), " bytes (want ",
-                           crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, ")"));
-  }
-  if (sealed.ciphertext().size() < crypto_aead_xchacha20poly1305_ietf_ABYTES) {
-    return Malformed(path,
-                     absl::StrCat("ciphertext is ", sealed.ciphertext().size(),
-                                  " bytes, shorter than its tag"));
-  }
+  TIDINGS_RETURN_IF_ERROR(CheckSealedFields(sealed, path));
   if (passphrase == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("key file ", path, " is sealed; give its passphrase"));
   }
-
-  absl::StatusOr<SymmetricKey> key = DeriveKey(*passphrase, sealed);
-  if (!key.ok()) return key.status();
-  const std::string ad = SealedAssociatedData(sealed);
-  FileBytes plain = FileBytes::OfSize(
-      sealed.ciphertext().size() - crypto_aead_xchacha20poly1305_ietf_ABYTES);
-  unsigned long long plain_size = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-          reinterpret_cast<unsigned char*>(plain.mutable_data()), &plain_size,
-          /*nsec=*/nullptr,
-          reinterpret_cast<const unsigned char*>(sealed.ciphertext().data()),
-          sealed.ciphertext().size(),
-          reinterpret_cast<const unsigned char*>(ad.data()), ad.size(),
-          reinterpret_cast<const unsigned char*>(sealed.nonce().data()),
-          key->data()) != 0) {
-    return WrongPassphrase(path);
-  }
-  plain.Truncate(static_cast<size_t>(plain_size));
-
-  proto::SecretKeyFile inner;
-  WipeKeyFileOnExit wipe_inner(inner);
-  if (!inner.ParseFromArray(plain.view().data(),
-                            static_cast<int>(plain.size()))) {
-    return Malformed(path, "sealed contents are not a key file");
-  }
-  if (inner.agency() != sealed.agency()) {
-    return Malformed(path, absl::StrCat("sealed contents are for another "
-                                        "agency than the file names"));
-  }
   absl::StatusOr<KeyFileSecrets> secrets =
-      CheckKeyFile(inner, path, "sealed contents: ");
+      OpenSealedKeyFile(sealed, *passphrase, path);
   if (!secrets.ok()) return secrets.status();
   return FromSecrets(std::move(secrets->principal), secrets->seed,
                      std::move(secrets->box));

@@ -229,6 +229,86 @@ bool PathTaken(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0 || errno != ENOENT;
 }
 
+// A random positive serial (top bit clear, never zero) and the validity
+// period.
+absl::Status SetSerialAndValidity(X509* cert) {
+  unsigned char serial[kSerialBytes];
+  randombytes_buf(serial, sizeof(serial));
+  serial[0] &= 0x7f;
+  serial[kSerialBytes - 1] |= 0x01;
+  Bignum serial_bn(BN_bin2bn(serial, sizeof(serial), nullptr));
+  if (serial_bn == nullptr ||
+      BN_to_ASN1_INTEGER(serial_bn.get(), X509_get_serialNumber(cert)) ==
+          nullptr) {
+    return OpenSslError("cannot set the serial number");
+  }
+
+  if (X509_gmtime_adj(X509_getm_notBefore(cert), -kNotBeforeSkewSeconds) ==
+          nullptr ||
+      X509_time_adj_ex(X509_getm_notAfter(cert), kValidityDays, 0, nullptr) ==
+          nullptr) {
+    return OpenSslError("cannot set the validity period");
+  }
+  return absl::OkStatus();
+}
+
+// The subject (and issuer: self-signed) common name and the public key.
+absl::Status SetNameAndKey(X509* cert, absl::string_view principal,
+                           EVP_PKEY* key) {
+  X509_NAME* subject = X509_get_subject_name(cert);
+  if (X509_NAME_add_entry_by_txt(
+          subject, "CN", MBSTRING_UTF8,
+          reinterpret_cast<const unsigned char*>(principal.data()),
+          static_cast<int>(principal.size()), -1, 0) != 1 ||
+      X509_set_issuer_name(cert, subject) != 1) {
+    return OpenSslError("cannot set the certificate's name");
+  }
+  if (X509_set_pubkey(cert, key) != 1) {
+    return OpenSslError("cannot set the certificate's key");
+  }
+  return absl::OkStatus();
+}
+
+// Constraints, usages, key identifier and the subject alternative names.
+absl::Status AddExtensions(X509* cert, const std::set<AltName>& names) {
+  for (const auto& [nid, value] :
+       {std::pair<int, const char*>{NID_basic_constraints, "critical,CA:FALSE"},
+        {NID_key_usage, "critical,digitalSignature"},
+        {NID_ext_key_usage, "serverAuth,clientAuth"},
+        {NID_subject_key_identifier, "hash"}}) {
+    if (absl::Status s = AddExtension(cert, nid, value); !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = AddSubjectAltNames(cert, names); !s.ok()) {
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+// The signed certificate and its key as PEM.
+absl::StatusOr<TlsCredentials> Encode(X509* cert, EVP_PKEY* key) {
+  Bio cert_bio(BIO_new(BIO_s_mem()));
+  if (cert_bio == nullptr || PEM_write_bio_X509(cert_bio.get(), cert) != 1) {
+    return OpenSslError("cannot encode the certificate");
+  }
+  // secmem: the BIO's buffer is wiped when freed.
+  Bio key_bio(BIO_new(BIO_s_secmem()));
+  if (key_bio == nullptr ||
+      PEM_write_bio_PrivateKey(key_bio.get(), key, nullptr, nullptr, 0, nullptr,
+                               nullptr) != 1) {
+    return OpenSslError("cannot encode the TLS key");
+  }
+  char* key_data = nullptr;
+  const long key_size = BIO_get_mem_data(key_bio.get(), &key_data);
+
+  TlsCredentials out;
+  out.key_pem =
+      PrivateKeyPem(absl::string_view(key_data, static_cast<size_t>(key_size)));
+  out.cert_pem = BioContents(cert_bio.get());
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<TlsCredentials> GenerateTlsCertificate(
@@ -257,73 +337,17 @@ absl::StatusOr<TlsCredentials> GenerateTlsCertificate(
     return OpenSslError("cannot set the certificate version");
   }
 
-  // A random positive serial (top bit clear), never zero.
-  unsigned char serial[kSerialBytes];
-  randombytes_buf(serial, sizeof(serial));
-  serial[0] &= 0x7f;
-  serial[kSerialBytes - 1] |= 0x01;
-  Bignum serial_bn(BN_bin2bn(serial, sizeof(serial), nullptr));
-  if (serial_bn == nullptr ||
-      BN_to_ASN1_INTEGER(serial_bn.get(), X509_get_serialNumber(cert.get())) ==
-          nullptr) {
-    return OpenSslError("cannot set the serial number");
-  }
-
-  if (X509_gmtime_adj(X509_getm_notBefore(cert.get()),
-                      -kNotBeforeSkewSeconds) == nullptr ||
-      X509_time_adj_ex(X509_getm_notAfter(cert.get()), kValidityDays, 0,
-                       nullptr) == nullptr) {
-    return OpenSslError("cannot set the validity period");
-  }
-
-  X509_NAME* subject = X509_get_subject_name(cert.get());
-  if (X509_NAME_add_entry_by_txt(
-          subject, "CN", MBSTRING_UTF8,
-          reinterpret_cast<const unsigned char*>(principal.data()),
-          static_cast<int>(principal.size()), -1, 0) != 1 ||
-      X509_set_issuer_name(cert.get(), subject) != 1) {
-    return OpenSslError("cannot set the certificate's name");
-  }
-  if (X509_set_pubkey(cert.get(), key->get()) != 1) {
-    return OpenSslError("cannot set the certificate's key");
-  }
-
-  for (const auto& [nid, value] :
-       {std::pair<int, const char*>{NID_basic_constraints, "critical,CA:FALSE"},
-        {NID_key_usage, "critical,digitalSignature"},
-        {NID_ext_key_usage, "serverAuth,clientAuth"},
-        {NID_subject_key_identifier, "hash"}}) {
-    if (absl::Status s = AddExtension(cert.get(), nid, value); !s.ok()) {
-      return s;
-    }
-  }
-  if (absl::Status s = AddSubjectAltNames(cert.get(), names); !s.ok()) {
+  if (absl::Status s = SetSerialAndValidity(cert.get()); !s.ok()) return s;
+  if (absl::Status s = SetNameAndKey(cert.get(), principal, key->get());
+      !s.ok()) {
     return s;
   }
+  if (absl::Status s = AddExtensions(cert.get(), names); !s.ok()) return s;
   if (X509_sign(cert.get(), key->get(), EVP_sha256()) <= 0) {
     return OpenSslError("cannot sign the certificate");
   }
 
-  Bio cert_bio(BIO_new(BIO_s_mem()));
-  if (cert_bio == nullptr ||
-      PEM_write_bio_X509(cert_bio.get(), cert.get()) != 1) {
-    return OpenSslError("cannot encode the certificate");
-  }
-  // secmem: the BIO's buffer is wiped when freed.
-  Bio key_bio(BIO_new(BIO_s_secmem()));
-  if (key_bio == nullptr ||
-      PEM_write_bio_PrivateKey(key_bio.get(), key->get(), nullptr, nullptr, 0,
-                               nullptr, nullptr) != 1) {
-    return OpenSslError("cannot encode the TLS key");
-  }
-  char* key_data = nullptr;
-  const long key_size = BIO_get_mem_data(key_bio.get(), &key_data);
-
-  TlsCredentials out;
-  out.key_pem =
-      PrivateKeyPem(absl::string_view(key_data, static_cast<size_t>(key_size)));
-  out.cert_pem = BioContents(cert_bio.get());
-  return out;
+  return Encode(cert.get(), key->get());
 }
 
 absl::StatusOr<Sha256> CertificateFingerprint(absl::string_view cert_pem) {
