@@ -17,6 +17,7 @@
 #include "absl/types/span.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/files.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tidings::base {
@@ -28,17 +29,6 @@ using ::testing::StartsWith;
 class DurableFileTest : public ::testing::Test {
  protected:
   std::string PathOf(absl::string_view name) const { return dir_ / name; }
-  static std::string Contents(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream out;
-    out << in.rdbuf();
-    return out.str();
-  }
-  static mode_t ModeOf(const std::string& path) {
-    struct stat st;
-    EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
-    return st.st_mode & 07777;
-  }
   size_t EntriesInDir() const {
     return static_cast<size_t>(
         std::distance(std::filesystem::directory_iterator(dir_.path()),
@@ -54,8 +44,8 @@ TEST_F(DurableFileTest, WriteNewCreatesWithTheModeDespiteTheUmask) {
   absl::Status written = WriteNewFile(path, "test file", "bytes", 0644);
   ::umask(old_umask);
   ASSERT_TRUE(written.ok()) << written;
-  EXPECT_EQ(Contents(path), "bytes");
-  EXPECT_EQ(ModeOf(path), 0644u);
+  EXPECT_EQ(testing::FileContents(path), "bytes");
+  EXPECT_EQ(testing::FileMode(path), 0644u);
 }
 
 TEST_F(DurableFileTest, WriteNewNeverReplacesNorFollowsASymlink) {
@@ -65,7 +55,7 @@ TEST_F(DurableFileTest, WriteNewNeverReplacesNorFollowsASymlink) {
   EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists) << again;
   EXPECT_THAT(std::string(again.message()),
               StartsWith(absl::StrCat("cannot create test file ", path, ": ")));
-  EXPECT_EQ(Contents(path), "first");
+  EXPECT_EQ(testing::FileContents(path), "first");
 
   const std::string link = PathOf("link");
   ASSERT_EQ(::symlink(PathOf("nowhere").c_str(), link.c_str()), 0);
@@ -87,8 +77,8 @@ TEST_F(DurableFileTest, ReplaceWithAUniqueTemporaryFileLeavesNothingBehind) {
   ASSERT_TRUE(ReplaceFile(path, "", "one", 0644, TempFile::kUnique).ok());
   ASSERT_TRUE(
       ReplaceFile(path, "", "two, longer", 0644, TempFile::kUnique).ok());
-  EXPECT_EQ(Contents(path), "two, longer");
-  EXPECT_EQ(ModeOf(path), 0644u);
+  EXPECT_EQ(testing::FileContents(path), "two, longer");
+  EXPECT_EQ(testing::FileMode(path), 0644u);
   EXPECT_EQ(EntriesInDir(), 1u);
 }
 
@@ -99,8 +89,8 @@ TEST_F(DurableFileTest, ReplaceWithTheFixedTemporaryFileRemovesAStaleOne) {
   std::ofstream(path + ".tmp") << "left by a crash";
   ASSERT_TRUE(
       ReplaceFile(path, "test file", "new", 0600, TempFile::kFixed).ok());
-  EXPECT_EQ(Contents(path), "new");
-  EXPECT_EQ(ModeOf(path), 0600u);
+  EXPECT_EQ(testing::FileContents(path), "new");
+  EXPECT_EQ(testing::FileMode(path), 0600u);
   EXPECT_EQ(EntriesInDir(), 1u);
 }
 
@@ -111,9 +101,9 @@ TEST_F(DurableFileTest, ReplaceReplacesASymlinkWithoutFollowingIt) {
   ASSERT_EQ(::symlink(target.c_str(), path.c_str()), 0);
   for (TempFile temp : {TempFile::kUnique, TempFile::kFixed}) {
     ASSERT_TRUE(ReplaceFile(path, "test file", "ours", 0600, temp).ok());
-    EXPECT_EQ(Contents(target), "not ours");
+    EXPECT_EQ(testing::FileContents(target), "not ours");
     EXPECT_FALSE(std::filesystem::is_symlink(path));
-    EXPECT_EQ(Contents(path), "ours");
+    EXPECT_EQ(testing::FileContents(path), "ours");
   }
 }
 

@@ -20,6 +20,7 @@
 #include "crypto/types.h"
 #include "gtest/gtest.h"
 #include "proto/keyfile.pb.h"
+#include "tests/testing/files.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tidings::crypto {
@@ -37,13 +38,6 @@ class IdentityFileTest : public ::testing::Test {
     std::ofstream(path, std::ios::binary) << bytes;
     EXPECT_EQ(::chmod(path.c_str(), mode), 0);
     return path;
-  }
-
-  static std::string ReadFile(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    return buffer.str();
   }
 
   static std::string ValidKeyFileBytes(const proto::SecretKeyFile& file) {
@@ -141,7 +135,7 @@ TEST_F(IdentityFileTest, WritesTheDocumentedFormatWithMode0600) {
   EXPECT_EQ(st.st_mode & 07777, 0600u);
 
   proto::SecretKeyFile file;
-  ASSERT_TRUE(file.ParseFromString(ReadFile(path)));
+  ASSERT_TRUE(file.ParseFromString(testing::FileContents(path)));
   EXPECT_EQ(file.version(), 1u);
   EXPECT_EQ(file.agency(), "police");
   ASSERT_EQ(file.sign_seed().size(), 32u);
@@ -156,7 +150,7 @@ TEST_F(IdentityFileTest, RefusesToOverwrite) {
   std::string path = WriteFile("node.key", "precious");
   absl::Status saved = Identity::Generate("x").SaveFile(path);
   EXPECT_EQ(saved.code(), absl::StatusCode::kAlreadyExists) << saved;
-  EXPECT_EQ(ReadFile(path), "precious");
+  EXPECT_EQ(testing::FileContents(path), "precious");
 
   // Nor through a dangling symlink (O_EXCL does not follow it).
   std::string target = PathOf("elsewhere");
@@ -171,10 +165,10 @@ TEST_F(IdentityFileTest, SecondSaveToSamePathFails) {
   Identity identity = Identity::Generate("x");
   std::string path = PathOf("node.key");
   ASSERT_TRUE(identity.SaveFile(path).ok());
-  std::string first = ReadFile(path);
+  std::string first = testing::FileContents(path);
   EXPECT_EQ(Identity::Generate("y").SaveFile(path).code(),
             absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(ReadFile(path), first);
+  EXPECT_EQ(testing::FileContents(path), first);
 }
 
 TEST_F(IdentityFileTest, SaveIntoMissingDirectoryIsNotFound) {
@@ -242,7 +236,7 @@ TEST_F(IdentityFileTest, RefusesEveryTruncation) {
   Identity identity = Identity::Generate("fire-dept");
   std::string path = PathOf("good.key");
   ASSERT_TRUE(identity.SaveFile(path).ok());
-  std::string good = ReadFile(path);
+  std::string good = testing::FileContents(path);
   ASSERT_GT(good.size(), 64u);
   for (size_t len = 0; len < good.size(); ++len) {
     SCOPED_TRACE(absl::StrCat("length ", len));
@@ -320,7 +314,7 @@ class SealedKeyFileTest : public IdentityFileTest {
     std::string path = PathOf(absl::StrCat("sealed", counter_++));
     EXPECT_TRUE(identity.SaveFile(path, passphrase_, kFast).ok());
     proto::SealedKeyFile file;
-    EXPECT_TRUE(file.ParseFromString(ReadFile(path)));
+    EXPECT_TRUE(file.ParseFromString(testing::FileContents(path)));
     return file;
   }
 
@@ -411,7 +405,7 @@ TEST_F(SealedKeyFileTest, SealThenLoadRoundTrips) {
   EXPECT_TRUE(SameSecrets(*loaded, original));
 
   // The file names its agency in the clear and holds no secret in the clear.
-  const std::string bytes = ReadFile(path);
+  const std::string bytes = testing::FileContents(path);
   proto::SealedKeyFile file;
   ASSERT_TRUE(file.ParseFromString(bytes));
   EXPECT_EQ(file.version(), 2u);
@@ -436,7 +430,7 @@ TEST_F(SealedKeyFileTest, DefaultCostIsModerate) {
   std::string path = PathOf("node.key");
   ASSERT_TRUE(original.SaveFile(path, passphrase_).ok());
   proto::SealedKeyFile file;
-  ASSERT_TRUE(file.ParseFromString(ReadFile(path)));
+  ASSERT_TRUE(file.ParseFromString(testing::FileContents(path)));
   EXPECT_EQ(file.opslimit(), crypto_pwhash_OPSLIMIT_MODERATE);
   EXPECT_EQ(file.memlimit(), crypto_pwhash_MEMLIMIT_MODERATE);
   absl::StatusOr<Identity> loaded = Identity::LoadFile(path, &passphrase_);
@@ -582,7 +576,7 @@ TEST_F(SealedKeyFileTest, RefusesEveryTruncation) {
   std::string path = PathOf("good.key");
   ASSERT_TRUE(
       Identity::Generate("MY.NCB").SaveFile(path, passphrase_, kFast).ok());
-  std::string good = ReadFile(path);
+  std::string good = testing::FileContents(path);
   for (size_t len = 0; len < good.size(); ++len) {
     SCOPED_TRACE(absl::StrCat("length ", len));
     ExpectMalformedSealed(
@@ -614,10 +608,10 @@ TEST_F(SealedKeyFileTest, SavingRefusesEmptyPassphrasesAndOverwrites) {
   EXPECT_FALSE(std::filesystem::exists(path));
 
   ASSERT_TRUE(identity.SaveFile(path).ok());
-  const std::string plain = ReadFile(path);
+  const std::string plain = testing::FileContents(path);
   EXPECT_EQ(identity.SaveFile(path, passphrase_, kFast).code(),
             absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(ReadFile(path), plain);
+  EXPECT_EQ(testing::FileContents(path), plain);
 }
 
 TEST_F(SealedKeyFileTest, EverySealIsFresh) {

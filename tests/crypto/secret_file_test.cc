@@ -16,6 +16,7 @@
 #include "crypto/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/files.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tidings::crypto {
@@ -26,25 +27,13 @@ using ::testing::HasSubstr;
 class SecretFileTest : public ::testing::Test {
  protected:
   std::string PathOf(absl::string_view name) const { return dir_ / name; }
-  static std::string Contents(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream out;
-    out << in.rdbuf();
-    return out.str();
-  }
-  static mode_t ModeOf(const std::string& path) {
-    struct stat st;
-    EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
-    return st.st_mode & 07777;
-  }
-
   tidings::testing::TempDir dir_{"secret_file_test"};
 };
 
 TEST_F(SecretFileTest, WritesAndReadsBack) {
   const std::string path = PathOf("secret");
   ASSERT_TRUE(WriteNewSecretFile(path, "test file", "s3cret").ok());
-  EXPECT_EQ(ModeOf(path), 0600u);
+  EXPECT_EQ(testing::FileMode(path), 0600u);
   absl::StatusOr<SecretFileBytes> bytes = ReadSecretFile(path, "test file", 64);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   EXPECT_EQ(bytes->view(), "s3cret");
@@ -55,17 +44,17 @@ TEST_F(SecretFileTest, WriteNewNeverReplaces) {
   ASSERT_TRUE(WriteNewSecretFile(path, "test file", "first").ok());
   absl::Status again = WriteNewSecretFile(path, "test file", "second");
   EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists) << again;
-  EXPECT_EQ(Contents(path), "first");
+  EXPECT_EQ(testing::FileContents(path), "first");
 }
 
 TEST_F(SecretFileTest, AtomicWriteCreatesAndReplaces) {
   const std::string path = PathOf("secret");
   ASSERT_TRUE(WriteSecretFileAtomically(path, "test file", "one").ok());
-  EXPECT_EQ(Contents(path), "one");
-  EXPECT_EQ(ModeOf(path), 0600u);
+  EXPECT_EQ(testing::FileContents(path), "one");
+  EXPECT_EQ(testing::FileMode(path), 0600u);
   ASSERT_TRUE(WriteSecretFileAtomically(path, "test file", "two, longer").ok());
-  EXPECT_EQ(Contents(path), "two, longer");
-  EXPECT_EQ(ModeOf(path), 0600u);
+  EXPECT_EQ(testing::FileContents(path), "two, longer");
+  EXPECT_EQ(testing::FileMode(path), 0600u);
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
 }
 
@@ -75,8 +64,8 @@ TEST_F(SecretFileTest, AtomicWriteFixesALooseModeAndAStaleTemporaryFile) {
   ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
   std::ofstream(path + ".tmp") << "left by a crash";
   ASSERT_TRUE(WriteSecretFileAtomically(path, "test file", "new").ok());
-  EXPECT_EQ(Contents(path), "new");
-  EXPECT_EQ(ModeOf(path), 0600u);
+  EXPECT_EQ(testing::FileContents(path), "new");
+  EXPECT_EQ(testing::FileMode(path), 0600u);
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
 }
 
@@ -87,9 +76,9 @@ TEST_F(SecretFileTest, AtomicWriteReplacesASymlinkWithoutFollowingIt) {
   ASSERT_EQ(::symlink(target.c_str(), path.c_str()), 0);
   ASSERT_EQ(::symlink(target.c_str(), (path + ".tmp").c_str()), 0);
   ASSERT_TRUE(WriteSecretFileAtomically(path, "test file", "ours").ok());
-  EXPECT_EQ(Contents(target), "not ours");
+  EXPECT_EQ(testing::FileContents(target), "not ours");
   EXPECT_FALSE(std::filesystem::is_symlink(path));
-  EXPECT_EQ(Contents(path), "ours");
+  EXPECT_EQ(testing::FileContents(path), "ours");
 }
 
 TEST_F(SecretFileTest, AtomicWriteIntoAMissingDirectoryIsNotFound) {

@@ -23,6 +23,7 @@
 #include "crypto/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/files.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tidings::crypto {
@@ -261,18 +262,6 @@ class TlsFileTest : public ::testing::Test {
     EXPECT_EQ(::chmod(path.c_str(), mode), 0);
     return path;
   }
-  static std::string ReadFile(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    return buffer.str();
-  }
-  static mode_t ModeOf(const std::string& path) {
-    struct stat st {};
-    EXPECT_EQ(::stat(path.c_str(), &st), 0);
-    return st.st_mode & 07777;
-  }
-
   tidings::testing::TempDir dir_{"tls_cert_test"};
 };
 
@@ -284,10 +273,10 @@ TEST_F(TlsFileTest, SaveThenLoadRoundTrips) {
   absl::Status saved = SaveTlsCredentials(credentials, key, cert);
   ::umask(old_umask);
   ASSERT_TRUE(saved.ok()) << saved;
-  EXPECT_EQ(ModeOf(key), 0600u);
-  EXPECT_EQ(ModeOf(cert), 0644u);
-  EXPECT_EQ(ReadFile(key), credentials.key_pem.view());
-  EXPECT_EQ(ReadFile(cert), credentials.cert_pem);
+  EXPECT_EQ(testing::FileMode(key), 0600u);
+  EXPECT_EQ(testing::FileMode(cert), 0644u);
+  EXPECT_EQ(testing::FileContents(key), credentials.key_pem.view());
+  EXPECT_EQ(testing::FileContents(cert), credentials.cert_pem);
 
   absl::StatusOr<TlsCredentials> loaded = LoadTlsCredentials(key, cert);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
@@ -300,7 +289,7 @@ TEST_F(TlsFileTest, SaveThenLoadRoundTrips) {
   saved = SaveTlsCredentials(second, PathOf("b.key"), PathOf("b.crt"));
   ::umask(old_umask);
   ASSERT_TRUE(saved.ok()) << saved;
-  EXPECT_EQ(ModeOf(PathOf("b.crt")), 0644u);
+  EXPECT_EQ(testing::FileMode(PathOf("b.crt")), 0644u);
 }
 
 TEST_F(TlsFileTest, LoadsFilesMadeByTheOpensslTool) {
@@ -318,12 +307,12 @@ TEST_F(TlsFileTest, NeverOverwrites) {
   EXPECT_EQ(SaveTlsCredentials(credentials, key, cert).code(),
             absl::StatusCode::kAlreadyExists);
   EXPECT_FALSE(std::filesystem::exists(key)) << "checked before writing";
-  EXPECT_EQ(ReadFile(cert), "precious");
+  EXPECT_EQ(testing::FileContents(cert), "precious");
 
   const std::string old_key = WriteFile("k2", "old key");
   EXPECT_EQ(SaveTlsCredentials(credentials, old_key, PathOf("c2")).code(),
             absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(ReadFile(old_key), "old key");
+  EXPECT_EQ(testing::FileContents(old_key), "old key");
   EXPECT_FALSE(std::filesystem::exists(PathOf("c2")));
 
   // A dangling symlink counts as taken.

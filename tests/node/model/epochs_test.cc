@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/epoch.pb.h"
+#include "tests/testing/files.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tidings::node {
@@ -38,23 +39,10 @@ const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
 constexpr absl::Duration kDay = absl::Hours(24);
 constexpr absl::Duration kMs = absl::Milliseconds(1);
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 ino_t InodeOf(const std::string& path) {
   struct stat st;
   EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
   return st.st_ino;
-}
-
-mode_t ModeOf(const std::string& path) {
-  struct stat st;
-  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
 }
 
 proto::EpochKey Parse(const proto::SignedEpochKey& signed_key) {
@@ -156,7 +144,7 @@ TEST_F(EpochKeysTest, FirstAdvanceMakesEpochOneSignedByTheIdentity) {
   ASSERT_TRUE(added.ok()) << added.status();
   EXPECT_TRUE(*added);
 
-  EXPECT_EQ(ModeOf(path()), 0600u);
+  EXPECT_EQ(testing::FileMode(path()), 0600u);
 }
 
 TEST_F(EpochKeysTest, NoNewKeyBeforeNotAfterAndNoRewrite) {
@@ -164,7 +152,7 @@ TEST_F(EpochKeysTest, NoNewKeyBeforeNotAfterAndNoRewrite) {
   ASSERT_NE(keys, nullptr);
   ASSERT_TRUE(AdvanceTo(*keys, kT0));
   const ino_t inode = InodeOf(path());
-  const std::string bytes = ReadAll(path());
+  const std::string bytes = testing::FileContents(path());
   for (absl::Time now : {kT0, kT0 + absl::Hours(1), kT0 + kDay - kMs}) {
     EXPECT_FALSE(AdvanceTo(*keys, now));
     ASSERT_TRUE(keys->current().has_value());
@@ -173,7 +161,7 @@ TEST_F(EpochKeysTest, NoNewKeyBeforeNotAfterAndNoRewrite) {
   EXPECT_EQ(keys->Published().size(), 1u);
   // Nothing changed, so the file was not replaced.
   EXPECT_EQ(InodeOf(path()), inode);
-  EXPECT_EQ(ReadAll(path()), bytes);
+  EXPECT_EQ(testing::FileContents(path()), bytes);
 }
 
 TEST_F(EpochKeysTest, NewKeyOnceTheCurrentOneEnds) {
@@ -220,7 +208,7 @@ TEST_F(EpochKeysTest, ErasesOnlyAfterNotAfterPlusGrace) {
   EXPECT_EQ(EpochsOf(keys->Published()), (std::vector<uint64_t>{2, 3, 4}));
   EXPECT_EQ(keys->current()->epoch, 4u);
   // Gone from the file as well.
-  EXPECT_EQ(ReadAll(path()).find(epoch1_pk), std::string::npos);
+  EXPECT_EQ(testing::FileContents(path()).find(epoch1_pk), std::string::npos);
 }
 
 TEST_F(EpochKeysTest, ErasureAloneRewritesTheFile) {
@@ -335,7 +323,7 @@ TEST_F(EpochKeysTest, RefusesASecretThatDoesNotMatchItsPublishedKey) {
     ASSERT_TRUE(AdvanceTo(*keys, kT0));
   }
   proto::EpochSecretFile file;
-  ASSERT_TRUE(file.ParseFromString(ReadAll(path())));
+  ASSERT_TRUE(file.ParseFromString(testing::FileContents(path())));
   file.mutable_secrets(0)->set_box_sk(std::string(32, '\x42'));
   std::filesystem::remove(path());
   std::ofstream(path(), std::ios::binary) << file.SerializeAsString();
@@ -710,8 +698,8 @@ TEST_F(StorageKeyTest, CreatedOnceThenLoaded) {
   const std::string path = PathOf("storage.key");
   absl::StatusOr<crypto::SymmetricKey> created = LoadOrCreateStorageKey(path);
   ASSERT_TRUE(created.ok()) << created.status();
-  EXPECT_EQ(ModeOf(path), 0600u);
-  EXPECT_EQ(ReadAll(path), std::string(ViewOf(*created)));
+  EXPECT_EQ(testing::FileMode(path), 0600u);
+  EXPECT_EQ(testing::FileContents(path), std::string(ViewOf(*created)));
   absl::StatusOr<crypto::SymmetricKey> loaded = LoadOrCreateStorageKey(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(ViewOf(*loaded), ViewOf(*created));
