@@ -40,6 +40,7 @@
 #include "node/model/roster.h"
 #include "proto/client.grpc.pb.h"
 #include "proto/roster.pb.h"
+#include "tests/testing/files.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tidings::node {
@@ -86,11 +87,19 @@ inline google::protobuf::Struct Json(const std::string& text) {
   return parsed;
 }
 
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+using ::tidings::testing::FileContents;
 using ::tidings::testing::TempDir;
 
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+// Writes `text` to `path` with permission bits `mode` (a passphrase file).
+inline void WriteFileWithMode(const std::string& path, absl::string_view text,
+                              mode_t mode) {
+  std::ofstream(path) << text;
+  ASSERT_EQ(::chmod(path.c_str(), mode), 0) << path;
 }
 
 // ---------------------------------------------------------------------------

@@ -38,12 +38,6 @@
 namespace tidings::node {
 namespace {
 
-using ::testing::AllOf;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::Not;
-using ::testing::StartsWith;
-
 // ---------------------------------------------------------------------------
 // keygen and roster, on files.
 
@@ -96,12 +90,12 @@ TEST(CliTest, KeygenWritesPrivateKeyAndPublicIdentity) {
   EXPECT_THAT(r.out, HasSubstr(tls_cert));
 
   // Never overwrites: neither the key nor the .pub file changes.
-  const std::string key_before = ReadFile(key_path);
-  const std::string pub_before = ReadFile(pub_path);
+  const std::string key_before = FileContents(key_path);
+  const std::string pub_before = FileContents(pub_path);
   EXPECT_THAT(Tidings({"keygen", "--agency", "MY.NCB", "--out", dir / "keys"}),
               FailsWith(kCliFailure));
-  EXPECT_EQ(ReadFile(key_path), key_before);
-  EXPECT_EQ(ReadFile(pub_path), pub_before);
+  EXPECT_EQ(FileContents(key_path), key_before);
+  EXPECT_EQ(FileContents(pub_path), pub_before);
 
   // A stray .pub alone also blocks, before any key is written.
   std::filesystem::rename(key_path, dir / "moved.key");
@@ -121,7 +115,7 @@ TEST(CliTest, KeygenWritesPrivateKeyAndPublicIdentity) {
     EXPECT_THAT(blocked.err, HasSubstr(absl::StrCat(stray, " already exists")));
     EXPECT_FALSE(std::filesystem::exists(other / "MY.NCB.key")) << stray;
     EXPECT_FALSE(std::filesystem::exists(other / "MY.NCB.pub")) << stray;
-    EXPECT_EQ(ReadFile(other / stray), "stray");
+    EXPECT_EQ(FileContents(other / stray), "stray");
   }
 }
 
@@ -130,7 +124,7 @@ TEST(CliTest, KeygenPutsEndpointHostsInTheCertificate) {
   ASSERT_THAT(Tidings({"keygen", "--agency", "MY.NCB", "--out", dir.path(),
                        "--endpoint", "node.ncb.example:7100,[::1]:7101"}),
               Succeeds());
-  const std::string pem = ReadFile(dir / "MY.NCB.tls.crt");
+  const std::string pem = FileContents(dir / "MY.NCB.tls.crt");
   ASSERT_THAT(pem, StartsWith("-----BEGIN CERTIFICATE-----\n"));
   // The subjectAltName entries are in the DER as they are: the DNS name as
   // an IA5String, the addresses as 4 or 16 bytes (crypto/tls_cert_test checks
@@ -265,8 +259,7 @@ TEST(CliTest, KeygenForAFieldNodeNamesItsFilesWithThePlus) {
 TEST(CliTest, KeygenSealsWithAPassphraseFile) {
   TempDir dir;
   const std::string pass = dir / "pass";
-  std::ofstream(pass) << "correct horse\n";
-  ASSERT_EQ(chmod(pass.c_str(), 0600), 0);
+  ASSERT_NO_FATAL_FAILURE(WriteFileWithMode(pass, "correct horse\n", 0600));
   Result r = Tidings({"keygen", "--agency", "MY.NCB", "--out", dir / "keys",
                       "--passphrase-file", pass, "--passphrase-cost",
                       "interactive", "--json"});
@@ -290,8 +283,8 @@ TEST(CliTest, KeygenSealsWithAPassphraseFile) {
 
   // A passphrase file others can read is refused before anything is written.
   const std::string open_pass = dir / "open_pass";
-  std::ofstream(open_pass) << "correct horse\n";
-  ASSERT_EQ(chmod(open_pass.c_str(), 0644), 0);
+  ASSERT_NO_FATAL_FAILURE(
+      WriteFileWithMode(open_pass, "correct horse\n", 0644));
   Result refused = Tidings({"keygen", "--agency", "PH.CG", "--out",
                             dir / "other", "--passphrase-file", open_pass});
   EXPECT_THAT(refused, FailsWith(kCliFailure));
@@ -303,11 +296,9 @@ TEST(CliTest, KeygenSealsWithAPassphraseFile) {
 TEST(CliTest, RosterSignWithASealedKey) {
   TempDir dir;
   const std::string pass = dir / "pass";
-  std::ofstream(pass) << "correct horse\n";
-  ASSERT_EQ(chmod(pass.c_str(), 0600), 0);
+  ASSERT_NO_FATAL_FAILURE(WriteFileWithMode(pass, "correct horse\n", 0600));
   const std::string wrong = dir / "wrong";
-  std::ofstream(wrong) << "battery staple\n";
-  ASSERT_EQ(chmod(wrong.c_str(), 0600), 0);
+  ASSERT_NO_FATAL_FAILURE(WriteFileWithMode(wrong, "battery staple\n", 0600));
   ASSERT_THAT(
       Tidings({"keygen", "--agency", "A.X", "--out", dir.path(),
                "--passphrase-file", pass, "--passphrase-cost", "interactive"}),
@@ -340,11 +331,9 @@ TEST(CliTest, RosterSignWithASealedKey) {
 TEST(CliTest, KeySealAndUnseal) {
   TempDir dir;
   const std::string pass = dir / "pass";
-  std::ofstream(pass) << "correct horse\n";
-  ASSERT_EQ(chmod(pass.c_str(), 0600), 0);
+  ASSERT_NO_FATAL_FAILURE(WriteFileWithMode(pass, "correct horse\n", 0600));
   const std::string wrong = dir / "wrong";
-  std::ofstream(wrong) << "battery staple\n";
-  ASSERT_EQ(chmod(wrong.c_str(), 0600), 0);
+  ASSERT_NO_FATAL_FAILURE(WriteFileWithMode(wrong, "battery staple\n", 0600));
   ASSERT_THAT(Tidings({"keygen", "--agency", "A.X", "--out", dir / "keys"}),
               Succeeds());
   const std::string key = dir / "keys/A.X.key";
@@ -368,7 +357,7 @@ TEST(CliTest, KeySealAndUnseal) {
 
   // Sealing twice is refused; so is unsealing with the wrong passphrase.
   // Either way the file is left as it was.
-  const std::string before = ReadFile(key);
+  const std::string before = FileContents(key);
   Result twice =
       Tidings({"key", "seal", "--key", key, "--passphrase-file", pass});
   EXPECT_THAT(twice, FailsWith(kCliFailure));
@@ -377,7 +366,7 @@ TEST(CliTest, KeySealAndUnseal) {
       Tidings({"key", "unseal", "--key", key, "--passphrase-file", wrong});
   EXPECT_THAT(bad, FailsWith(kCliFailure));
   EXPECT_THAT(bad.err, HasSubstr("wrong passphrase"));
-  EXPECT_EQ(ReadFile(key), before);
+  EXPECT_EQ(FileContents(key), before);
 
   ASSERT_THAT(
       Tidings({"key", "unseal", "--key", key, "--passphrase-file", pass}),

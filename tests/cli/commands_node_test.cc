@@ -38,12 +38,6 @@
 namespace tidings::node {
 namespace {
 
-using ::testing::AllOf;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::Not;
-using ::testing::StartsWith;
-
 // ---------------------------------------------------------------------------
 // Field nodes.
 
@@ -81,7 +75,7 @@ TEST_F(CliNodeTest, NodeCertifyWritesTheCertificateForTheFieldNode) {
   struct stat st {};
   ASSERT_EQ(stat(cert_path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);
-  const std::string bytes = ReadFile(cert_path);
+  const std::string bytes = FileContents(cert_path);
 
   // What was certified, for the officer to compare with keygen's output.
   EXPECT_THAT(r.out, HasSubstr("certified MY.NCB/SHIP1"));
@@ -97,7 +91,7 @@ TEST_F(CliNodeTest, NodeCertifyWritesTheCertificateForTheFieldNode) {
   EXPECT_THAT(exists, FailsWith(kCliFailure));
   EXPECT_THAT(exists.err, HasSubstr("already exists"));
   EXPECT_EQ(node_.certifies().size(), 1u);
-  EXPECT_EQ(ReadFile(cert_path), bytes);
+  EXPECT_EQ(FileContents(cert_path), bytes);
 
   // Again with another file (as after a failed write): the node refuses to
   // certify twice, and the certificate it holds of these keys is written.
@@ -106,7 +100,7 @@ TEST_F(CliNodeTest, NodeCertifyWritesTheCertificateForTheFieldNode) {
       Client({"node", "certify", "--pub", pub, "--out", copy, "--json"});
   ASSERT_THAT(again, Succeeds());
   EXPECT_EQ(node_.certifies().size(), 2u);
-  EXPECT_EQ(ReadFile(copy), bytes);
+  EXPECT_EQ(FileContents(copy), bytes);
   const google::protobuf::Struct json = Json(again.out);
   EXPECT_EQ(json.fields().at("node").string_value(), "MY.NCB/SHIP1");
   EXPECT_EQ(json.fields().at("state").string_value(), "active");

@@ -39,12 +39,6 @@
 namespace tidings::node {
 namespace {
 
-using ::testing::AllOf;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::Not;
-using ::testing::StartsWith;
-
 std::vector<std::string> ValidSend() {
   return {"send",     "--kind",     "alert",        "--precedence",
           "flash",    "--audience", "ID.NCB,PH.CG", "--title",

@@ -38,12 +38,6 @@
 namespace tidings::node {
 namespace {
 
-using ::testing::AllOf;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::Not;
-using ::testing::StartsWith;
-
 TEST(CliTest, RosterInitSignVerifyWithFourFounders) {
   TempDir dir;
   const std::vector<std::string> agencies = {"MY.NCB", "ID.NCB", "PH.CG",
