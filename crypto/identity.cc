@@ -440,7 +440,7 @@ absl::StatusOr<SecretFileBytes> Identity::KeyFileBytes(
 absl::Status Identity::SaveFile(const std::string& path) const {
   TIDINGS_ASSIGN_OR_RETURN(const FileBytes bytes,
                            KeyFileBytes(path, nullptr, SealOptions()));
-  return secret_file_internal::WriteNewFile(path, kKeyFile, bytes.view(), 0600);
+  return base::WriteNewFile(path, kKeyFile, bytes.view(), 0600);
 }
 
 absl::Status Identity::SaveFile(const std::string& path,
@@ -448,7 +448,7 @@ absl::Status Identity::SaveFile(const std::string& path,
                                 const SealOptions& options) const {
   TIDINGS_ASSIGN_OR_RETURN(const FileBytes bytes,
                            KeyFileBytes(path, &passphrase, options));
-  return secret_file_internal::WriteNewFile(path, kKeyFile, bytes.view(), 0600);
+  return base::WriteNewFile(path, kKeyFile, bytes.view(), 0600);
 }
 
 // A unique temporary file (not secret_file_internal::ReplaceFile's fixed

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/durable_file.h"
 #include "crypto/internal/secret_file.h"
 #include "crypto/types.h"
 
@@ -20,7 +21,7 @@ absl::StatusOr<SecretFileBytes> ReadSecretFile(const std::string& path,
 
 absl::Status WriteNewSecretFile(const std::string& path, absl::string_view what,
                                 absl::string_view bytes) {
-  return secret_file_internal::WriteNewFile(path, what, bytes, 0600);
+  return base::WriteNewFile(path, what, bytes, 0600);
 }
 
 absl::Status WriteSecretFileAtomically(const std::string& path,

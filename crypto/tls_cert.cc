@@ -28,6 +28,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "base/durable_file.h"
 #include "crypto/internal/secret_file.h"
 #include "crypto/types.h"
 
@@ -424,13 +425,13 @@ absl::Status SaveTlsCredentials(const TlsCredentials& credentials,
           what, " ", path, " already exists; refusing to overwrite it"));
     }
   }
-  if (absl::Status s = secret_file_internal::WriteNewFile(
-          key_path, kKeyFile, credentials.key_pem.view(), 0600);
+  if (absl::Status s = base::WriteNewFile(key_path, kKeyFile,
+                                          credentials.key_pem.view(), 0600);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = secret_file_internal::WriteNewFile(
-          cert_path, kCertFile, credentials.cert_pem, 0644);
+  if (absl::Status s =
+          base::WriteNewFile(cert_path, kCertFile, credentials.cert_pem, 0644);
       !s.ok()) {
     // A key without its certificate is useless and blocks the retry.
     ::unlink(key_path.c_str());

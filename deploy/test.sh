@@ -4,8 +4,9 @@
 #   build/asan    AddressSanitizer + UndefinedBehaviorSanitizer on our code:
 #                 the whole suite
 #   build/tsan    ThreadSanitizer (RelWithDebInfo): only what does not link
-#                 gRPC (crypto, storage, node/model, node/config and the
-#                 engine's tests), since Debian's gRPC is not instrumented.
+#                 gRPC (base, crypto, storage, node/model, node/config and
+#                 node/gossip's tests), since Debian's gRPC is not
+#                 instrumented.
 #                 It links an Abseil built with TSan from Debian's own source
 #                 package (deploy/build-absl-tsan.sh, into build/absl-tsan),
 #                 because absl::Mutex is invisible to TSan otherwise.

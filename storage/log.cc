@@ -33,6 +33,10 @@
 namespace tidings::storage {
 namespace {
 
+// State keys live in the meta family under this prefix, apart from the
+// log's own counters (storage/state_keys.h).
+using state_keys::kStatePrefix;
+
 // Ids and feed ids are fixed-size so that `feed_id || seq` and
 // `envelope_id || agency` keys can be scanned by prefix without one feed's
 // keys running into another's.
@@ -241,6 +245,13 @@ struct Log::Impl {
   }
 
   // Whether `family` holds `key`, without copying its value out.
+  // Every write: synced unless the log was opened with sync = false.
+  rocksdb::WriteOptions SyncedWrite() const {
+    rocksdb::WriteOptions write_options;
+    write_options.sync = options.sync;
+    return write_options;
+  }
+
   absl::StatusOr<bool> Contains(Cf family, absl::string_view key) const {
     rocksdb::PinnableSlice value;
     rocksdb::Status s =
@@ -491,8 +502,7 @@ absl::Status Log::Impl::Batch::Commit() {
   if (batch_.Count() == 0) return absl::OkStatus();  // Nothing to sync.
   const uint64_t envelope_count = PutHeadsAndCounters();
 
-  rocksdb::WriteOptions write_options;
-  write_options.sync = impl_.options.sync;
+  const rocksdb::WriteOptions write_options = impl_.SyncedWrite();
   TIDINGS_RETURN_IF_ERROR(FromRocksDb(impl_.db->Write(write_options, &batch_),
                                       "writing append batch"));
 
@@ -713,28 +723,18 @@ absl::StatusOr<std::vector<std::string>> Log::ListEvidence() const {
   return evidence;
 }
 
-namespace {
-// State keys live in the meta family under this prefix, apart from the
-// log's own counters (storage/state_keys.h).
-using state_keys::kStatePrefix;
-}  // namespace
-
 absl::Status Log::PutLocalKey(absl::string_view id,
                               absl::string_view local_key) {
-  TIDINGS_ASSIGN_OR_RETURN(std::optional<std::string> held, GetEnvelope(id));
-  if (!held.has_value()) {
-    return absl::NotFoundError("no such envelope for a local key");
-  }
-  rocksdb::WriteOptions write_options;
-  write_options.sync = impl_->options.sync;
+  TIDINGS_ASSIGN_OR_RETURN(const bool held, impl_->Contains(kEnvelopes, id));
+  if (!held) return absl::NotFoundError("no such envelope for a local key");
+  const rocksdb::WriteOptions write_options = impl_->SyncedWrite();
   return FromRocksDb(impl_->db->Put(write_options, impl_->cf(kLocalKeys),
                                     ToSlice(id), ToSlice(local_key)),
                      "writing a local key");
 }
 
 absl::Status Log::PutState(absl::string_view key, absl::string_view value) {
-  rocksdb::WriteOptions write_options;
-  write_options.sync = impl_->options.sync;
+  const rocksdb::WriteOptions write_options = impl_->SyncedWrite();
   return FromRocksDb(
       impl_->db->Put(write_options, impl_->cf(kMeta),
                      ToSlice(absl::StrCat(kStatePrefix, key)), ToSlice(value)),
@@ -748,14 +748,12 @@ absl::Status Log::PutStates(
     batch.Put(impl_->cf(kMeta), ToSlice(absl::StrCat(kStatePrefix, key)),
               ToSlice(value));
   }
-  rocksdb::WriteOptions write_options;
-  write_options.sync = impl_->options.sync;
+  const rocksdb::WriteOptions write_options = impl_->SyncedWrite();
   return FromRocksDb(impl_->db->Write(write_options, &batch), "writing state");
 }
 
 absl::Status Log::DeleteState(absl::string_view key) {
-  rocksdb::WriteOptions write_options;
-  write_options.sync = impl_->options.sync;
+  const rocksdb::WriteOptions write_options = impl_->SyncedWrite();
   return FromRocksDb(
       impl_->db->Delete(write_options, impl_->cf(kMeta),
                         ToSlice(absl::StrCat(kStatePrefix, key))),

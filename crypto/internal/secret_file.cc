@@ -58,11 +58,6 @@ absl::StatusOr<FileBytes> ReadFile(const std::string& path,
   return buffer;
 }
 
-absl::Status WriteNewFile(const std::string& path, absl::string_view what,
-                          absl::string_view bytes, mode_t mode) {
-  return base::WriteNewFile(path, what, bytes, mode);
-}
-
 absl::Status ReplaceFile(const std::string& path, absl::string_view what,
                          absl::string_view bytes, mode_t mode) {
   return base::ReplaceFile(path, what, bytes, mode, base::TempFile::kFixed);

@@ -10,8 +10,9 @@
 //    with their directory; files that change are replaced by rename.
 //
 // The file mechanics (O_EXCL, fsync, rename, reading through the open
-// descriptor) are base/durable_file.h's; this layer adds the owner-only
-// check, the wiped buffer and crypto's choice of temporary file.
+// descriptor) are base/durable_file.h's, and new files are created with
+// base::WriteNewFile directly; this layer adds the owner-only check, the
+// wiped buffer and ReplaceFile's fixed "<path>.tmp" temporary file.
 //
 // Private to crypto/. Each message names the file by `what` ("key file", "TLS
 // key file", ...) followed by its path.
@@ -51,12 +52,6 @@ enum class Access {
 absl::StatusOr<FileBytes> ReadFile(const std::string& path,
                                    absl::string_view what, Access access,
                                    std::size_t max_bytes);
-
-// Creates `path` with `mode` and writes `bytes`, durably. kAlreadyExists if
-// anything (even a dangling symlink) is at `path`; kNotFound if its directory
-// is missing. On failure after creating the file, removes it.
-absl::Status WriteNewFile(const std::string& path, absl::string_view what,
-                          absl::string_view bytes, mode_t mode);
 
 // Replaces (or creates) `path` with `bytes` and `mode`, atomically and
 // durably: writes "<path>.tmp" (O_EXCL, after removing a stale one), fsyncs

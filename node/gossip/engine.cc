@@ -19,7 +19,11 @@ using gossip_internal::Short;
 // honest node never sends forgeries, and verifying them costs us CPU.
 constexpr int kMaxStrikesPerMinute = 64;
 
-int64_t ToUnixMs(absl::Time t) { return absl::ToUnixMillis(t); }
+// Held but unreadable (a field node before its agency's node sends the key);
+// receipts are never opened, so they are never unread.
+bool HeldUnread(const Verified& v) {
+  return !v.readable && v.header.kind() != proto::KIND_RECEIPT;
+}
 
 }  // namespace
 
@@ -307,10 +311,7 @@ void Engine::CommitBatch(std::vector<Received> batch,
   // it (one synced write), so that a crash cannot leave it unread for good.
   std::vector<std::string> unread;
   for (const Received& received : batch) {
-    const Verified& v = received.verified;
-    if (!v.readable && v.header.kind() != proto::KIND_RECEIPT) {
-      unread.push_back(v.id);
-    }
+    if (HeldUnread(received.verified)) unread.push_back(received.verified.id);
   }
   content_keys_->MarkUnread(unread);
   absl::StatusOr<std::vector<storage::AppendResult>> results =
@@ -386,7 +387,7 @@ absl::StatusOr<Engine::OwnSlot> Engine::PrepareOwn(OwnRequest request,
   input.precedence = request.precedence;
   input.audience = request.audience;
   input.plaintext = request.plaintext;
-  input.created_unix_ms = ToUnixMs(now);
+  input.created_unix_ms = absl::ToUnixMillis(now);
   input.expires_unix_ms = request.expires_unix_ms;
   input.seq = head->second.first + 1;
   input.prev_id = head->second.second;
@@ -487,9 +488,7 @@ void Engine::FinishReceived(const std::vector<Received>& batch,
     }
     counters_.Add("accepted");
     if (receipts_.Owes(v.header)) due.push_back({v.id, &v.header});
-    if (!v.readable && v.header.kind() != proto::KIND_RECEIPT) {
-      unread.push_back(v.id);
-    }
+    if (HeldUnread(v)) unread.push_back(v.id);
     pulled[{batch[i].from, v.feed_id}] = result.head_seq;
     feed_sync_.Forward(v.header, v.feed_id, v.serialized, batch[i].from);
   }

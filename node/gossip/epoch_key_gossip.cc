@@ -21,14 +21,21 @@ void EpochKeyGossip::OnLinkUp(absl::string_view peer) {
 
 void EpochKeyGossip::OnTick(absl::Time now) { Advance(now); }
 
+namespace {
+
+void AddKeys(const std::vector<proto::SignedEpochKey>& keys,
+             proto::PeerMessage& message) {
+  for (const proto::SignedEpochKey& key : keys) {
+    message.mutable_epoch_keys()->add_keys(key.SerializeAsString());
+  }
+}
+
+}  // namespace
+
 proto::PeerMessage EpochKeyGossip::AllKeysMessage() const {
   proto::PeerMessage message;
-  for (const proto::SignedEpochKey& key : keys_.Published()) {
-    message.mutable_epoch_keys()->add_keys(key.SerializeAsString());
-  }
-  for (const proto::SignedEpochKey& key : keys_.Learnt()) {
-    message.mutable_epoch_keys()->add_keys(key.SerializeAsString());
-  }
+  AddKeys(keys_.Published(), message);
+  AddKeys(keys_.Learnt(), message);
   return message;
 }
 
@@ -42,9 +49,7 @@ void EpochKeyGossip::Advance(absl::Time now) {
   if (!*made) return;
   context_.counters.Add("epoch_keys.made");
   proto::PeerMessage message;
-  for (const proto::SignedEpochKey& key : keys_.Published()) {
-    message.mutable_epoch_keys()->add_keys(key.SerializeAsString());
-  }
+  AddKeys(keys_.Published(), message);
   context_.links.Broadcast(message, "");
 }
 

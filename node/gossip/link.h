@@ -1,5 +1,3 @@
-// network_id || their_nonce || own_nonce || own_principal || 0x00 ||
-// their_principal (each an agency or a field node id).
 // Wire constants of a peer link and the handshake transcript, shared by both
 // ends (and by tests that speak the peer protocol).
 //

@@ -2,7 +2,6 @@
 // context whose links and transport are fakes that record what it did.
 #include <stdlib.h>
 
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 
 #include <cstdint>
-#include <filesystem>
 #include <initializer_list>
 #include <memory>
 #include <optional>
