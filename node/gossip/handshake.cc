@@ -14,6 +14,7 @@
 #include "crypto/tls_cert.h"
 #include "node/gossip/context.h"
 #include "node/gossip/link.h"
+#include "node/gossip/roster_gossip.h"
 #include "node/model/field_nodes.h"
 
 namespace tidings::node {
@@ -154,16 +155,9 @@ absl::Status HandshakeRun::SendRosterUpdates() {
   if (theirs >= chain_->version() || !chain_->IsActive(their_principal())) {
     return absl::OkStatus();
   }
-  proto::PeerMessage updates;
-  size_t bytes = 0;
-  for (uint32_t v = theirs + 1;
-       v <= chain_->version() && v <= theirs + kMaxUpdatesPerHandshake &&
-       bytes < kMaxUpdateBytesPerHandshake;
-       ++v) {
-    std::string update = chain_->at(v)->signed_roster().SerializeAsString();
-    bytes += update.size();
-    updates.mutable_roster_updates()->add_updates(std::move(update));
-  }
+  const proto::PeerMessage updates = RosterUpdatesMessage(
+      *chain_, theirs + 1, theirs + kMaxUpdatesPerHandshake,
+      kMaxUpdateBytesPerHandshake);
   if (!stream_.Write(updates)) {
     return absl::UnavailableError("stream closed before roster updates");
   }

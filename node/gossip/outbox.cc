@@ -1,6 +1,5 @@
 #include "node/gossip/outbox.h"
 
-#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -23,7 +22,7 @@ bool Outbox::Enqueue(const proto::PeerMessage& message,
   absl::MutexLock lock(&mu_);
   if (closed_) return false;
   if (lane != 0 && queued_bytes_ + bytes > max_queued_bytes_) return false;
-  lanes_[static_cast<size_t>(lane)].push_back(message);
+  lanes_[static_cast<size_t>(lane)].push_back(Queued{message, bytes});
   queued_bytes_ += bytes;
   return true;
 }
@@ -46,29 +45,28 @@ std::optional<proto::PeerMessage> Outbox::Pop() {
   if (closed_) return std::nullopt;
   for (auto& lane : lanes_) {
     if (lane.empty()) continue;
-    proto::PeerMessage out = std::move(lane.front());
+    proto::PeerMessage out = std::move(lane.front().message);
+    const size_t bytes = lane.front().bytes;
     lane.pop_front();
-    const size_t bytes = out.ByteSizeLong();
-    queued_bytes_ -= std::min(queued_bytes_, bytes);
+    queued_bytes_ -= bytes;
     CoalesceLocked(lane, out, bytes);
     return out;
   }
   return std::nullopt;
 }
 
-void Outbox::CoalesceLocked(std::deque<proto::PeerMessage>& lane,
-                            proto::PeerMessage& out, size_t bytes) {
+void Outbox::CoalesceLocked(Lane& lane, proto::PeerMessage& out, size_t bytes) {
   // Pushes waiting in the same lane go out as one message: one write (and
   // one wake-up at the peer) for many envelopes.
-  while (out.has_push() && !lane.empty() && lane.front().has_push() &&
+  while (out.has_push() && !lane.empty() && lane.front().message.has_push() &&
          bytes < kCoalesceBytes) {
-    const size_t more = lane.front().ByteSizeLong();
+    const size_t more = lane.front().bytes;
     for (std::string& envelope :
-         *lane.front().mutable_push()->mutable_envelopes()) {
+         *lane.front().message.mutable_push()->mutable_envelopes()) {
       out.mutable_push()->add_envelopes(std::move(envelope));
     }
     lane.pop_front();
-    queued_bytes_ -= std::min(queued_bytes_, more);
+    queued_bytes_ -= more;
     bytes += more;
   }
 }

@@ -57,19 +57,24 @@ class Outbox {
   void DrainTo(MessageStream& stream, Counters& counters);
 
  private:
+  // A queued message and its size, measured once in Enqueue.
+  struct Queued {
+    proto::PeerMessage message;
+    size_t bytes = 0;
+  };
+  using Lane = std::deque<Queued>;
+
   bool ReadyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Merges into `out` (a message of `bytes` just taken from `lane`) the
   // pushes queued behind it, while under kCoalesceBytes.
-  void CoalesceLocked(std::deque<proto::PeerMessage>& lane,
-                      proto::PeerMessage& out, size_t bytes)
+  void CoalesceLocked(Lane& lane, proto::PeerMessage& out, size_t bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction
   const size_t max_queued_bytes_;
 
   mutable absl::Mutex mu_;
-  std::array<std::deque<proto::PeerMessage>, kLanes> lanes_
-      ABSL_GUARDED_BY(mu_);
+  std::array<Lane, kLanes> lanes_ ABSL_GUARDED_BY(mu_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };

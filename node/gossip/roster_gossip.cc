@@ -1,5 +1,9 @@
 #include "node/gossip/roster_gossip.h"
 
+#include <algorithm>
+#include <string>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
 #include "base/status_macros.h"
@@ -41,17 +45,30 @@ void RosterGossip::Announce(const proto::SignedRoster& proposal) {
   context_.links.Broadcast(ProposalMessage(proposal), "");
 }
 
+proto::PeerMessage RosterUpdatesMessage(const RosterChain& chain, uint32_t from,
+                                        uint32_t to, size_t max_bytes) {
+  proto::PeerMessage message;
+  // Ensures the oneof is set even when no update fits.
+  message.mutable_roster_updates();
+  size_t bytes = 0;
+  for (uint32_t v = std::max<uint32_t>(from, 1);
+       v <= std::min(to, chain.version()) && bytes < max_bytes; ++v) {
+    std::string update = chain.at(v)->signed_roster().SerializeAsString();
+    bytes += update.size();
+    message.mutable_roster_updates()->add_updates(std::move(update));
+  }
+  return message;
+}
+
 void RosterGossip::PassOn(const RosterChain& chain) {
   // The last few versions, not only the newest: a peer that missed one
   // broadcast fills the gap from the next (versions it holds are no-ops).
-  proto::PeerMessage message;
   const uint32_t newest = chain.version();
-  for (uint32_t v = newest > kRecentUpdates ? newest - kRecentUpdates + 1 : 1;
-       v <= newest; ++v) {
-    message.mutable_roster_updates()->add_updates(
-        chain.at(v)->signed_roster().SerializeAsString());
-  }
-  context_.links.Broadcast(message, "");
+  context_.links.Broadcast(
+      RosterUpdatesMessage(
+          chain, newest > kRecentUpdates ? newest - kRecentUpdates + 1 : 1,
+          newest),
+      "");
 }
 
 absl::Status RosterGossip::HandleUpdates(absl::string_view peer,

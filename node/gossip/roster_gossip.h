@@ -8,6 +8,9 @@
 #ifndef TIDINGS_NODE_GOSSIP_ROSTER_GOSSIP_H_
 #define TIDINGS_NODE_GOSSIP_ROSTER_GOSSIP_H_
 
+#include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -22,6 +25,13 @@ namespace tidings::node {
 
 // Roster updates in one peer message (the handshake sends at most this many).
 inline constexpr int kMaxRosterUpdatesPerMessage = 256;
+
+// A RosterUpdates message with the applied updates of `chain` from version
+// `from` to `to` (both included, clamped to the chain), stopping early once
+// `max_bytes` of updates are in it.
+proto::PeerMessage RosterUpdatesMessage(
+    const RosterChain& chain, uint32_t from, uint32_t to,
+    size_t max_bytes = std::numeric_limits<size_t>::max());
 
 class RosterGossip final : public SubProtocol {
  public:

@@ -31,15 +31,21 @@ using ServerStream =
 using ClientStream =
     grpc::ClientReaderWriter<proto::PeerMessage, proto::PeerMessage>;
 
+// The next message of either end of a gRPC peer stream; nullopt once it ended.
+template <typename Stream>
+std::optional<proto::PeerMessage> ReadOne(Stream& stream) {
+  proto::PeerMessage message;
+  if (!stream.Read(&message)) return std::nullopt;
+  return message;
+}
+
 // The accepting end of a gRPC peer stream.
 class ServerMessageStream final : public MessageStream {
  public:
   ServerMessageStream(grpc::ServerContext* context, ServerStream* stream)
       : context_(context), stream_(stream) {}
   std::optional<proto::PeerMessage> Read() override {
-    proto::PeerMessage message;
-    if (!stream_->Read(&message)) return std::nullopt;
-    return message;
+    return ReadOne(*stream_);
   }
   bool Write(const proto::PeerMessage& message) override {
     return stream_->Write(message);
@@ -64,9 +70,7 @@ class ClientMessageStream final : public MessageStream {
     stream_->Finish().IgnoreError();
   }
   std::optional<proto::PeerMessage> Read() override {
-    proto::PeerMessage message;
-    if (!stream_->Read(&message)) return std::nullopt;
-    return message;
+    return ReadOne(*stream_);
   }
   bool Write(const proto::PeerMessage& message) override {
     return stream_->Write(message);
