@@ -144,7 +144,6 @@ absl::Status SetEndpoints(const Roster&, const Request& request,
 enum class Recount { kYes, kNo };
 
 struct OpEntry {
-  RosterOp op;
   absl::string_view name;
   ApplyChange apply;
   Recount recount;
@@ -152,12 +151,12 @@ struct OpEntry {
 
 // In the order the refusal of an unknown op lists them.
 constexpr OpEntry kOps[] = {
-    {RosterOp::kAdmit, "admit", &Admit, Recount::kYes},
-    {RosterOp::kRemove, "remove", &Remove, Recount::kYes},
-    {RosterOp::kRotate, "rotate", &Rotate, Recount::kNo},
-    {RosterOp::kRevoke, "revoke", &Revoke, Recount::kNo},
-    {RosterOp::kThreshold, "threshold", &SetThreshold, Recount::kNo},
-    {RosterOp::kEndpoints, "endpoints", &SetEndpoints, Recount::kNo},
+    {"admit", &Admit, Recount::kYes},
+    {"remove", &Remove, Recount::kYes},
+    {"rotate", &Rotate, Recount::kNo},
+    {"revoke", &Revoke, Recount::kNo},
+    {"threshold", &SetThreshold, Recount::kNo},
+    {"endpoints", &SetEndpoints, Recount::kNo},
 };
 
 const OpEntry* EntryNamed(absl::string_view name) {
@@ -185,19 +184,6 @@ uint32_t RecountedThreshold(const proto::Roster& next, uint32_t requested) {
 }
 
 }  // namespace
-
-std::optional<RosterOp> RosterOpFromName(absl::string_view name) {
-  const OpEntry* entry = EntryNamed(name);
-  if (entry == nullptr) return std::nullopt;
-  return entry->op;
-}
-
-absl::string_view RosterOpName(RosterOp op) {
-  for (const OpEntry& entry : kOps) {
-    if (entry.op == op) return entry.name;
-  }
-  return "unknown";
-}
 
 absl::StatusOr<proto::Roster> NextRoster(const Roster& current,
                                          const Request& request,

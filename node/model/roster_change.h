@@ -14,7 +14,6 @@
 #define TIDINGS_NODE_MODEL_ROSTER_CHANGE_H_
 
 #include <functional>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,19 +26,14 @@
 
 namespace tidings::node {
 
-// The changes, as officers name them in RosterProposeRequest.op.
-enum class RosterOp {
-  kAdmit,      // "admit": add request.member
-  kRemove,     // "remove": drop request.agency, revoking its key with cuts
-  kRotate,     // "rotate": request.agency gets request.member's keys
-  kRevoke,     // "revoke": as rotate, and the old key is revoked with cuts
-               // (it was compromised)
-  kThreshold,  // "threshold": k becomes request.threshold
-  kEndpoints,  // "endpoints": this node's own endpoints and/or TLS pin
-};
-// The op named `name`, or nullopt.
-std::optional<RosterOp> RosterOpFromName(absl::string_view name);
-absl::string_view RosterOpName(RosterOp op);
+// The changes, as officers name them in RosterProposeRequest.op:
+//   "admit"      add request.member
+//   "remove"     drop request.agency, revoking its key with cuts
+//   "rotate"     request.agency gets request.member's keys
+//   "revoke"     as rotate, and the old key is revoked with cuts (it was
+//                compromised)
+//   "threshold"  k becomes request.threshold
+//   "endpoints"  this node's own endpoints and/or TLS pin
 
 struct RosterChangeContext {
   // This node's agency: the member whose endpoints "endpoints" changes.

@@ -344,15 +344,5 @@ TEST(NextRosterTest, TheClockIsTheContexts) {
   EXPECT_EQ(next->created_unix_ms(), 42);
 }
 
-TEST(RosterOpTest, NamesRoundTrip) {
-  for (RosterOp op :
-       {RosterOp::kAdmit, RosterOp::kRemove, RosterOp::kRotate,
-        RosterOp::kRevoke, RosterOp::kThreshold, RosterOp::kEndpoints}) {
-    EXPECT_EQ(RosterOpFromName(RosterOpName(op)), op) << RosterOpName(op);
-  }
-  EXPECT_EQ(RosterOpFromName("promote"), std::nullopt);
-  EXPECT_EQ(RosterOpName(RosterOp::kRevoke), "revoke");
-}
-
 }  // namespace
 }  // namespace tidings::node
