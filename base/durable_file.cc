@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "base/status_macros.h"
 
 namespace tidings::base {
 namespace {
@@ -239,6 +240,17 @@ absl::StatusOr<size_t> FileReader::ReadInto(absl::Span<char> buffer) {
     size += static_cast<size_t>(n);
   }
   return size;
+}
+
+absl::StatusOr<std::string> ReadFileUpTo(const std::string& path,
+                                         absl::string_view what,
+                                         size_t max_bytes) {
+  TIDINGS_ASSIGN_OR_RETURN(FileReader file, FileReader::Open(path, what));
+  std::string bytes(max_bytes + 1, '\0');
+  TIDINGS_ASSIGN_OR_RETURN(const size_t read,
+                           file.ReadInto(absl::MakeSpan(bytes)));
+  bytes.resize(read);
+  return bytes;
 }
 
 }  // namespace tidings::base

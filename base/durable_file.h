@@ -99,6 +99,13 @@ class FileReader {
   uint64_t size_bytes_;
 };
 
+// The contents of `path`, read through a FileReader up to `max_bytes` + 1
+// bytes, so that a caller can tell a file at its cap from a larger one (and
+// refuse it in its own words). Errors as FileReader's.
+absl::StatusOr<std::string> ReadFileUpTo(const std::string& path,
+                                         absl::string_view what,
+                                         size_t max_bytes);
+
 // "<verb> <what> <path>: <strerror(error_number)>", coded as above.
 absl::Status FileError(int error_number, absl::string_view verb,
                        absl::string_view what, absl::string_view path);

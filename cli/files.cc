@@ -3,9 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -53,14 +51,13 @@ absl::StatusOr<proto::Member> ReadMemberFile(const std::string& path) {
 
 absl::StatusOr<crypto::Sha256> ReadCertificateFingerprint(
     const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream pem;
-  pem << in.rdbuf();
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  }
+  // Far above any certificate: CertificateFingerprint refuses the size.
+  constexpr size_t kMaxCertificateFileBytes = 1 << 20;
+  TIDINGS_ASSIGN_OR_RETURN(
+      const std::string pem,
+      base::ReadFileUpTo(path, "TLS certificate", kMaxCertificateFileBytes));
   absl::StatusOr<crypto::Sha256> fingerprint =
-      crypto::CertificateFingerprint(pem.str());
+      crypto::CertificateFingerprint(pem);
   if (!fingerprint.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": not a PEM certificate (",

@@ -1,9 +1,7 @@
 #include "node/config/config.h"
 
-#include <cerrno>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <utility>
 
@@ -16,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/address.h"
+#include "base/durable_file.h"
 #include "base/status_macros.h"
 #include "node/model/field_nodes.h"
 #include "node/model/roster.h"
@@ -385,17 +384,8 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text,
 }
 
 absl::StatusOr<Config> LoadConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int error_number = errno;
-    return absl::ErrnoToStatus(error_number,
-                               absl::StrCat("cannot open config ", path));
-  }
-  std::string text;
-  text.resize(kMaxConfigBytes + 1);
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
-  text.resize(static_cast<size_t>(in.gcount()));
+  TIDINGS_ASSIGN_OR_RETURN(const std::string text,
+                           base::ReadFileUpTo(path, "config", kMaxConfigBytes));
   if (text.size() > kMaxConfigBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, " is larger than ", kMaxConfigBytes, " bytes"));

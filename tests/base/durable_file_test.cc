@@ -165,5 +165,24 @@ TEST_F(DurableFileTest, ReaderOfAMissingFileIsNotFound) {
                                       PathOf("missing"), ": ")));
 }
 
+TEST_F(DurableFileTest, ReadFileUpToReadsOneByteBeyondTheCapAtMost) {
+  const std::string path = PathOf("small");
+  ASSERT_TRUE(WriteNewFile(path, "test file", "0123456789", 0600).ok());
+  absl::StatusOr<std::string> whole = ReadFileUpTo(path, "test file", 10);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(*whole, "0123456789");
+  // Over the cap: the caller sees cap + 1 bytes and refuses in its words.
+  absl::StatusOr<std::string> over = ReadFileUpTo(path, "test file", 4);
+  ASSERT_TRUE(over.ok()) << over.status();
+  EXPECT_EQ(*over, "01234");
+
+  absl::StatusOr<std::string> missing =
+      ReadFileUpTo(PathOf("missing"), "config", 10);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(
+      std::string(missing.status().message()),
+      StartsWith(absl::StrCat("cannot open config ", PathOf("missing"), ": ")));
+}
+
 }  // namespace
 }  // namespace tidings::base
