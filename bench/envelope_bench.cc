@@ -73,7 +73,7 @@
 namespace tidings::bench {
 namespace {
 
-constexpr int kMembers = 16;
+constexpr int kMembers = 196;
 // A notice body: title and a paragraph of text, as officers write them.
 constexpr size_t kBodyBytes = 1024;
 // Audience of the received envelopes (verify, accept, store): an origin and
@@ -101,11 +101,11 @@ const unsigned char* Bytes(absl::string_view s) {
 
 size_t ToSize(int64_t n) { return static_cast<size_t>(n); }
 
-std::string AgencyOf(int i) { return absl::StrFormat("AG%02d", i); }
+std::string AgencyOf(int i) { return absl::StrFormat("AG%03d", i); }
 
-// Sixteen member agencies, their verified genesis roster and one Keyring
-// each. Member 0 is the origin of every benchmark envelope, member 1 the
-// receiver.
+// 196 member agencies (an INTERPOL-wide diffusion), their verified genesis
+// roster and one Keyring each. Member 0 is the origin of every benchmark
+// envelope, member 1 the receiver.
 class Network {
  public:
   static Network& Get() {
@@ -504,6 +504,7 @@ BENCHMARK(BM_ComposeEnvelope)
     ->Arg(1)
     ->Arg(4)
     ->Arg(16)
+    ->Arg(196)
     ->UseRealTime();
 
 // Every check of node::Verify on receipt, including opening the body, as
@@ -536,6 +537,7 @@ BENCHMARK(BM_VerifyEnvelope)
     ->ArgName("audience")
     ->Arg(4)
     ->Arg(16)
+    ->Arg(196)
     ->UseRealTime();
 
 // Log::Append of synthetic records, `batch` per synced (or unsynced) call,

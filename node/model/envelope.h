@@ -29,7 +29,10 @@ namespace tidings::node {
 inline constexpr size_t kMaxEnvelopeBytes = 256 * 1024;
 // Title and text may be 64 KiB each; the rest of a Body is a few bytes.
 inline constexpr size_t kMaxBodyBytes = 132 * 1024;
-inline constexpr size_t kMaxAudience = 64;
+// Agencies in one audience (an INTERPOL-wide diffusion has 196). The worst
+// header (256 members, kMaxFieldNodeWraps field nodes, a full body) is
+// about 203 KB, within kMaxEnvelopeBytes.
+inline constexpr size_t kMaxAudience = 256;
 // Wrapped keys for field nodes of the audience's agencies, at most.
 inline constexpr size_t kMaxFieldNodeWraps = 256;
 
