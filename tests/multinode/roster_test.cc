@@ -27,6 +27,10 @@ namespace tidings::testing {
 namespace {
 
 constexpr absl::Duration kTimeout = absl::Seconds(30);
+// First links: under ASan on two loaded cores a node takes 6-9 s to start,
+// and a dialler that found its peer not yet up backs off before it retries
+// (seen: one link still down after 30 s in a clean CI run).
+constexpr absl::Duration kLinksUpTimeout = absl::Seconds(120);
 
 ::testing::AssertionResult WaitVersion(Cluster& cluster,
                                        const std::string& agency,
@@ -170,7 +174,7 @@ TEST(RosterTest, RemovedAgencyIsCutOffAndWhatItSignsAfterwardsIsRevoked) {
   options.extra_members = {"XX.CG"};  // the test speaks for it
   TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
   TIDINGS_ASSERT_OK(cluster->StartAll());
-  ASSERT_TRUE(cluster->WaitAllLinksUp(kTimeout));
+  ASSERT_TRUE(cluster->WaitAllLinksUp(kLinksUpTimeout));
 
   // Before the removal, D signs a notice to A: it stays valid.
   TIDINGS_ASSERT_OK_AND_ASSIGN(
@@ -196,19 +200,22 @@ TEST(RosterTest, RemovedAgencyIsCutOffAndWhatItSignsAfterwardsIsRevoked) {
   }
 
   // Links to D close within seconds, and stay closed.
+  // Each end notices the close on its own stream, so poll every end: the
+  // removed agency's, and each member's view of it.
   ASSERT_TRUE(cluster->WaitUntil(
       [&] {
         absl::StatusOr<proto::StatsResponse> stats = cluster->Stats("DD.CG");
-        return stats.ok() && stats->connected_peers().empty();
+        if (!stats.ok() || !stats->connected_peers().empty()) return false;
+        for (const char* agency : {"AA.CG", "BB.CG", "CC.CG"}) {
+          stats = cluster->Stats(agency);
+          if (!stats.ok()) return false;
+          for (const std::string& peer : stats->connected_peers()) {
+            if (peer == "DD.CG") return false;
+          }
+        }
+        return true;
       },
-      kTimeout, "every link to the removed agency is closed"));
-  for (const char* agency : {"AA.CG", "BB.CG", "CC.CG"}) {
-    absl::StatusOr<proto::StatsResponse> stats = cluster->Stats(agency);
-    ASSERT_TRUE(stats.ok());
-    for (const std::string& peer : stats->connected_peers()) {
-      EXPECT_NE(peer, "DD.CG") << agency;
-    }
-  }
+      kTimeout, "every link to the removed agency is closed, at both ends"));
   // Nobody encrypts to it any more.
   EXPECT_EQ(cluster->Send("AA.CG", proto::KIND_NOTICE, {"DD.CG"}, "t", "x")
                 .status()
@@ -259,7 +266,7 @@ TEST(RosterTest, RotatedKeyAndANodeThatSleptThroughThreeChanges) {
   ClusterOptions options = Mesh({"AA.CG", "BB.CG", "CC.CG", "DD.CG"});
   TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
   TIDINGS_ASSERT_OK(cluster->StartAll());
-  ASSERT_TRUE(cluster->WaitAllLinksUp(kTimeout));
+  ASSERT_TRUE(cluster->WaitAllLinksUp(kLinksUpTimeout));
 
   // D sleeps; B signs a notice with its first key.
   TIDINGS_ASSERT_OK(cluster->Stop("DD.CG"));
