@@ -29,9 +29,10 @@ namespace tidings::node {
 inline constexpr size_t kMaxEnvelopeBytes = 256 * 1024;
 // Title and text may be 64 KiB each; the rest of a Body is a few bytes.
 inline constexpr size_t kMaxBodyBytes = 132 * 1024;
-// Agencies in one audience (an INTERPOL-wide diffusion has 196). The worst
-// header (256 members, kMaxFieldNodeWraps field nodes, a full body) is
-// about 203 KB, within kMaxEnvelopeBytes.
+// Agencies in one audience (an INTERPOL-wide diffusion has 196). An
+// envelope to 256 with a 64 KiB text fits kMaxEnvelopeBytes (envelope_test);
+// a full body and kMaxFieldNodeWraps field-node wraps (~131 B each) come to
+// about 203 KB by arithmetic, within it too.
 inline constexpr size_t kMaxAudience = 256;
 // Wrapped keys for field nodes of the audience's agencies, at most.
 inline constexpr size_t kMaxFieldNodeWraps = 256;

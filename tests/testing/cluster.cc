@@ -182,15 +182,6 @@ absl::StatusOr<proto::Header> ParseHeader(const proto::Envelope& envelope) {
   return header;
 }
 
-std::unique_ptr<crypto::Keyring> KeyringOf(const crypto::Identity& identity) {
-  const crypto::BoxSecretKey& secret = identity.box_secret();
-  std::optional<crypto::BoxSecretKey> copy =
-      crypto::BoxSecretKey::FromBytes(absl::string_view(
-          reinterpret_cast<const char*>(secret.data()), secret.size()));
-  TIDINGS_TESTING_CHECK(copy.has_value());
-  return std::make_unique<crypto::Keyring>(std::move(*copy));
-}
-
 std::string RandomCanary() {
   crypto::EnsureSodium();
   std::string nonce(12, '\0');

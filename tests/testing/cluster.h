@@ -40,6 +40,7 @@
 #include "proto/client.grpc.pb.h"
 #include "proto/client.pb.h"
 #include "proto/envelope.pb.h"
+#include "tests/testing/rosters.h"
 
 namespace tidings::testing {
 
@@ -90,8 +91,9 @@ absl::StatusOr<proto::Header> ParseHeader(const proto::Envelope& envelope);
 // "CANARY-" and 24 random hex digits: a string no node holds by chance.
 std::string RandomCanary();
 
-// A Keyring over a copy of `identity`'s X25519 secret.
-std::unique_ptr<crypto::Keyring> KeyringOf(const crypto::Identity& identity);
+// A Keyring over a copy of `identity`'s X25519 secret (one helper for unit
+// and multi-node tests).
+using node::test_rosters::KeyringOf;
 
 struct ClusterOptions {
   // Principals that run a node, e.g. {"MY.NCB", "ID.NCB"}. A field node

@@ -1,10 +1,13 @@
 // Helpers for unit tests of rosters, membership and field nodes: member
-// entries made from identities, a genesis signed by its founders, feed ids
-// and cuts. Header-only; no network, no files.
+// entries and keyrings made from identities, a genesis signed by its
+// founders, feed ids and cuts. Header-only; no network, no files.
 #ifndef TIDINGS_TESTS_TESTING_ROSTERS_H_
 #define TIDINGS_TESTS_TESTING_ROSTERS_H_
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +17,7 @@
 #include "base/status_macros.h"
 #include "crypto/hash.h"
 #include "crypto/identity.h"
+#include "crypto/seal.h"
 #include "node/model/roster.h"
 #include "proto/roster.pb.h"
 
@@ -26,6 +30,18 @@ inline proto::Member MemberOf(const crypto::Identity& identity) {
   return PublicIdentityOf(identity, absl::StrCat(identity.principal(), " name"),
                           {absl::StrCat(identity.principal(), ".example:7101")})
       .member();
+}
+
+// A Keyring over a copy of `identity`'s box secret (the identity keeps its
+// own).
+inline std::unique_ptr<crypto::Keyring> KeyringOf(
+    const crypto::Identity& identity) {
+  const crypto::BoxSecretKey& secret = identity.box_secret();
+  std::optional<crypto::BoxSecretKey> copy =
+      crypto::BoxSecretKey::FromBytes(absl::string_view(
+          reinterpret_cast<const char*>(secret.data()), secret.size()));
+  if (!copy.has_value()) std::abort();  // a box secret is always 32 bytes
+  return std::make_unique<crypto::Keyring>(*std::move(copy));
 }
 
 // A feed id made of one repeated byte.

@@ -26,15 +26,6 @@ using ::testing::HasSubstr;
 
 std::string AgencyAt(size_t i) { return absl::StrFormat("AG%03d", i); }
 
-crypto::Keyring KeyringOf(const crypto::Identity& identity) {
-  const crypto::BoxSecretKey& secret = identity.box_secret();
-  std::optional<crypto::BoxSecretKey> copy =
-      crypto::BoxSecretKey::FromBytes(absl::string_view(
-          reinterpret_cast<const char*>(secret.data()), secret.size()));
-  EXPECT_TRUE(copy.has_value());
-  return crypto::Keyring(*std::move(copy));
-}
-
 // A roster of kMaxAudience + 1 agencies, signed by a majority.
 class LargeAudienceTest : public ::testing::Test {
  protected:
@@ -64,10 +55,21 @@ class LargeAudienceTest : public ::testing::Test {
     return audience;
   }
 
+  // `serialized` verified by `receiver`, relayed by `sender`.
+  static absl::StatusOr<Verified> VerifyAs(const crypto::Identity& receiver,
+                                           const crypto::Identity& sender,
+                                           absl::string_view serialized) {
+    std::unique_ptr<crypto::Keyring> keys = test_rosters::KeyringOf(receiver);
+    return Verify(
+        VerifyContext{*chain_, receiver.principal(), *keys, sender.principal()},
+        serialized);
+  }
+
   static ComposeInput InputTo(std::vector<std::string> audience) {
     proto::Body body;
     body.set_title("INTERPOL-wide diffusion");
-    body.set_text("wanted for armed robbery at sea");
+    // A text at its 64 KiB cap, so the size check below is near the worst.
+    body.set_text(std::string(64 * 1024, 't'));
     ComposeInput input;
     input.audience = std::move(audience);
     input.plaintext = body.SerializeAsString();
@@ -90,29 +92,21 @@ TEST_F(LargeAudienceTest, AudienceOf256ComposesAndVerifiesOnTheLastMember) {
       *roster_, origin.principal(), FirstAgencies(kMaxAudience));
   ASSERT_TRUE(audience.ok()) << audience.status();
   ASSERT_EQ(audience->size(), kMaxAudience);
-  crypto::Keyring origin_keys = KeyringOf(origin);
-  absl::StatusOr<Composed> composed =
-      Compose(origin, origin_keys, *roster_, InputTo(*audience));
+  absl::StatusOr<Composed> composed = Compose(
+      origin, *test_rosters::KeyringOf(origin), *roster_, InputTo(*audience));
   ASSERT_TRUE(composed.ok()) << composed.status();
   EXPECT_LE(composed->serialized.size(), kMaxEnvelopeBytes);
 
-  const crypto::Identity& last = (*identities_)[kMaxAudience - 1];
-  crypto::Keyring last_keys = KeyringOf(last);
-  absl::StatusOr<Verified> verified = Verify(
-      VerifyContext{*chain_, last.principal(), last_keys, origin.principal()},
-      composed->serialized);
+  absl::StatusOr<Verified> verified =
+      VerifyAs((*identities_)[kMaxAudience - 1], origin, composed->serialized);
   ASSERT_TRUE(verified.ok()) << verified.status();
   proto::Body body;
   ASSERT_TRUE(body.ParseFromString(verified->plaintext));
   EXPECT_EQ(body.title(), "INTERPOL-wide diffusion");
 
   // The one agency of the roster left out refuses it.
-  const crypto::Identity& outsider = (*identities_)[kMaxAudience];
-  crypto::Keyring outsider_keys = KeyringOf(outsider);
   absl::StatusOr<Verified> refused =
-      Verify(VerifyContext{*chain_, outsider.principal(), outsider_keys,
-                           origin.principal()},
-             composed->serialized);
+      VerifyAs((*identities_)[kMaxAudience], origin, composed->serialized);
   EXPECT_EQ(RejectReasonOf(refused.status()), RejectReason::kNotInAudience);
 }
 
@@ -128,16 +122,12 @@ TEST_F(LargeAudienceTest, ReceivedEnvelopeTo257IsRefusedAsBadAudience) {
   // Compose does not re-check what NormalizeAudience checks, so a hostile
   // origin can sign one: every receiver refuses it.
   const crypto::Identity& origin = (*identities_)[0];
-  crypto::Keyring origin_keys = KeyringOf(origin);
-  absl::StatusOr<Composed> composed = Compose(
-      origin, origin_keys, *roster_, InputTo(FirstAgencies(kMaxAudience + 1)));
+  absl::StatusOr<Composed> composed =
+      Compose(origin, *test_rosters::KeyringOf(origin), *roster_,
+              InputTo(FirstAgencies(kMaxAudience + 1)));
   ASSERT_TRUE(composed.ok()) << composed.status();
-  const crypto::Identity& member = (*identities_)[1];
-  crypto::Keyring member_keys = KeyringOf(member);
   absl::StatusOr<Verified> refused =
-      Verify(VerifyContext{*chain_, member.principal(), member_keys,
-                           origin.principal()},
-             composed->serialized);
+      VerifyAs((*identities_)[1], origin, composed->serialized);
   EXPECT_EQ(RejectReasonOf(refused.status()), RejectReason::kBadAudience);
   EXPECT_THAT(refused.status().message(), HasSubstr("256"));
 }
