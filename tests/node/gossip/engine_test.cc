@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "node/model/envelope.h"
 #include "node/model/roster.h"
+#include "tests/testing/rosters.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tidings::node {
@@ -81,11 +82,7 @@ class SimNetwork {
     MustBeOk(roster.status());
     roster_ = std::make_unique<Roster>(*std::move(roster));
     for (auto& [agency, node] : nodes_) {
-      node->keyring =
-          std::make_unique<crypto::Keyring>(*crypto::BoxSecretKey::FromBytes(
-              absl::string_view(reinterpret_cast<const char*>(
-                                    node->identity->box_secret().data()),
-                                crypto::BoxSecretKey::kSize)));
+      node->keyring = test_rosters::KeyringOf(*node->identity);
       absl::StatusOr<std::unique_ptr<storage::Log>> log =
           storage::Log::Open({.path = dir_ / agency, .sync = false});
       MustBeOk(log.status());

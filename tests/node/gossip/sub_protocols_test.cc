@@ -75,10 +75,7 @@ class SubProtocolTest : public ::testing::Test {
     identities_.push_back(crypto::Identity::Generate("BB"));
     absl::StatusOr<Roster> genesis = SignedGenesis(identities_, 2);
     EXPECT_TRUE(genesis.ok()) << genesis.status();
-    keyring_ = std::make_unique<crypto::Keyring>(
-        *crypto::BoxSecretKey::FromBytes(absl::string_view(
-            reinterpret_cast<const char*>(identities_[0].box_secret().data()),
-            crypto::BoxSecretKey::kSize)));
+    keyring_ = test_rosters::KeyringOf(identities_[0]);
     absl::StatusOr<std::unique_ptr<storage::Log>> log =
         storage::Log::Open({.path = dir_ / "log", .sync = false});
     EXPECT_TRUE(log.ok()) << log.status();
