@@ -23,6 +23,7 @@ inline constexpr absl::string_view kEpochSignature = "tidings/v1/epoch";
 inline constexpr absl::string_view kNodeCertSignature = "tidings/v1/node";
 inline constexpr absl::string_view kNodeRevocationSignature =
     "tidings/v1/node-revocation";
+inline constexpr absl::string_view kHoldingsSignature = "tidings/v1/holdings";
 
 // Key derivation and associated data (crypto/seal.h, crypto/identity.h).
 // BLAKE2b(key = X25519 pair key, message = kWrap) is the wrap key.
@@ -49,6 +50,10 @@ inline constexpr absl::string_view kNoTlsCert = "tidings/v1/no-tls-cert";
 inline constexpr absl::string_view kStorageKeyId = "tidings/v1/storage-key-id";
 // Digest of a node's feed heads in anti-entropy (node/gossip).
 inline constexpr absl::string_view kHeads = "tidings/v1/heads";
+// Id of an audience (sorted principals) in holdings refs (node/gossip).
+inline constexpr absl::string_view kAudienceId = "tidings/v1/audience";
+// Digest of the holdings records two nodes share, folded into kHeads.
+inline constexpr absl::string_view kHoldingsDigest = "tidings/v1/holdings-digest";
 
 }  // namespace tidings::crypto::labels
 

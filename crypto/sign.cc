@@ -71,6 +71,8 @@ absl::string_view DomainPrefix(Domain domain) {
       return labels::kNodeCertSignature;
     case Domain::kNodeRevocation:
       return labels::kNodeRevocationSignature;
+    case Domain::kHoldings:
+      return labels::kHoldingsSignature;
   }
   // Only reachable with a value cast from outside the enum: our bug.
   std::fprintf(stderr, "FATAL: unknown crypto::Domain %d\n",

@@ -21,6 +21,7 @@ enum class Domain {
   kEpoch,           // "tidings/v1/epoch": an agency's published epoch key
   kNodeCert,        // "tidings/v1/node": an agency certifies a field node
   kNodeRevocation,  // "tidings/v1/node-revocation": ... and withdraws it
+  kHoldings,        // "tidings/v1/holdings": what a node holds, per audience
 };
 
 // The domain's prefix string, e.g. "tidings/v1/envelope".

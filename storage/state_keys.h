@@ -25,6 +25,9 @@
 //   unread/<envelope id>                   on a field node: the raw id of an        gossip ContentKeyClient
 //                                          envelope held unread until its
 //                                          agency's node sends the key
+//   holdings/<audience id>/<holder>        the newest holdings record of that     gossip HoldingsGossip
+//                                          holder and audience, and when it
+//                                          advanced (StoredHoldings)
 //   storage_key_id                         BLAKE2b-256 id of the storage key        daemon
 //                                          (never the key)
 // clang-format on
@@ -50,6 +53,7 @@ inline constexpr absl::string_view kNodeCert = "node_cert/";
 inline constexpr absl::string_view kNodeRevocation = "node_revocation/";
 inline constexpr absl::string_view kNodeIssued = "node_issued/";
 inline constexpr absl::string_view kUnread = "unread/";
+inline constexpr absl::string_view kHoldings = "holdings/";
 inline constexpr absl::string_view kStorageKeyId = "storage_key_id";
 
 }  // namespace tidings::storage::state_keys

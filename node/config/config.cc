@@ -53,6 +53,7 @@ enum class Key {
   kClientSocket,
   kPeer,
   kAntiEntropyMs,
+  kReceiptIntervalMs,
   kLogLevel,
   kEpochSeconds,
   kEpochGraceSeconds,
@@ -76,6 +77,7 @@ constexpr KeySpec kKeys[] = {
     {"client_socket", Key::kClientSocket, true},
     {"peer", Key::kPeer, false},
     {"anti_entropy_ms", Key::kAntiEntropyMs, false},
+    {"receipt_interval_ms", Key::kReceiptIntervalMs, false},
     {"log_level", Key::kLogLevel, false},
     {"epoch_seconds", Key::kEpochSeconds, false},
     {"epoch_grace_seconds", Key::kEpochGraceSeconds, false},
@@ -224,16 +226,20 @@ absl::Status ConfigParser::Apply(const Setting& setting) {
       break;
     case Key::kPeer:
       return AddPeer(setting);
-    case Key::kAntiEntropyMs: {
+    case Key::kAntiEntropyMs:
+    case Key::kReceiptIntervalMs: {
+      const bool anti_entropy = setting.key == Key::kAntiEntropyMs;
       int64_t ms = 0;
       if (!absl::SimpleAtoi(value, &ms) || ms < 1 || ms > kMaxAntiEntropyMs) {
         return LineError(
             setting.line,
-            absl::StrCat("anti_entropy_ms: '", absl::CHexEscape(value),
-                         "' is not a number of milliseconds in 1..",
-                         kMaxAntiEntropyMs));
+            absl::StrCat(
+                anti_entropy ? "anti_entropy_ms" : "receipt_interval_ms", ": '",
+                absl::CHexEscape(value),
+                "' is not a number of milliseconds in 1..", kMaxAntiEntropyMs));
       }
-      config_.anti_entropy_interval = absl::Milliseconds(ms);
+      (anti_entropy ? config_.anti_entropy_interval
+                    : config_.receipt_interval) = absl::Milliseconds(ms);
       break;
     }
     case Key::kEpochSeconds:
@@ -433,6 +439,8 @@ std::string FormatConfig(const Config& config) {
   absl::StrAppend(&out, "anti_entropy_ms = ",
                   absl::ToInt64Milliseconds(config.anti_entropy_interval),
                   "\n");
+  absl::StrAppend(&out, "receipt_interval_ms = ",
+                  absl::ToInt64Milliseconds(config.receipt_interval), "\n");
   absl::StrAppend(&out, "log_level = ", config.log_level, "\n");
   absl::StrAppend(&out, "epoch_seconds = ", absl::ToInt64Seconds(config.epoch),
                   "\n");

@@ -22,6 +22,9 @@
 //   peer            = ID.NCB 127.0.0.1:7102   (repeatable; peers to dial,
 //                     members or field nodes)
 //   anti_entropy_ms = 2000                    (optional; default 2000)
+//   receipt_interval_ms = 1000                (optional; default 1000: a
+//                     changed holdings record is re-signed at most this
+//                     often)
 //   log_level       = info                    (optional; trace..critical)
 //   epoch_seconds   = 86400                   (optional; default one day:
 //                     a fresh epoch encryption key this often)
@@ -66,6 +69,7 @@ struct Config {
   std::string client_socket;
   std::vector<PeerAddress> peers;
   absl::Duration anti_entropy_interval = absl::Milliseconds(2000);
+  absl::Duration receipt_interval = absl::Milliseconds(1000);
   std::string log_level = "info";
   absl::Duration epoch = absl::Hours(24);
   absl::Duration epoch_grace = absl::Hours(48);

@@ -248,6 +248,7 @@ void Daemon::Parts::MakeEngine() {
   engine_options.sender = transport.get();
   engine_options.counters = &counters;
   engine_options.anti_entropy_interval = config.anti_entropy_interval;
+  engine_options.receipt_interval = config.receipt_interval;
   engine_options.max_anti_entropy_interval =
       std::max(config.anti_entropy_interval, absl::Seconds(60));
   engine = std::make_unique<Engine>(engine_options);
@@ -317,7 +318,8 @@ void Daemon::Parts::StartThreads() {
     // The engine decides which links are due; ticking often keeps rounds
     // close to their schedule.
     const absl::Duration step =
-        std::min(absl::Seconds(1), config.anti_entropy_interval / 2);
+        std::min({absl::Seconds(1), config.anti_entropy_interval / 2,
+                  config.receipt_interval / 2});
     while (!stop_ticker.WaitForNotificationWithTimeout(step)) {
       transport->ExpireHandshakes();
       engine->Tick();

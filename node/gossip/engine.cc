@@ -55,26 +55,26 @@ Engine::Engine(const EngineOptions& options)
       forward_secrecy_(options.epochs, options.directory, options.storage_key),
       context_{membership_, identity_,       *options.keyring, log_,
                clock_,      *options.sender, counters_,        *this},
-      receipts_(identity_.principal()),
       epoch_keys_(context_, forward_secrecy_),
       field_node_records_(context_),
       content_keys_(MakeContentKeys(context_, forward_secrecy_)),
       roster_gossip_(context_),
+      holdings_(context_,
+                HoldingsOptions{.interval = options.receipt_interval}),
       feed_sync_(
-          context_, forward_secrecy_, *this,
+          context_, forward_secrecy_, *this, &holdings_,
           FeedSyncOptions{
               .want_batch = options.want_batch,
               .anti_entropy_interval = options.anti_entropy_interval,
               .max_anti_entropy_interval = options.max_anti_entropy_interval}),
-      sub_protocols_{&epoch_keys_, &field_node_records_, content_keys_.get(),
-                     &roster_gossip_, &feed_sync_} {
+      sub_protocols_{&epoch_keys_,    &field_node_records_, content_keys_.get(),
+                     &roster_gossip_, &holdings_,           &feed_sync_} {
   for (SubProtocol* sub_protocol : sub_protocols_) {
     for (proto::PeerMessage::MsgCase kind : sub_protocol->Routes()) {
       routes_[kind] = sub_protocol;
     }
   }
   epoch_keys_.Advance(clock_.Now());
-  QueueReceipts(Receipts::OwedAtStart(log_, clock_.Now()));
   committer_ = std::thread([this] { CommitLoop(); });
 }
 
@@ -215,6 +215,13 @@ void Engine::ForgetInactive(const RosterChain& chain) {
     });
   }
   feed_sync_.ForgetInactive(chain);
+  holdings_.ForgetInactive(chain);
+}
+
+std::vector<Delivery> Engine::DeliveredOf(const proto::Header& header,
+                                          absl::string_view feed_id) const {
+  return holdings_.DeliveredOf(AudienceOf(header), feed_id, header.seq(),
+                               header.origin());
 }
 
 std::vector<std::string> Engine::linked_peers() const {
@@ -336,9 +343,6 @@ std::vector<storage::EnvelopeRecord> Engine::RecordsOfReceived(
       records.back().local_key =
           forward_secrecy_.LocalKeyOf(v.id, v.content_key);
     }
-    if (receipts_.Owes(v.header)) {
-      records.back().receipt = storage::ReceiptOwed::kYes;
-    }
   }
   return records;
 }
@@ -367,13 +371,6 @@ absl::StatusOr<Engine::OwnSlot> Engine::PrepareOwn(OwnRequest request,
   OwnSlot slot;
   const std::shared_ptr<const RosterChain> chain = membership_.chain();
   const Roster& roster = chain->current();
-  if (request.kind == proto::KIND_RECEIPT) {
-    // Receipts go to the envelope's audience as it is now: members removed
-    // since then get nothing new.
-    std::erase_if(request.audience, [&](const std::string& member) {
-      return !roster.IsMember(member);
-    });
-  }
   const std::string feed_id = FeedIdOf(roster.network_id().view(),
                                        identity_.principal(), request.audience);
   auto [head, inserted] = heads.try_emplace(feed_id);
@@ -418,23 +415,15 @@ storage::EnvelopeRecord Engine::RecordOfOwn(OwnSlot& slot,
   storage::EnvelopeRecord record =
       RecordOf(slot.header, slot.composed.id, slot.composed.feed_id,
                slot.composed.serialized, now);
-  record.settles = std::move(slot.request.settles);
   record.local_key =
       forward_secrecy_.LocalKeyOf(slot.composed.id, slot.composed.content_key);
-  if (slot.header.kind() == proto::KIND_RECEIPT) {
-    absl::StatusOr<std::vector<storage::ReceiptUpdate>> updates =
-        ReceiptUpdatesOf(identity_.principal(), slot.composed.id,
-                         slot.request.plaintext);
-    if (updates.ok()) record.receipts = *std::move(updates);
-  }
   return record;
 }
 
 void Engine::FailCommit(std::vector<OwnSlot>& slots, size_t records,
                         const absl::Status& error) {
   // Nothing of the batch is stored and nothing was acknowledged: the
-  // senders still hold it and anti-entropy brings it again; receipts stay
-  // owed on disk.
+  // senders still hold it and anti-entropy brings it again.
   counters_.Add("commit_failures");
   spdlog::error("cannot store {} envelopes: {}", records, error.ToString());
   for (OwnSlot& slot : slots) {
@@ -456,9 +445,6 @@ void Engine::FinishOwn(std::vector<OwnSlot>& slots,
       // different envelope at this position.
       feed_sync_.Forward(slot.header, slot.composed.feed_id,
                          slot.composed.serialized, "");
-      if (slot.header.kind() == proto::KIND_RECEIPT) {
-        counters_.Add("receipts_emitted");
-      }
     } else {
       outcome = absl::InternalError(absl::StrCat(
           "own envelope at seq ", slot.header.seq(),
@@ -474,7 +460,8 @@ void Engine::FinishOwn(std::vector<OwnSlot>& slots,
 
 void Engine::FinishReceived(const std::vector<Received>& batch,
                             const std::vector<storage::AppendResult>& results) {
-  std::vector<ReceiptDue> due;
+  // Feed id -> its new head, for the holdings records.
+  std::map<std::string, proto::FeedHead> heads;
   // Stored without a wrapped key for this field node.
   std::vector<std::string> unread;
   // (peer, feed) -> head after this batch, to keep pulling where behind.
@@ -487,7 +474,14 @@ void Engine::FinishReceived(const std::vector<Received>& batch,
       continue;
     }
     counters_.Add("accepted");
-    if (receipts_.Owes(v.header)) due.push_back({v.id, &v.header});
+    proto::FeedHead& head = heads[v.feed_id];
+    if (head.seq() < v.header.seq()) {
+      head.set_feed_id(v.feed_id);
+      head.set_origin(v.header.origin());
+      *head.mutable_audience() = v.header.audience();
+      head.set_seq(v.header.seq());
+      head.set_head_id(v.id);
+    }
     if (HeldUnread(v)) unread.push_back(v.id);
     pulled[{batch[i].from, v.feed_id}] = result.head_seq;
     feed_sync_.Forward(v.header, v.feed_id, v.serialized, batch[i].from);
@@ -496,7 +490,12 @@ void Engine::FinishReceived(const std::vector<Received>& batch,
   for (const auto& [key, head] : pulled) {
     feed_sync_.MaybeWant(key.first, key.second, head);
   }
-  QueueReceipts(Receipts::Group(due, clock_.Now()));
+  if (!heads.empty()) {
+    std::vector<proto::FeedHead> advanced;
+    advanced.reserve(heads.size());
+    for (auto& [feed_id, head] : heads) advanced.push_back(std::move(head));
+    holdings_.OnStored(advanced);
+  }
 }
 
 void Engine::AnswerNotStored(const Received& received,
@@ -535,19 +534,6 @@ void Engine::AnswerNotStored(const Received& received,
                  absl::StrCat("another envelope holds seq ", v.header.seq(),
                               " of this feed")));
       break;
-  }
-}
-
-void Engine::QueueReceipts(std::vector<ReceiptToSend> receipts) {
-  absl::MutexLock lock(&mu_);
-  for (ReceiptToSend& receipt : receipts) {
-    OwnRequest request;
-    request.kind = proto::KIND_RECEIPT;
-    request.precedence = receipt.precedence;
-    request.audience = std::move(receipt.audience);
-    request.plaintext = std::move(receipt.plaintext);
-    request.settles = std::move(receipt.settles);
-    own_queue_.push_back(std::move(request));
   }
 }
 

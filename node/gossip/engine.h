@@ -5,8 +5,9 @@
 // epoch_key_gossip.h, field_node_records.h, content_keys.h), tells each of
 // them of link-ups, link-downs and ticks, and keeps what they share: the
 // links and each peer's standing (refusals held against it), and the group
-// commit that gives this node's own envelopes (sends and receipts.h) their
-// feed positions and stores everything in synced batches.
+// commit that gives this node's own envelopes their feed positions and
+// stores everything in synced batches. Delivered state travels as holdings
+// records (holdings.h), made from the heads each commit advanced.
 //
 // The engine never touches gRPC or the system clock. The daemon plugs in the
 // gRPC transport (`PeerSender`) and the real clock; tests can plug in a
@@ -16,7 +17,7 @@
 // OnPeerMessage, which verifies it (signature, audience, body) on that thread
 // and queues it; one committer thread appends queued envelopes to the log in
 // one synced batch (group commit), then forwards what was stored to the other
-// authorised peers and emits delivered receipts.
+// authorised peers and reports the new heads to the holdings records.
 //
 // Thread-safety: every public method may be called from any thread.
 #ifndef TIDINGS_NODE_GOSSIP_ENGINE_H_
@@ -46,7 +47,7 @@
 #include "node/gossip/feed_sync.h"
 #include "node/gossip/field_node_records.h"
 #include "node/gossip/forward_secrecy.h"
-#include "node/gossip/receipts.h"
+#include "node/gossip/holdings.h"
 #include "node/gossip/roster_gossip.h"
 #include "node/gossip/sub_protocol.h"
 #include "node/model/envelope.h"
@@ -60,7 +61,7 @@
 namespace tidings::node {
 
 // The log record for an envelope with this header, stored `now`. Receipts
-// stay out of the inbox. Receipt updates and owed notes are the caller's.
+// stay out of the inbox. Receipt updates are the caller's.
 storage::EnvelopeRecord RecordOf(const proto::Header& header, std::string id,
                                  std::string feed_id, std::string serialized,
                                  absl::Time now);
@@ -91,6 +92,8 @@ struct EngineOptions {
   // minute). Only the side with the smaller principal starts periodic rounds.
   absl::Duration anti_entropy_interval = absl::Seconds(2);
   absl::Duration max_anti_entropy_interval = absl::Seconds(60);
+  // Holdings records (delivered state) are re-signed at most this often.
+  absl::Duration receipt_interval = absl::Seconds(1);
 };
 
 struct SendResult {
@@ -144,9 +147,13 @@ class Engine final : private PeerLinks, private ReceivedQueue {
   // when due; a field node asks again for content keys it lacks.
   void Tick();
 
-  // Blocks until nothing is queued or being committed, receipts included
-  // (tests).
+  // Blocks until nothing is queued or being committed (tests).
   void Flush();
+
+  // Which recipients hold the envelope with `header` (of feed `feed_id`),
+  // and since when, from their holdings records (holdings.h).
+  std::vector<Delivery> DeliveredOf(const proto::Header& header,
+                                    absl::string_view feed_id) const;
 
   std::vector<std::string> linked_peers() const;
 
@@ -158,16 +165,15 @@ class Engine final : private PeerLinks, private ReceivedQueue {
     absl::Time strikes_since;
   };
 
-  // An envelope of our own (a Send, or a receipt) waiting for the committer
-  // to give it a feed position, sign it and store it.
+  // An envelope of our own (a Send) waiting for the committer to give it a
+  // feed position, sign it and store it.
   struct OwnRequest {
     proto::Kind kind = proto::KIND_NOTICE;
     proto::Precedence precedence = proto::PRECEDENCE_ROUTINE;
     std::vector<std::string> audience;  // normalized
     std::string plaintext;
     int64_t expires_unix_ms = 0;
-    std::vector<std::string> settles;  // owed receipts this one settles
-    // Who waits for the outcome; null for receipts.
+    // Who waits for the outcome.
     struct Waiter {
       absl::Notification done;
       absl::StatusOr<SendResult> result;
@@ -198,7 +204,7 @@ class Engine final : private PeerLinks, private ReceivedQueue {
 
   void CommitLoop();
   // Stores received envelopes and our own new ones in one synced batch,
-  // then forwards, receipts and pulls on.
+  // then forwards, reports heads and pulls on.
   void CommitBatch(std::vector<Received> batch, std::vector<OwnRequest> own);
   // The log records of received envelopes.
   std::vector<storage::EnvelopeRecord> RecordsOfReceived(
@@ -221,16 +227,14 @@ class Engine final : private PeerLinks, private ReceivedQueue {
   // Pushes what of ours was stored and completes the waiters.
   void FinishOwn(std::vector<OwnSlot>& slots,
                  const std::vector<storage::AppendResult>& results);
-  // Forwards what was stored, answers what was not, asks for content keys
-  // and receipts what is owed, and keeps pulling where a peer is ahead.
+  // Forwards what was stored, answers what was not, asks for content keys,
+  // reports the new heads to the holdings records, and keeps pulling where
+  // a peer is ahead.
   void FinishReceived(const std::vector<Received>& batch,
                       const std::vector<storage::AppendResult>& results);
   // Answers a received envelope that was not stored (gap, fork, duplicate).
   void AnswerNotStored(const Received& received,
                        const storage::AppendResult& result);
-  // Queues receipt envelopes for the next batch; until then they stay owed
-  // on disk.
-  void QueueReceipts(std::vector<ReceiptToSend> receipts);
 
   // Constant after construction
   const EngineOptions options_;
@@ -241,12 +245,12 @@ class Engine final : private PeerLinks, private ReceivedQueue {
   Counters& counters_;
   ForwardSecrecy forward_secrecy_;
   const GossipContext context_;
-  const Receipts receipts_;
   // The sub-protocols, and the order link-ups and ticks reach them in.
   EpochKeyGossip epoch_keys_;
   FieldNodeRecords field_node_records_;
   std::unique_ptr<ContentKeys> content_keys_;
   RosterGossip roster_gossip_;
+  HoldingsGossip holdings_;
   FeedSync feed_sync_;
   std::vector<SubProtocol*> sub_protocols_;
   // Which sub-protocol answers which message kind.

@@ -51,19 +51,31 @@ bool NotThePeersDoing(std::optional<RejectReason> reason) {
 
 }  // namespace
 
-std::string DigestOf(const std::vector<proto::FeedHead>& heads) {
+std::string DigestOf(const std::vector<proto::FeedHead>& heads,
+                     absl::string_view part_digest) {
   crypto::Hasher hasher;
   hasher.UpdateField(crypto::labels::kHeads);
   for (const proto::FeedHead& head : heads) {
     hasher.UpdateField(head.feed_id());
     hasher.UpdateField(absl::StrCat(head.seq()));
   }
+  if (!part_digest.empty()) hasher.UpdateField(part_digest);
   return hasher.Finish().str();
 }
 
 FeedSync::FeedSync(const GossipContext& context, const ForwardSecrecy& keys,
-                   ReceivedQueue& queue, const FeedSyncOptions& options)
-    : context_(context), keys_(keys), queue_(queue), options_(options) {}
+                   ReceivedQueue& queue, DigestPart* part,
+                   const FeedSyncOptions& options)
+    : context_(context),
+      keys_(keys),
+      queue_(queue),
+      part_(part),
+      options_(options) {}
+
+std::string FeedSync::DigestWith(
+    absl::string_view peer, const std::vector<proto::FeedHead>& heads) const {
+  return DigestOf(heads, part_ == nullptr ? "" : part_->DigestFor(peer));
+}
 
 std::vector<proto::PeerMessage::MsgCase> FeedSync::Routes() const {
   return {proto::PeerMessage::kPush, proto::PeerMessage::kHeadsDigest,
@@ -140,7 +152,8 @@ void FeedSync::OnTick(absl::Time now) {
 
 void FeedSync::SendDigest(absl::string_view peer) {
   proto::PeerMessage message;
-  message.mutable_heads_digest()->set_digest(DigestOf(SharedHeads(peer)));
+  message.mutable_heads_digest()->set_digest(
+      DigestWith(peer, SharedHeads(peer)));
   context_.sender.SendToPeer(peer, message, kControl);
 }
 
@@ -294,7 +307,7 @@ std::vector<proto::FeedHead> FeedSync::SharedHeads(
 void FeedSync::HandleDigest(absl::string_view peer,
                             const proto::HeadsDigest& digest) {
   std::vector<proto::FeedHead> mine = SharedHeads(peer);
-  if (DigestOf(mine) == digest.digest()) {
+  if (DigestWith(peer, mine) == digest.digest()) {
     // In sync: the peer holds everything we hold that it may hold.
     absl::MutexLock lock(&mu_);
     auto it = peers_.find(peer);
@@ -308,6 +321,7 @@ void FeedSync::HandleDigest(absl::string_view peer,
   context_.counters.Add("anti_entropy.mismatch");
   context_.sender.SendToPeer(peer, HeadsMessage(mine, /*is_reply=*/false),
                              kControl);
+  if (part_ != nullptr) part_->OnMismatch(peer);
 }
 
 void FeedSync::HandleHeads(absl::string_view peer, const proto::Heads& heads) {

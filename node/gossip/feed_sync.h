@@ -55,6 +55,17 @@ class ReceivedQueue {
   virtual void Enqueue(Received received) = 0;
 };
 
+// More state the heads digest covers (holdings records), so that an idle
+// link still compares one digest.
+class DigestPart {
+ public:
+  virtual ~DigestPart() = default;
+  // The part's digest of what this node shares with `peer`.
+  virtual std::string DigestFor(absl::string_view peer) const = 0;
+  // The digests differed: start the part's own comparison with `peer`.
+  virtual void OnMismatch(absl::string_view peer) = 0;
+};
+
 struct FeedSyncOptions {
   // Envelopes per answer to a Want, at most.
   uint32_t want_batch = 256;
@@ -65,9 +76,10 @@ struct FeedSyncOptions {
 
 class FeedSync final : public SubProtocol {
  public:
-  // All borrowed.
+  // All borrowed; `part` may be null.
   FeedSync(const GossipContext& context, const ForwardSecrecy& keys,
-           ReceivedQueue& queue, const FeedSyncOptions& options);
+           ReceivedQueue& queue, DigestPart* part,
+           const FeedSyncOptions& options);
 
   std::vector<proto::PeerMessage::MsgCase> Routes() const override;
   // Tracks the peer, so that envelopes forwarded from now on reach it.
@@ -125,19 +137,25 @@ class FeedSync final : public SubProtocol {
   void SendDigest(absl::string_view peer);
   // Heads of the feeds whose audience includes `peer`, by feed id.
   std::vector<proto::FeedHead> SharedHeads(absl::string_view peer) const;
+  // The digest of `heads` and of the part's state shared with `peer`.
+  std::string DigestWith(absl::string_view peer,
+                         const std::vector<proto::FeedHead>& heads) const;
 
   // Constant after construction
   const GossipContext context_;
   const ForwardSecrecy& keys_;
   ReceivedQueue& queue_;
+  DigestPart* const part_;
   const FeedSyncOptions options_;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, PeerFeeds> peers_ ABSL_GUARDED_BY(mu_);
 };
 
-// The digest of `heads` (feed ids and seqs, in order) a HeadsDigest carries.
-std::string DigestOf(const std::vector<proto::FeedHead>& heads);
+// The digest of `heads` (feed ids and seqs, in order) a HeadsDigest carries,
+// and of `part_digest` if not empty.
+std::string DigestOf(const std::vector<proto::FeedHead>& heads,
+                     absl::string_view part_digest = "");
 
 }  // namespace tidings::node
 

@@ -1,6 +1,7 @@
 #include "node/rpc/client_service.h"
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <utility>
 
@@ -82,15 +83,30 @@ class ClientService final : public proto::Client::Service {
     auto receipts = deps_.log->ListReceipts(request->envelope_id());
     if (!receipts.ok()) return ToGrpc(receipts.status());
     *response->mutable_summary() = Summarize(*held, TitleOf(*held));
+    // Each recipient's highest state: delivered from its holdings records
+    // (field nodes that report theirs too), read and acknowledged from its
+    // receipt envelopes.
+    std::map<std::string, std::pair<int32_t, int64_t>> states;
     for (const std::string& member : held->header.audience()) {
-      if (member == held->header.origin()) continue;
+      if (member != held->header.origin()) states[member] = {0, 0};
+    }
+    auto raise = [&states](const std::string& recipient, int32_t status,
+                           int64_t at_unix_ms) {
+      std::pair<int32_t, int64_t>& state = states[recipient];
+      if (status > state.first) state = {status, at_unix_ms};
+    };
+    for (const Delivery& delivery : deps_.engine->DeliveredOf(
+             held->header, response->summary().feed_id())) {
+      raise(delivery.holder, proto::RECEIPT_DELIVERED, delivery.at_unix_ms);
+    }
+    for (const auto& [recipient, record] : *receipts) {
+      raise(recipient, record.status(), record.at_unix_ms());
+    }
+    for (const auto& [recipient, state] : states) {
       proto::RecipientStatus* status = response->add_recipients();
-      status->set_agency(member);
-      for (const auto& [recipient, record] : *receipts) {
-        if (recipient != member) continue;
-        status->set_status(static_cast<proto::ReceiptStatus>(record.status()));
-        status->set_at_unix_ms(record.at_unix_ms());
-      }
+      status->set_agency(recipient);
+      status->set_status(static_cast<proto::ReceiptStatus>(state.first));
+      status->set_at_unix_ms(state.second);
     }
     return grpc::Status::OK;
   }

@@ -135,7 +135,8 @@ TEST_F(SubProtocolTest, RosterGossipHoldsAnUnparsableUpdateAgainstThePeer) {
 
 TEST_F(SubProtocolTest, FeedSyncOpensALinkWithTheDigestOfNothingShared) {
   DiscardQueue queue;
-  FeedSync sync(context(), no_forward_secrecy_, queue, FeedSyncOptions());
+  FeedSync sync(context(), no_forward_secrecy_, queue, nullptr,
+                FeedSyncOptions());
   sync.OnLinkOpening("BB");
   sync.OnLinkUp("BB");
   ASSERT_EQ(sender_.sent.size(), 1u);
@@ -149,7 +150,8 @@ TEST_F(SubProtocolTest, FeedSyncOpensALinkWithTheDigestOfNothingShared) {
 
 TEST_F(SubProtocolTest, FeedSyncAnswersADigestMismatchWithItsHeads) {
   DiscardQueue queue;
-  FeedSync sync(context(), no_forward_secrecy_, queue, FeedSyncOptions());
+  FeedSync sync(context(), no_forward_secrecy_, queue, nullptr,
+                FeedSyncOptions());
   sync.OnLinkOpening("BB");
   sync.OnLinkUp("BB");
   proto::PeerMessage digest;
@@ -163,7 +165,8 @@ TEST_F(SubProtocolTest, FeedSyncAnswersADigestMismatchWithItsHeads) {
 
 TEST_F(SubProtocolTest, FeedSyncClosesTheLinkOnTooManyHeads) {
   DiscardQueue queue;
-  FeedSync sync(context(), no_forward_secrecy_, queue, FeedSyncOptions());
+  FeedSync sync(context(), no_forward_secrecy_, queue, nullptr,
+                FeedSyncOptions());
   proto::PeerMessage heads;
   for (size_t i = 0; i <= kMaxHeads; ++i) heads.mutable_heads()->add_heads();
   EXPECT_EQ(sync.OnMessage("BB", heads).code(),
@@ -172,7 +175,8 @@ TEST_F(SubProtocolTest, FeedSyncClosesTheLinkOnTooManyHeads) {
 
 TEST_F(SubProtocolTest, FeedSyncServesNoWantForAFeedItDoesNotHold) {
   DiscardQueue queue;
-  FeedSync sync(context(), no_forward_secrecy_, queue, FeedSyncOptions());
+  FeedSync sync(context(), no_forward_secrecy_, queue, nullptr,
+                FeedSyncOptions());
   proto::PeerMessage want;
   want.mutable_want()->set_feed_id(test_rosters::Feed('f'));
   want.mutable_want()->set_from_seq(1);
@@ -183,7 +187,8 @@ TEST_F(SubProtocolTest, FeedSyncServesNoWantForAFeedItDoesNotHold) {
 
 TEST_F(SubProtocolTest, FeedSyncRefusesAGarbageEnvelopeAndStrikes) {
   DiscardQueue queue;
-  FeedSync sync(context(), no_forward_secrecy_, queue, FeedSyncOptions());
+  FeedSync sync(context(), no_forward_secrecy_, queue, nullptr,
+                FeedSyncOptions());
   proto::PeerMessage push;
   push.mutable_push()->add_envelopes("garbage");
   EXPECT_TRUE(sync.OnMessage("BB", push).ok());
@@ -300,41 +305,25 @@ TEST(FieldNodeRecordsTest, RecordsTravelInChunksOfAtMostOneAgencysNodes) {
   EXPECT_EQ(messages[1].node_certs().revocations_size(), 1);
 }
 
-TEST(ReceiptsTest, OneReceiptEnvelopePerAudienceOfAtMostAThousandEntries) {
-  proto::Header header;
-  header.add_audience("AA");
-  header.add_audience("BB");
-  header.set_precedence(proto::PRECEDENCE_PRIORITY);
-  std::vector<ReceiptDue> due;
-  for (size_t i = 0; i < kReceiptEntriesPerEnvelope + 1; ++i) {
-    due.push_back({std::string(32, static_cast<char>(i)), &header});
-  }
-  std::vector<ReceiptToSend> receipts =
-      Receipts::Group(due, absl::FromUnixSeconds(1800000000));
-  ASSERT_EQ(receipts.size(), 2u);
-  EXPECT_EQ(receipts[0].settles.size(), kReceiptEntriesPerEnvelope);
-  EXPECT_EQ(receipts[1].settles.size(), 1u);
-  EXPECT_EQ(receipts[0].precedence, proto::PRECEDENCE_PRIORITY);
-  EXPECT_EQ(receipts[0].audience, (std::vector<std::string>{"AA", "BB"}));
+TEST(ReceiptsTest, RowsOfAReceiptNameItsRecipientAndRefuseBadEntries) {
+  proto::ReceiptBody body;
+  proto::ReceiptEntry* entry = body.add_entries();
+  entry->set_envelope_id(std::string(32, 'e'));
+  entry->set_status(proto::RECEIPT_READ);
+  entry->set_at_unix_ms(1800000000000);
   absl::StatusOr<std::vector<storage::ReceiptUpdate>> rows =
-      ReceiptUpdatesOf("BB", "receipt-id", receipts[1].plaintext);
+      ReceiptUpdatesOf("BB", "receipt-id", body.SerializeAsString());
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0].recipient, "BB");
-}
-
-TEST(ReceiptsTest, OnlyAnAgencysNodeReceiptsOthersEnvelopes) {
-  proto::Header theirs;
-  theirs.set_origin("BB");
-  theirs.set_kind(proto::KIND_NOTICE);
-  proto::Header ours = theirs;
-  ours.set_origin("AA");
-  proto::Header receipt = theirs;
-  receipt.set_kind(proto::KIND_RECEIPT);
-  EXPECT_TRUE(Receipts("AA").Owes(theirs));
-  EXPECT_FALSE(Receipts("AA").Owes(ours));
-  EXPECT_FALSE(Receipts("AA").Owes(receipt));
-  EXPECT_FALSE(Receipts("AA/F1").Owes(theirs));
+  EXPECT_EQ((*rows)[0].status, proto::RECEIPT_READ);
+  EXPECT_EQ((*rows)[0].receipt_envelope_id, "receipt-id");
+  entry->set_envelope_id("short");
+  EXPECT_EQ(RejectReasonOf(
+                ReceiptUpdatesOf("BB", "r", body.SerializeAsString()).status()),
+            RejectReason::kMalformed);
+  EXPECT_EQ(RejectReasonOf(ReceiptUpdatesOf("BB", "r", "\xff").status()),
+            RejectReason::kMalformed);
 }
 
 }  // namespace
