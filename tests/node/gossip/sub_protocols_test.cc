@@ -15,6 +15,7 @@
 #include "node/gossip/feed_sync.h"
 #include "node/gossip/field_node_records.h"
 #include "node/gossip/forward_secrecy.h"
+#include "node/gossip/holdings.h"
 #include "node/gossip/receipts.h"
 #include "node/gossip/roster_gossip.h"
 #include "tests/testing/rosters.h"
@@ -25,9 +26,11 @@ namespace {
 
 using test_rosters::SignedGenesis;
 
-class FixedClock final : public Clock {
+// Time moves only when a test says so.
+class TestClock final : public Clock {
  public:
-  absl::Time Now() override { return absl::FromUnixSeconds(1800000000); }
+  absl::Time Now() override { return now; }
+  absl::Time now = absl::FromUnixSeconds(1800000000);
 };
 
 struct Sent {
@@ -67,12 +70,13 @@ class DiscardQueue final : public ReceivedQueue {
   int enqueued = 0;
 };
 
-// Two agencies, AA (this node) and BB, with a log and a membership.
+// Three agencies, AA (this node), BB and CC, with a log and a membership.
 class SubProtocolTest : public ::testing::Test {
  protected:
   SubProtocolTest() {
     identities_.push_back(crypto::Identity::Generate("AA"));
     identities_.push_back(crypto::Identity::Generate("BB"));
+    identities_.push_back(crypto::Identity::Generate("CC"));
     absl::StatusOr<Roster> genesis = SignedGenesis(identities_, 2);
     EXPECT_TRUE(genesis.ok()) << genesis.status();
     keyring_ = test_rosters::KeyringOf(identities_[0]);
@@ -105,7 +109,7 @@ class SubProtocolTest : public ::testing::Test {
   std::unique_ptr<crypto::Keyring> keyring_;
   std::unique_ptr<storage::Log> log_;
   std::unique_ptr<Membership> membership_;
-  FixedClock clock_;
+  TestClock clock_;
   RecordingSender sender_;
   RecordingLinks links_;
   Counters counters_;
@@ -303,6 +307,287 @@ TEST(FieldNodeRecordsTest, RecordsTravelInChunksOfAtMostOneAgencysNodes) {
   EXPECT_EQ(messages[0].node_certs().certs_size(), 64);
   EXPECT_EQ(messages[1].node_certs().certs_size(), 36);
   EXPECT_EQ(messages[1].node_certs().revocations_size(), 1);
+}
+
+// Holdings records. AA is this node; BB and CC sign their own records.
+class HoldingsTest : public SubProtocolTest {
+ protected:
+  std::string network_id() const {
+    return membership_->chain()->current().network_id().str();
+  }
+  // The head of `origin`'s feed to `audience` at `seq`.
+  proto::FeedHead Head(const std::string& origin,
+                       const std::vector<std::string>& audience,
+                       uint64_t seq) const {
+    proto::FeedHead head;
+    head.set_feed_id(FeedIdOf(network_id(), origin, audience));
+    head.set_origin(origin);
+    for (const std::string& member : audience) head.add_audience(member);
+    head.set_seq(seq);
+    head.set_head_id(std::string(32, static_cast<char>('0' + seq)));
+    return head;
+  }
+  // A record by `holder` (signed with `signer`'s key) holding `heads`.
+  static std::string Record(const crypto::Identity& signer,
+                            const std::string& network_id,
+                            const std::string& holder,
+                            const std::vector<std::string>& audience,
+                            uint64_t counter,
+                            const std::vector<proto::FeedHead>& heads) {
+    proto::Holdings holdings;
+    holdings.set_network_id(network_id);
+    holdings.set_holder(holder);
+    for (const std::string& member : audience) holdings.add_audience(member);
+    holdings.set_counter(counter);
+    holdings.set_at_unix_ms(static_cast<int64_t>(counter) * 1000);
+    for (const proto::FeedHead& head : heads) {
+      proto::FeedHolding* feed = holdings.add_feeds();
+      feed->set_feed_id(head.feed_id());
+      feed->set_origin(head.origin());
+      feed->set_seq(head.seq());
+      feed->set_head_id(head.head_id());
+    }
+    proto::SignedHoldings record;
+    record.set_holdings(holdings.SerializeAsString());
+    record.set_signature(
+        std::string(crypto::Sign(signer.signing_key(),
+                                 crypto::Domain::kHoldings, record.holdings())
+                        .view()));
+    return record.SerializeAsString();
+  }
+  static proto::PeerMessage Push(const std::string& record) {
+    proto::PeerMessage message;
+    message.mutable_holdings_push()->add_records(record);
+    return message;
+  }
+  // The records pushed to `peer` so far, parsed.
+  std::vector<proto::Holdings> PushedTo(const std::string& peer) const {
+    std::vector<proto::Holdings> out;
+    for (const Sent& sent : sender_.sent) {
+      if (sent.peer != peer || !sent.message.has_holdings_push()) continue;
+      for (const std::string& bytes : sent.message.holdings_push().records()) {
+        proto::SignedHoldings record;
+        EXPECT_TRUE(record.ParseFromString(bytes));
+        EXPECT_TRUE(out.emplace_back().ParseFromString(record.holdings()));
+      }
+    }
+    return out;
+  }
+  std::vector<std::string> HoldersOf(const HoldingsGossip& gossip,
+                                     const proto::FeedHead& head,
+                                     uint64_t seq) const {
+    std::vector<std::string> holders;
+    for (const Delivery& d :
+         gossip.DeliveredOf({head.audience().begin(), head.audience().end()},
+                            head.feed_id(), seq, head.origin())) {
+      holders.push_back(d.holder);
+    }
+    return holders;
+  }
+
+  const std::vector<std::string> ab_{"AA", "BB"};
+  const std::vector<std::string> abc_{"AA", "BB", "CC"};
+};
+
+TEST_F(HoldingsTest, OwnRecordIsSignedAtOnceAndGoesOnlyToItsAudience) {
+  HoldingsGossip gossip(context(), HoldingsOptions());
+  gossip.OnLinkOpening("BB");
+  gossip.OnLinkOpening("CC");
+  // AA stored BB's envelope to {AA, BB}: CC, linked but outside, gets nothing.
+  gossip.OnStored({Head("BB", ab_, 3)});
+  EXPECT_EQ(counter("holdings.signed"), 1u);
+  EXPECT_TRUE(PushedTo("CC").empty());
+  // BB, the feed's origin, learns that AA holds it up to seq 3.
+  std::vector<proto::Holdings> to_bb = PushedTo("BB");
+  ASSERT_EQ(to_bb.size(), 1u);
+  EXPECT_EQ(to_bb[0].holder(), "AA");
+  EXPECT_EQ(to_bb[0].counter(), 1800000000000u);
+  ASSERT_EQ(to_bb[0].feeds_size(), 1);
+  EXPECT_EQ(to_bb[0].feeds(0).seq(), 3u);
+  EXPECT_EQ(to_bb[0].feeds(0).feed_id(), Head("BB", ab_, 3).feed_id());
+  // The signature is AA's, in the holdings domain.
+  proto::SignedHoldings record;
+  ASSERT_TRUE(record.ParseFromString(
+      sender_.sent.back().message.holdings_push().records(0)));
+  EXPECT_TRUE(crypto::Verify(identities_[0].verify_key(),
+                             crypto::Domain::kHoldings, record.holdings(),
+                             *crypto::Signature::FromBytes(record.signature()))
+                  .ok());
+  EXPECT_FALSE(crypto::Verify(identities_[0].verify_key(),
+                              crypto::Domain::kEnvelope, record.holdings(),
+                              *crypto::Signature::FromBytes(record.signature()))
+                   .ok());
+}
+
+TEST_F(HoldingsTest, ABurstIsReSignedOncePerIntervalWithAHigherCounter) {
+  HoldingsGossip gossip(context(),
+                        HoldingsOptions{.interval = absl::Seconds(1)});
+  gossip.OnLinkOpening("BB");
+  gossip.OnStored({Head("BB", ab_, 1)});
+  for (uint64_t seq = 2; seq <= 50; ++seq) {
+    gossip.OnStored({Head("BB", ab_, seq)});
+  }
+  gossip.OnTick(clock_.now);
+  EXPECT_EQ(counter("holdings.signed"), 1u);
+  clock_.now += absl::Seconds(1);
+  gossip.OnTick(clock_.now);
+  EXPECT_EQ(counter("holdings.signed"), 2u);
+  std::vector<proto::Holdings> to_bb = PushedTo("BB");
+  ASSERT_EQ(to_bb.size(), 2u);
+  EXPECT_EQ(to_bb[1].feeds(0).seq(), 50u);
+  EXPECT_GT(to_bb[1].counter(), to_bb[0].counter());
+  // Nothing changed since: nothing more is signed.
+  clock_.now += absl::Seconds(5);
+  gossip.OnTick(clock_.now);
+  EXPECT_EQ(counter("holdings.signed"), 2u);
+}
+
+TEST_F(HoldingsTest, NewestWinsAndAnOlderOrReplayedRecordIsStaleUnverified) {
+  HoldingsGossip gossip(context(), HoldingsOptions());
+  gossip.OnLinkOpening("BB");
+  gossip.OnLinkOpening("CC");
+  const proto::FeedHead mine5 = Head("AA", abc_, 5);
+  const proto::FeedHead mine9 = Head("AA", abc_, 9);
+  ASSERT_TRUE(gossip
+                  .OnMessage("BB", Push(Record(identities_[1], network_id(),
+                                               "BB", abc_, 10, {mine5})))
+                  .ok());
+  EXPECT_EQ(counter("holdings.accepted"), 1u);
+  EXPECT_EQ(HoldersOf(gossip, mine5, 5), std::vector<std::string>{"BB"});
+  EXPECT_TRUE(HoldersOf(gossip, mine5, 6).empty());
+  // Passed on to CC (in the audience), not back to BB.
+  EXPECT_EQ(PushedTo("CC").size(), 1u);
+  EXPECT_TRUE(PushedTo("BB").empty());
+  // The same again, and an older one: dropped before any signature check
+  // (even with a signature that would not verify).
+  ASSERT_TRUE(gossip
+                  .OnMessage("CC", Push(Record(identities_[1], network_id(),
+                                               "BB", abc_, 10, {mine5})))
+                  .ok());
+  ASSERT_TRUE(gossip
+                  .OnMessage("CC", Push(Record(identities_[2], network_id(),
+                                               "BB", abc_, 9, {mine9})))
+                  .ok());
+  EXPECT_EQ(counter("holdings.stale"), 2u);
+  EXPECT_TRUE(links_.strikes.empty());
+  EXPECT_TRUE(HoldersOf(gossip, mine9, 9).empty());
+  // Newer: replaces it; the time of each position is when it was first held.
+  ASSERT_TRUE(gossip
+                  .OnMessage("BB", Push(Record(identities_[1], network_id(),
+                                               "BB", abc_, 12, {mine9})))
+                  .ok());
+  std::vector<Delivery> at5 =
+      gossip.DeliveredOf(abc_, mine5.feed_id(), 5, "AA");
+  std::vector<Delivery> at9 =
+      gossip.DeliveredOf(abc_, mine9.feed_id(), 9, "AA");
+  ASSERT_EQ(at5.size(), 1u);
+  ASSERT_EQ(at9.size(), 1u);
+  EXPECT_EQ(at5[0].at_unix_ms, 10000);
+  EXPECT_EQ(at9[0].at_unix_ms, 12000);
+}
+
+TEST_F(HoldingsTest, AForgedRecordIsRefusedCountedAndHeldAgainstThePeer) {
+  HoldingsGossip gossip(context(), HoldingsOptions());
+  gossip.OnLinkOpening("CC");
+  const proto::FeedHead mine = Head("AA", abc_, 2);
+  // CC signs a record claiming BB holds AA's feed.
+  ASSERT_TRUE(gossip
+                  .OnMessage("CC", Push(Record(identities_[2], network_id(),
+                                               "BB", abc_, 50, {mine})))
+                  .ok());
+  EXPECT_EQ(counter("holdings.refused.bad_signature"), 1u);
+  EXPECT_EQ(links_.strikes, std::vector<std::string>{"CC"});
+  EXPECT_TRUE(HoldersOf(gossip, mine, 1).empty());
+  // Garbage, another network, and a record not for this audience.
+  ASSERT_TRUE(gossip.OnMessage("CC", Push("garbage")).ok());
+  EXPECT_EQ(counter("holdings.refused.malformed"), 1u);
+  ASSERT_TRUE(gossip
+                  .OnMessage("CC", Push(Record(identities_[2], "other net",
+                                               "CC", abc_, 1, {mine})))
+                  .ok());
+  EXPECT_EQ(counter("holdings.refused.wrong_network"), 1u);
+  const std::vector<std::string> bc{"BB", "CC"};
+  ASSERT_TRUE(gossip
+                  .OnMessage("CC", Push(Record(identities_[2], network_id(),
+                                               "CC", bc, 1, {})))
+                  .ok());
+  EXPECT_EQ(counter("holdings.refused.not_in_audience"), 1u);
+  EXPECT_EQ(links_.strikes.size(), 4u);
+  EXPECT_EQ(counter("holdings.accepted"), 0u);
+}
+
+TEST_F(HoldingsTest, ARecordNamingAFeedOfAnotherAudienceIsRefused) {
+  HoldingsGossip gossip(context(), HoldingsOptions());
+  gossip.OnLinkOpening("BB");
+  // BB's record for {AA, BB} names AA's feed to {AA, BB, CC}: passed on, it
+  // would show that feed to members of {AA, BB} outside its audience
+  // elsewhere. Refused.
+  proto::FeedHead other = Head("AA", abc_, 4);
+  ASSERT_TRUE(gossip
+                  .OnMessage("BB", Push(Record(identities_[1], network_id(),
+                                               "BB", ab_, 3, {other})))
+                  .ok());
+  EXPECT_EQ(counter("holdings.refused.bad_feed"), 1u);
+  EXPECT_EQ(links_.strikes, std::vector<std::string>{"BB"});
+}
+
+TEST_F(HoldingsTest, AntiEntropyPushesWhatThePeerLacksAndAsksForWhatItHas) {
+  HoldingsGossip gossip(context(), HoldingsOptions());
+  gossip.OnLinkOpening("BB");
+  gossip.OnLinkOpening("CC");
+  const proto::FeedHead mine = Head("AA", abc_, 7);
+  ASSERT_TRUE(gossip
+                  .OnMessage("BB", Push(Record(identities_[1], network_id(),
+                                               "BB", abc_, 3, {mine})))
+                  .ok());
+  sender_.sent.clear();
+  const std::string before = gossip.DigestFor("CC");
+  // CC says it holds nothing we share, and a newer record of its own.
+  proto::PeerMessage heads;
+  proto::HoldingsRef* ref = heads.mutable_holdings_heads()->add_refs();
+  ref->set_holder("CC");
+  ref->set_audience_id(AudienceIdOf(abc_));
+  ref->set_counter(8);
+  ASSERT_TRUE(gossip.OnMessage("CC", heads).ok());
+  std::vector<proto::Holdings> to_cc = PushedTo("CC");
+  ASSERT_EQ(to_cc.size(), 1u);
+  EXPECT_EQ(to_cc[0].holder(), "BB");
+  // ... and is answered with our refs, so that it pushes its record.
+  ASSERT_TRUE(sender_.sent.back().message.has_holdings_heads());
+  EXPECT_TRUE(sender_.sent.back().message.holdings_heads().is_reply());
+  EXPECT_EQ(sender_.sent.back().message.holdings_heads().refs_size(), 1);
+  // Records of {AA, BB} are not in what CC's digest covers.
+  ASSERT_TRUE(gossip
+                  .OnMessage("BB", Push(Record(identities_[1], network_id(),
+                                               "BB", ab_, 4, {})))
+                  .ok());
+  EXPECT_EQ(gossip.DigestFor("CC"), before);
+  EXPECT_NE(gossip.DigestFor("BB"), before);
+}
+
+TEST_F(HoldingsTest, RecordsAndOwnCountersSurviveARestart) {
+  const proto::FeedHead mine = Head("AA", abc_, 2);
+  uint64_t first_counter = 0;
+  {
+    HoldingsGossip gossip(context(), HoldingsOptions());
+    gossip.OnLinkOpening("BB");
+    ASSERT_TRUE(gossip
+                    .OnMessage("BB", Push(Record(identities_[1], network_id(),
+                                                 "BB", abc_, 3, {mine})))
+                    .ok());
+    gossip.OnStored({Head("BB", ab_, 1)});
+    first_counter = PushedTo("BB").at(0).counter();
+    gossip.OnTick(clock_.now);  // writes
+  }
+  sender_.sent.clear();
+  HoldingsGossip again(context(), HoldingsOptions());
+  EXPECT_EQ(HoldersOf(again, mine, 2), std::vector<std::string>{"BB"});
+  again.OnLinkOpening("BB");
+  // The clock went back: the counter still goes up.
+  clock_.now -= absl::Hours(1);
+  again.OnStored({Head("BB", ab_, 2)});
+  ASSERT_EQ(PushedTo("BB").size(), 1u);
+  EXPECT_GT(PushedTo("BB")[0].counter(), first_counter);
 }
 
 TEST(ReceiptsTest, RowsOfAReceiptNameItsRecipientAndRefuseBadEntries) {
