@@ -47,6 +47,7 @@ constexpr size_t kMemtableBudget = 32 << 20;
 constexpr size_t kMemtableBytes = 8 << 20;
 
 // Column family names, as stored in the database. Order matches `Cf`.
+// "owed" is no longer written, but logs that have it must still open.
 constexpr const char* kCfNames[] = {"envelopes", "feeds",    "heads",
                                     "inbox",     "receipts", "evidence",
                                     "meta",      "owed",     "local_keys"};
@@ -177,12 +178,6 @@ absl::Status ValidateRecord(const EnvelopeRecord& record, size_t index) {
   if (record.seq == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("record ", index, ": seq is 0, feeds start at 1"));
-  }
-  for (const std::string& id : record.settles) {
-    if (id.size() != kIdSize) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "record ", index, ": settled id is ", id.size(), " bytes, want 32"));
-    }
   }
   for (const ReceiptUpdate& receipt : record.receipts) {
     if (receipt.envelope_id.size() != kIdSize) {
@@ -320,8 +315,8 @@ class Log::Impl::Batch {
   absl::StatusOr<bool> Holds(const std::string& id) const;
   // Keeps a second envelope for a taken position as evidence.
   absl::Status KeepEvidence(const EnvelopeRecord& record, uint64_t head_seq);
-  // Stores `record` as the feed's new head, with its inbox entry, owed
-  // receipt, local key, settled receipts and receipt updates.
+  // Stores `record` as the feed's new head, with its inbox entry, local
+  // key and receipt updates.
   absl::Status Store(const EnvelopeRecord& record);
   absl::Status UpdateReceipts(absl::Span<const ReceiptUpdate> updates);
   // The counters and heads the batch changes, as puts; returns the new
@@ -435,15 +430,9 @@ absl::Status Log::Impl::Batch::Store(const EnvelopeRecord& record) {
     batch_.Put(impl_.cf(kInbox), BigEndian64(next_arrival_++),
                inbox.SerializeAsString());
   }
-  if (record.receipt == ReceiptOwed::kYes) {
-    batch_.Put(impl_.cf(kOwed), ToSlice(record.id), rocksdb::Slice());
-  }
   if (!record.local_key.empty()) {
     batch_.Put(impl_.cf(kLocalKeys), ToSlice(record.id),
                ToSlice(record.local_key));
-  }
-  for (const std::string& id : record.settles) {
-    batch_.Delete(impl_.cf(kOwed), ToSlice(id));
   }
   return UpdateReceipts(record.receipts);
 }
@@ -611,6 +600,22 @@ absl::StatusOr<std::optional<std::string>> Log::GetEnvelope(
   return impl_->Get(kEnvelopes, id);
 }
 
+bool Log::HoldsAt(absl::string_view feed_id, uint64_t seq,
+                  absl::string_view id) const {
+  if (feed_id.size() != kIdSize || id.size() != kIdSize || seq == 0) {
+    return false;
+  }
+  {
+    absl::ReaderMutexLock lock(&impl_->cache_mu);
+    auto it = impl_->heads.find(std::string(feed_id));
+    if (it == impl_->heads.end() || it->second.seq() < seq) return false;
+    if (it->second.seq() == seq) return it->second.head_id() == id;
+  }
+  absl::StatusOr<std::optional<std::string>> held =
+      impl_->Get(kFeeds, FeedKey(feed_id, seq));
+  return held.ok() && held->has_value() && **held == id;
+}
+
 std::optional<proto::FeedHead> Log::GetHead(absl::string_view feed_id) const {
   absl::ReaderMutexLock lock(&impl_->cache_mu);
   auto it = impl_->heads.find(std::string(feed_id));
@@ -694,17 +699,6 @@ Log::ListReceipts(absl::string_view envelope_id) const {
   }
   TIDINGS_RETURN_IF_ERROR(FromRocksDb(it->status(), "reading receipts"));
   return receipts;
-}
-
-absl::StatusOr<std::vector<std::string>> Log::ListOwedReceipts() const {
-  std::vector<std::string> owed;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kOwed)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    owed.emplace_back(ToView(it->key()));
-  }
-  TIDINGS_RETURN_IF_ERROR(FromRocksDb(it->status(), "reading owed receipts"));
-  return owed;
 }
 
 absl::StatusOr<std::optional<std::string>> Log::GetLocalKey(

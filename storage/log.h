@@ -8,7 +8,8 @@
 //   receipts   envelope_id(32) || agency  -> proto::ReceiptRecord
 //   evidence   feed_id || seq || id       -> serialized proto::Envelope
 //   meta       name                       -> value
-//   owed       id(32)                     -> empty: a receipt is owed for it
+//   owed       no longer written (delivered receipts became holdings
+//              records); kept so that logs written before still open
 //
 // The log enforces feed structure (contiguous sequence numbers, each record
 // naming its predecessor's id) but no crypto policy: callers verify
@@ -54,12 +55,6 @@ struct LogOptions {
 
 enum class InboxEntry { kNo, kYes };
 
-// Whether storing a record also notes that a receipt is owed for it. The note
-// is written in the same batch as the envelope, so a crash between storing
-// and receipting cannot lose the receipt: the owner lists what is owed at
-// start and settles it.
-enum class ReceiptOwed { kNo, kYes };
-
 // A status for (envelope_id, recipient). Higher statuses replace lower ones,
 // never the reverse.
 struct ReceiptUpdate {
@@ -83,9 +78,6 @@ struct EnvelopeRecord {
   int64_t stored_unix_us = 0;
   // Applied in the same batch as the envelope, only if it is stored.
   std::vector<ReceiptUpdate> receipts;
-  ReceiptOwed receipt = ReceiptOwed::kNo;
-  // Ids whose owed receipt this record settles (deleted if it is stored).
-  std::vector<std::string> settles;
   // The envelope's content key sealed under the node's storage key (opaque
   // here), so the node can read what it holds after its epoch keys are
   // erased. Empty: none.
@@ -133,6 +125,13 @@ class Log {
   absl::StatusOr<std::optional<std::string>> GetEnvelope(
       absl::string_view id) const;
 
+  // Whether envelope `id` holds position `seq` of feed `feed_id`: one
+  // lookup of a 32-byte value, never a read of the envelope (how a copy
+  // already held is recognised). False for malformed ids, or on a read
+  // error.
+  bool HoldsAt(absl::string_view feed_id, uint64_t seq,
+               absl::string_view id) const;
+
   // The head of a feed, or nullopt if this log holds none of it.
   std::optional<proto::FeedHead> GetHead(absl::string_view feed_id) const;
 
@@ -155,9 +154,6 @@ class Log {
   // envelope_id is not 32 bytes.
   absl::StatusOr<std::vector<std::pair<std::string, proto::ReceiptRecord>>>
   ListReceipts(absl::string_view envelope_id) const;
-
-  // Ids of stored envelopes whose receipt is still owed, by id.
-  absl::StatusOr<std::vector<std::string>> ListOwedReceipts() const;
 
   // The local key stored with envelope `id`, or nullopt.
   absl::StatusOr<std::optional<std::string>> GetLocalKey(

@@ -323,6 +323,7 @@ void Engine::CommitBatch(std::vector<Received> batch,
   content_keys_->MarkUnread(unread);
   absl::StatusOr<std::vector<storage::AppendResult>> results =
       log_.Append(records);
+  feed_sync_.Settle(batch);
   if (!results.ok()) {
     FailCommit(slots, records.size(), results.status());
     return;

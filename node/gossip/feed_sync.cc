@@ -16,6 +16,7 @@
 namespace tidings::node {
 namespace {
 
+using gossip_internal::AudienceOf;
 using gossip_internal::InAudience;
 using gossip_internal::Short;
 
@@ -189,18 +190,19 @@ absl::StatusOr<std::optional<Received>> FeedSync::Check(
     const std::string& bytes) {
   context_.counters.Add("received");
   context_.counters.Add("received_bytes", bytes.size());
-  // A duplicate costs a hash and a lookup, not a signature check.
+  // A copy already held (or waiting for commit) costs a hash and a key
+  // lookup, never a signature check or a read of the envelope.
   proto::Envelope outer;
+  proto::Header header;
   std::string id;
   if (bytes.size() <= kMaxEnvelopeBytes && outer.ParseFromString(bytes)) {
     id = crypto::Hash(outer.header()).str();
-    absl::StatusOr<std::optional<std::string>> held =
-        context_.log.GetEnvelope(id);
-    if (held.ok() && held->has_value()) {
+    if (header.ParseFromString(outer.header()) && Held(header, id)) {
       context_.counters.Add("duplicates");
       return std::optional<Received>();
     }
   }
+  context_.counters.Add("verifies");
   absl::StatusOr<Verified> verified = Verify(context, bytes);
   std::vector<storage::ReceiptUpdate> receipts;
   if (verified.ok() && verified->readable &&
@@ -221,10 +223,36 @@ absl::StatusOr<std::optional<Received>> FeedSync::Check(
     }
     return std::optional<Received>();
   }
+  {
+    // Another link may have brought the same envelope meanwhile.
+    absl::MutexLock lock(&mu_);
+    if (!pending_.insert(verified->id).second) {
+      context_.counters.Add("duplicates");
+      return std::optional<Received>();
+    }
+  }
   Received received{*std::move(verified), std::string(peer),
                     std::move(receipts)};
   received.verified.plaintext.clear();  // never kept beyond the checks
   return std::optional<Received>(std::move(received));
+}
+
+bool FeedSync::Held(const proto::Header& header, const std::string& id) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (pending_.contains(id)) return true;
+  }
+  const std::string feed_id =
+      FeedIdOf(context_.membership.chain()->current().network_id().view(),
+               header.origin(), AudienceOf(header));
+  return context_.log.HoldsAt(feed_id, header.seq(), id);
+}
+
+void FeedSync::Settle(const std::vector<Received>& batch) {
+  absl::MutexLock lock(&mu_);
+  for (const Received& received : batch) {
+    pending_.erase(received.verified.id);
+  }
 }
 
 void FeedSync::SendRejection(absl::string_view peer,

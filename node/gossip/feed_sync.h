@@ -1,8 +1,10 @@
 // Feed sync: how envelopes travel between linked peers.
 //
 //  - Push: envelopes from a peer are verified on the transport thread that
-//    read them (a duplicate costs only a hash and a lookup), then handed to
-//    the engine's group commit (ReceivedQueue). Refused ones are answered
+//    read them, then handed to the engine's group commit (ReceivedQueue). A
+//    copy already held or waiting for commit costs a hash and a key lookup
+//    (Log::HoldsAt, an in-memory set), never a signature check; "verifies"
+//    counts the signature checks. Refused ones are answered
 //    with a Rejection and, unless not the peer's doing, held against it.
 //  - Anti-entropy: a HeadsDigest of the feeds both ends may hold; on a
 //    mismatch, Heads (feed -> seq); whoever is behind sends a Want per feed
@@ -23,6 +25,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -103,6 +106,8 @@ class FeedSync final : public SubProtocol {
   // more and no Want is already in flight.
   void MaybeWant(absl::string_view peer, absl::string_view feed_id,
                  uint64_t have);
+  // After a commit (stored or failed): `batch` no longer waits for it.
+  void Settle(const std::vector<Received>& batch);
   // Counts "rejected.<reason>", logs and answers `peer` with a Rejection.
   void SendRejection(absl::string_view peer, absl::string_view envelope_id,
                      const absl::Status& status);
@@ -129,6 +134,8 @@ class FeedSync final : public SubProtocol {
   absl::StatusOr<std::optional<Received>> Check(absl::string_view peer,
                                                 const VerifyContext& context,
                                                 const std::string& bytes);
+  // Whether envelope `id` with `header` is held or waiting for commit.
+  bool Held(const proto::Header& header, const std::string& id);
   void HandleDigest(absl::string_view peer, const proto::HeadsDigest& digest);
   void HandleHeads(absl::string_view peer, const proto::Heads& heads);
   absl::Status HandleWant(absl::string_view peer, const proto::Want& want);
@@ -150,6 +157,8 @@ class FeedSync final : public SubProtocol {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, PeerFeeds> peers_ ABSL_GUARDED_BY(mu_);
+  // Ids verified and queued, not yet committed.
+  absl::flat_hash_set<std::string> pending_ ABSL_GUARDED_BY(mu_);
 };
 
 // The digest of `heads` (feed ids and seqs, in order) a HeadsDigest carries,

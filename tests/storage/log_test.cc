@@ -646,32 +646,18 @@ TEST_F(LogTest, ConcurrentAppendsAndReadsAgree) {
   }
 }
 
-}  // namespace
-}  // namespace tidings::storage
-
-namespace tidings::storage {
-namespace {
-
-TEST_F(LogTest, OwedReceiptsSurviveReopenUntilSettled) {
-  EnvelopeRecord first = Record(1, 1);
-  first.receipt = ReceiptOwed::kYes;
-  EnvelopeRecord second = Record(1, 2);
-  second.receipt = ReceiptOwed::kYes;
-  MustAppend({first, second});
-  OpenLog();  // as after a crash
-  absl::StatusOr<std::vector<std::string>> owed = log_->ListOwedReceipts();
-  ASSERT_TRUE(owed.ok());
-  EXPECT_THAT(*owed, ::testing::UnorderedElementsAre(EnvelopeId(1, 1),
-                                                     EnvelopeId(1, 2)));
-  // A receipt (another feed) settles the first; a refused one settles nothing.
-  EnvelopeRecord receipt = Record(2, 1);
-  receipt.settles = {EnvelopeId(1, 1)};
-  EnvelopeRecord refused = Record(2, 5);  // a gap
-  refused.settles = {EnvelopeId(1, 2)};
-  MustAppend({receipt, refused});
-  owed = log_->ListOwedReceipts();
-  ASSERT_TRUE(owed.ok());
-  EXPECT_THAT(*owed, ::testing::ElementsAre(EnvelopeId(1, 2)));
+TEST_F(LogTest, HoldsAtKnowsEachPositionsEnvelopeWithoutReadingIt) {
+  MustAppend({Record(1, 1), Record(1, 2), Record(1, 3)});
+  EXPECT_TRUE(log_->HoldsAt(FeedId(1), 1, EnvelopeId(1, 1)));  // from disk
+  EXPECT_TRUE(log_->HoldsAt(FeedId(1), 3, EnvelopeId(1, 3)));  // the head
+  EXPECT_FALSE(log_->HoldsAt(FeedId(1), 2, EnvelopeId(1, 1)));
+  EXPECT_FALSE(log_->HoldsAt(FeedId(1), 3, EnvelopeId(1, 3, 1)));
+  EXPECT_FALSE(log_->HoldsAt(FeedId(1), 4, EnvelopeId(1, 4)));
+  EXPECT_FALSE(log_->HoldsAt(FeedId(2), 1, EnvelopeId(2, 1)));
+  EXPECT_FALSE(log_->HoldsAt("short", 1, EnvelopeId(1, 1)));
+  EXPECT_FALSE(log_->HoldsAt(FeedId(1), 0, EnvelopeId(1, 1)));
+  OpenLog();  // and after a restart
+  EXPECT_TRUE(log_->HoldsAt(FeedId(1), 2, EnvelopeId(1, 2)));
 }
 
 }  // namespace

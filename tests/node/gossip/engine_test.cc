@@ -281,6 +281,32 @@ TEST(EngineTest, PushReachesTheAudienceAndNothingElseCrossesToOthers) {
   EXPECT_EQ(HoldersOf(net, "A", *sent), (std::set<std::string>{"B", "C"}));
 }
 
+TEST(EngineTest, ACopyAlreadyHeldCostsNoSignatureCheck) {
+  SimNetwork net({"A", "B", "C"});
+  net.Link("A", "B");
+  net.Link("A", "C");
+  net.Link("B", "C");
+  absl::StatusOr<SendResult> sent =
+      net.engine("A").Send(Notice({"B", "C"}, "x"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  net.RunUntilQuiet();
+  ASSERT_TRUE(Holds(net.log("C"), sent->envelope_id));
+  EXPECT_EQ(net.counter("C", "verifies"), 1u);
+  // The same envelope again, from each peer: a key lookup each, no verify.
+  absl::StatusOr<std::optional<std::string>> bytes =
+      net.log("A").GetEnvelope(sent->envelope_id);
+  ASSERT_TRUE(bytes.ok() && bytes->has_value());
+  proto::PeerMessage push;
+  push.mutable_push()->add_envelopes(**bytes);
+  const uint64_t duplicates = net.counter("C", "duplicates");
+  net.Inject("A", "C", push);
+  net.Inject("B", "C", push);
+  net.RunUntilQuiet();
+  EXPECT_EQ(net.counter("C", "verifies"), 1u);
+  EXPECT_EQ(net.counter("C", "duplicates"), duplicates + 2);
+  EXPECT_EQ(net.log("C").envelope_count(), 1u);
+}
+
 TEST(EngineTest, AWantFromOutsideTheAudienceIsNeverServed) {
   SimNetwork net({"A", "B", "C"});
   net.Link("A", "B");
