@@ -173,13 +173,25 @@ absl::Status FeedSync::HandlePush(absl::string_view peer,
     TIDINGS_ASSIGN_OR_RETURN(std::optional<Received> received,
                              Check(peer, verify, bytes));
     if (!received.has_value()) continue;
+    const Verified& v = received->verified;
+    std::optional<proto::FeedHead> head = context_.log.GetHead(v.feed_id);
+    bool chains = false;
     {
       absl::MutexLock lock(&mu_);
       PeerFeeds& feeds = peers_[peer];
       Hurry(feeds);
-      uint64_t& known = feeds.known[received->verified.feed_id];
-      known = std::max(known, received->verified.header.seq());
+      uint64_t& known = feeds.known[v.feed_id];
+      known = std::max(known, v.header.seq());
+      // Forwarded at once when it follows what is held or already
+      // forwarded; stored in the next group commit.
+      Tip& tip = tips_[v.feed_id];
+      if (head.has_value() && head->seq() >= tip.seq) {
+        tip = {head->seq(), head->head_id()};
+      }
+      chains = v.header.seq() == tip.seq + 1 && v.header.prev_id() == tip.id;
+      if (chains) tip = {v.header.seq(), v.id};
     }
+    if (chains) Forward(v.header, v.feed_id, v.serialized, peer);
     queue_.Enqueue(*std::move(received));
   }
   return absl::OkStatus();
@@ -249,9 +261,24 @@ bool FeedSync::Held(const proto::Header& header, const std::string& id) {
 }
 
 void FeedSync::Settle(const std::vector<Received>& batch) {
+  absl::flat_hash_map<std::string, uint64_t> heads;
+  for (const Received& received : batch) {
+    const std::string& feed_id = received.verified.feed_id;
+    if (heads.contains(feed_id)) continue;
+    std::optional<proto::FeedHead> head = context_.log.GetHead(feed_id);
+    heads[feed_id] = head.has_value() ? head->seq() : 0;
+  }
   absl::MutexLock lock(&mu_);
   for (const Received& received : batch) {
     pending_.erase(received.verified.id);
+  }
+  // A tip the log has reached (or that a failed commit left behind) is
+  // taken from the log again.
+  for (const auto& [feed_id, head_seq] : heads) {
+    auto it = tips_.find(feed_id);
+    if (it != tips_.end() && (it->second.seq <= head_seq || pending_.empty())) {
+      tips_.erase(it);
+    }
   }
 }
 

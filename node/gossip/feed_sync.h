@@ -10,9 +10,13 @@
 //    mismatch, Heads (feed -> seq); whoever is behind sends a Want per feed
 //    and gets a Push of what follows. The side with the smaller principal
 //    starts periodic rounds, doubling the interval while a link stays idle.
-//  - After a commit the engine calls Forward (stored envelopes to linked
-//    audience members not known to hold them) and MaybeWant (keep pulling
-//    where a peer is ahead).
+//  - Forward before fsync: a verified envelope that follows what this node
+//    holds (or has already forwarded) goes on to linked audience members at
+//    once, before its group commit; only this node's holdings record waits
+//    for the fsync. The origin stores its own before it first sends. After
+//    a commit the engine calls Forward (what was stored, to whoever is not
+//    known to hold it yet: out-of-order arrivals) and MaybeWant (keep
+//    pulling where a peer is ahead).
 //
 // Thread-safety: callable from any thread; per-peer state is guarded by an
 // internal mutex, never held while sending or calling the queue.
@@ -159,6 +163,12 @@ class FeedSync final : public SubProtocol {
   absl::flat_hash_map<std::string, PeerFeeds> peers_ ABSL_GUARDED_BY(mu_);
   // Ids verified and queued, not yet committed.
   absl::flat_hash_set<std::string> pending_ ABSL_GUARDED_BY(mu_);
+  // The last position forwarded ahead of its commit, by feed.
+  struct Tip {
+    uint64_t seq = 0;
+    std::string id;
+  };
+  absl::flat_hash_map<std::string, Tip> tips_ ABSL_GUARDED_BY(mu_);
 };
 
 // The digest of `heads` (feed ids and seqs, in order) a HeadsDigest carries,

@@ -1,8 +1,10 @@
 // Durable before acknowledged: kill -9 a recipient in the middle of a stream
-// of notices. Every envelope whose delivered receipt the origin holds is on
-// the recipient's disk after restart (checked with the recipient isolated, so
-// nothing can have been re-fetched), its feed chain verifies, and once
-// reconnected it catches up on the rest.
+// of notices. Every envelope the origin holds as delivered (from the
+// recipient's holdings records) is on the recipient's disk after restart
+// (checked with the recipient isolated, so nothing can have been
+// re-fetched), its feed chain verifies, and once reconnected it catches up on
+// the rest. The same for a relay that forwards before its fsync, killed
+// while it forwards.
 #include <optional>
 #include <set>
 #include <string>
@@ -80,10 +82,16 @@ constexpr absl::Duration kTimeout = absl::Seconds(60);
   return ::testing::AssertionSuccess();
 }
 
-bool DeliveredFromB(Cluster& cluster, const std::string& id) {
+// Whether `origin` holds `recipient`'s holdings record covering `id`.
+bool Delivered(Cluster& cluster, const std::string& id,
+               const std::string& recipient, const std::string& origin = kA) {
   absl::StatusOr<proto::ReceiptStatus> status =
-      cluster.RecipientStatus(kA, id, kB);
+      cluster.RecipientStatus(origin, id, recipient);
   return status.ok() && *status >= proto::RECEIPT_DELIVERED;
+}
+
+bool DeliveredFromB(Cluster& cluster, const std::string& id) {
+  return Delivered(cluster, id, kB);
 }
 
 TEST(CrashTest, KillNineLosesNothingAcknowledgedAndCatchesUp) {
@@ -141,8 +149,8 @@ TEST(CrashTest, KillNineLosesNothingAcknowledgedAndCatchesUp) {
   ASSERT_EQ(ids.size(), kNotices);
   RecordProperty("sent_before_kill", static_cast<int>(sent_before_kill));
 
-  // B is dead, so every receipt A holds now was emitted by B before the kill,
-  // after B had synced the envelope.
+  // B is dead, so every record of B's that A holds now was signed before the
+  // kill, after B had synced the envelope.
   std::vector<std::string> acknowledged;
   for (const std::string& id : ids) {
     if (DeliveredFromB(*cluster, id)) acknowledged.push_back(id);
@@ -202,6 +210,100 @@ TEST(CrashTest, KillNineLosesNothingAcknowledgedAndCatchesUp) {
       kTimeout, "A holds B's receipts for every notice"))
       << "first notice without a receipt: " << delivered + 1;
 
+  TIDINGS_EXPECT_OK(cluster->StopAll());
+}
+
+TEST(CrashTest, ARelayKilledRightAfterForwardingLosesNothing) {
+  // A -- R -- C: C hears A only through R, which forwards before it syncs.
+  constexpr char kR[] = "R.PORT";
+  constexpr char kC[] = "C.CUSTOMS";
+  ClusterOptions options;
+  options.principals = {kA, kR, kC};
+  options.links = {{kR, kA}, {kC, kR}};
+  TIDINGS_ASSERT_OK_AND_ASSIGN(auto cluster, Cluster::Create(options));
+  TIDINGS_ASSERT_OK(cluster->StartAll());
+  ASSERT_TRUE(cluster->WaitAllLinksUp(kTimeout));
+  std::optional<crypto::VerifyKey> a_key = cluster->roster().VerifyKeyOf(kA);
+  ASSERT_TRUE(a_key.has_value());
+
+  absl::Mutex mu;
+  std::vector<std::string> ids;  // guarded by mu
+  std::string feed_id;           // guarded by mu
+  absl::Status sender_status;
+  absl::Notification r_killed;
+  std::thread sender([&] {
+    for (size_t i = 1; i <= kNotices; ++i) {
+      if (i == kHoldBackAt && !r_killed.HasBeenNotified()) {
+        r_killed.WaitForNotificationWithTimeout(kTimeout);
+      }
+      absl::StatusOr<proto::SendResponse> sent =
+          cluster->Send(kA, proto::KIND_ALERT, {kR, kC},
+                        absl::StrCat("Sighting ", i), "Vessel seen");
+      if (!sent.ok()) {
+        sender_status = sent.status();
+        return;
+      }
+      absl::MutexLock lock(&mu);
+      if (i == 1) feed_id = sent->feed_id();
+      ids.push_back(sent->envelope_id());
+    }
+  });
+  // Killed while the stream goes through it: C holds the first notices
+  // (R forwarded them), and A is still sending.
+  const ::testing::AssertionResult forwarded = cluster->WaitUntil(
+      [&] {
+        std::string id;
+        {
+          absl::MutexLock lock(&mu);
+          if (ids.size() < kKillAfterReceipt) return false;
+          id = ids[kKillAfterReceipt - 1];
+        }
+        return Delivered(*cluster, id, kC, kC);
+      },
+      kTimeout, absl::StrCat("C holds notice ", kKillAfterReceipt));
+  TIDINGS_EXPECT_OK(cluster->Kill(kR));
+  r_killed.Notify();
+  sender.join();
+  ASSERT_TRUE(forwarded);
+  TIDINGS_ASSERT_OK(sender_status);
+  ASSERT_EQ(ids.size(), kNotices);
+
+  // What A holds as delivered by R is on R's disk, R alone.
+  std::vector<std::string> acknowledged;
+  for (const std::string& id : ids) {
+    if (Delivered(*cluster, id, kR)) acknowledged.push_back(id);
+  }
+  TIDINGS_ASSERT_OK(cluster->Start(kR, Links::kIsolated));
+  for (const std::string& id : acknowledged) {
+    absl::StatusOr<proto::ShowResponse> shown = cluster->Show(kR, id);
+    EXPECT_TRUE(shown.ok()) << "R acknowledged " << crypto::ToHex(id)
+                            << " but lost it: " << shown.status();
+  }
+  TIDINGS_ASSERT_OK_AND_ASSIGN(std::vector<proto::Envelope> survived,
+                               cluster->FeedEnvelopes(kR, feed_id));
+  EXPECT_TRUE(FeedChainVerifies(survived, *a_key, ids));
+  TIDINGS_ASSERT_OK(cluster->Stop(kR));
+
+  // Back in the line, every notice reaches both, in order, and A hears so.
+  TIDINGS_ASSERT_OK(cluster->Start(kR));
+  for (const char* holder : {kR, kC}) {
+    size_t delivered = 0;
+    ASSERT_TRUE(cluster->WaitUntil(
+        [&] {
+          while (delivered < ids.size() &&
+                 Delivered(*cluster, ids[delivered], holder)) {
+            ++delivered;
+          }
+          return delivered == ids.size();
+        },
+        kTimeout,
+        absl::StrCat("A holds ", holder, "'s record of every notice")))
+        << "first notice not delivered to " << holder << ": " << delivered + 1;
+    TIDINGS_ASSERT_OK_AND_ASSIGN(std::vector<proto::Envelope> feed,
+                                 cluster->FeedEnvelopes(holder, feed_id));
+    EXPECT_EQ(feed.size(), kNotices);
+    EXPECT_TRUE(FeedChainVerifies(feed, *a_key, ids));
+  }
   TIDINGS_EXPECT_OK(cluster->StopAll());
 }
 

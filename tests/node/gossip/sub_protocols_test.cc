@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "node/gossip/content_keys.h"
@@ -187,6 +188,62 @@ TEST_F(SubProtocolTest, FeedSyncServesNoWantForAFeedItDoesNotHold) {
   EXPECT_TRUE(sync.OnMessage("BB", want).ok());
   EXPECT_EQ(counter("want.unknown_feed"), 1u);
   EXPECT_TRUE(sender_.sent.empty());
+}
+
+TEST_F(SubProtocolTest, FeedSyncForwardsAVerifiedEnvelopeBeforeItIsStored) {
+  DiscardQueue queue;  // never commits
+  FeedSync sync(context(), no_forward_secrecy_, queue, nullptr,
+                FeedSyncOptions());
+  sync.OnLinkOpening("BB");
+  sync.OnLinkOpening("CC");
+  std::unique_ptr<crypto::Keyring> bb_keyring =
+      test_rosters::KeyringOf(identities_[1]);
+  // BB's envelopes to {AA, BB, CC} at `seq`, chained to `prev_id`.
+  auto envelope = [&](uint64_t seq, const std::string& prev_id) {
+    proto::Body body;
+    body.set_text(absl::StrCat("report ", seq));
+    ComposeInput input;
+    input.audience = {"AA", "BB", "CC"};
+    input.plaintext = body.SerializeAsString();
+    input.created_unix_ms = absl::ToUnixMillis(clock_.now);
+    input.seq = seq;
+    input.prev_id = prev_id;
+    absl::StatusOr<Composed> composed = Compose(
+        identities_[1], *bb_keyring, membership_->chain()->current(), input);
+    EXPECT_TRUE(composed.ok()) << composed.status();
+    return *std::move(composed);
+  };
+  auto pushes_to = [&](const std::string& peer) {
+    int n = 0;
+    for (const Sent& sent : sender_.sent) {
+      if (sent.peer == peer && sent.message.has_push()) ++n;
+    }
+    return n;
+  };
+  auto push = [](const Composed& composed) {
+    proto::PeerMessage message;
+    message.mutable_push()->add_envelopes(composed.serialized);
+    return message;
+  };
+  const Composed first = envelope(1, "");
+  const Composed second = envelope(2, first.id);
+  const Composed fourth = envelope(4, std::string(32, 'x'));
+  ASSERT_TRUE(sync.OnMessage("BB", push(first)).ok());
+  // On to CC before any commit; not back to BB, its origin and sender.
+  EXPECT_EQ(pushes_to("CC"), 1);
+  EXPECT_EQ(pushes_to("BB"), 0);
+  EXPECT_EQ(log_->envelope_count(), 0u);
+  // The next one chains to what was forwarded: on at once too.
+  ASSERT_TRUE(sync.OnMessage("BB", push(second)).ok());
+  EXPECT_EQ(pushes_to("CC"), 2);
+  // One past a gap waits for its commit (which answers the gap).
+  ASSERT_TRUE(sync.OnMessage("BB", push(fourth)).ok());
+  EXPECT_EQ(pushes_to("CC"), 2);
+  EXPECT_EQ(queue.enqueued, 3);
+  // A second copy while the first waits for commit is not verified again.
+  ASSERT_TRUE(sync.OnMessage("CC", push(first)).ok());
+  EXPECT_EQ(counter("verifies"), 3u);
+  EXPECT_EQ(queue.enqueued, 3);
 }
 
 TEST_F(SubProtocolTest, FeedSyncRefusesAGarbageEnvelopeAndStrikes) {
