@@ -53,7 +53,8 @@ inline constexpr absl::string_view kHeads = "tidings/v1/heads";
 // Id of an audience (sorted principals) in holdings refs (node/gossip).
 inline constexpr absl::string_view kAudienceId = "tidings/v1/audience";
 // Digest of the holdings records two nodes share, folded into kHeads.
-inline constexpr absl::string_view kHoldingsDigest = "tidings/v1/holdings-digest";
+inline constexpr absl::string_view kHoldingsDigest =
+    "tidings/v1/holdings-digest";
 
 }  // namespace tidings::crypto::labels
 
