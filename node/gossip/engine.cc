@@ -66,7 +66,8 @@ Engine::Engine(const EngineOptions& options)
           FeedSyncOptions{
               .want_batch = options.want_batch,
               .anti_entropy_interval = options.anti_entropy_interval,
-              .max_anti_entropy_interval = options.max_anti_entropy_interval}),
+              .max_anti_entropy_interval = options.max_anti_entropy_interval,
+              .graft_timeout = options.graft_timeout}),
       sub_protocols_{&epoch_keys_,    &field_node_records_, content_keys_.get(),
                      &roster_gossip_, &holdings_,           &feed_sync_} {
   for (SubProtocol* sub_protocol : sub_protocols_) {
@@ -444,7 +445,7 @@ void Engine::FinishOwn(std::vector<OwnSlot>& slots,
     if (result.outcome == storage::AppendOutcome::kStored) {
       // Durable before it leaves this node: a crash cannot make us sign a
       // different envelope at this position.
-      feed_sync_.Forward(slot.header, slot.composed.feed_id,
+      feed_sync_.Forward(slot.header, slot.composed.feed_id, slot.composed.id,
                          slot.composed.serialized, "");
     } else {
       outcome = absl::InternalError(absl::StrCat(
@@ -485,7 +486,7 @@ void Engine::FinishReceived(const std::vector<Received>& batch,
     }
     if (HeldUnread(v)) unread.push_back(v.id);
     pulled[{batch[i].from, v.feed_id}] = result.head_seq;
-    feed_sync_.Forward(v.header, v.feed_id, v.serialized, batch[i].from);
+    feed_sync_.Forward(v.header, v.feed_id, v.id, v.serialized, batch[i].from);
   }
   content_keys_->RequestKeys(unread);
   for (const auto& [key, head] : pulled) {

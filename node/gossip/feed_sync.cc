@@ -79,9 +79,10 @@ std::string FeedSync::DigestWith(
 }
 
 std::vector<proto::PeerMessage::MsgCase> FeedSync::Routes() const {
-  return {proto::PeerMessage::kPush, proto::PeerMessage::kHeadsDigest,
-          proto::PeerMessage::kHeads, proto::PeerMessage::kWant,
-          proto::PeerMessage::kRejection};
+  return {proto::PeerMessage::kPush,      proto::PeerMessage::kHeadsDigest,
+          proto::PeerMessage::kHeads,     proto::PeerMessage::kWant,
+          proto::PeerMessage::kRejection, proto::PeerMessage::kAnnounce,
+          proto::PeerMessage::kGraft,     proto::PeerMessage::kPrune};
 }
 
 void FeedSync::OnLinkOpening(absl::string_view peer) {
@@ -96,6 +97,10 @@ void FeedSync::OnLinkUp(absl::string_view peer) { SendDigest(peer); }
 void FeedSync::OnLinkDown(absl::string_view peer) {
   absl::MutexLock lock(&mu_);
   peers_.erase(peer);
+  absl::erase_if(missing_,
+                 [&](const auto& entry) { return entry.second.peer == peer; });
+  absl::erase_if(feed_wants_,
+                 [&](const auto& entry) { return entry.second.peer == peer; });
 }
 
 void FeedSync::ForgetInactive(const RosterChain& chain) {
@@ -122,6 +127,14 @@ absl::Status FeedSync::OnMessage(absl::string_view peer,
       return absl::OkStatus();
     case proto::PeerMessage::kWant:
       return HandleWant(peer, message.want());
+    case proto::PeerMessage::kAnnounce:
+      HandleAnnounce(peer, message.announce());
+      return absl::OkStatus();
+    case proto::PeerMessage::kGraft:
+      return HandleGraft(peer, message.graft());
+    case proto::PeerMessage::kPrune:
+      HandlePrune(peer, message.prune());
+      return absl::OkStatus();
     case proto::PeerMessage::kRejection:
       context_.counters.Add("rejections_received");
       spdlog::warn("peer {} refused envelope {}: {}", peer,
@@ -134,6 +147,7 @@ absl::Status FeedSync::OnMessage(absl::string_view peer,
 }
 
 void FeedSync::OnTick(absl::Time now) {
+  GraftDue(now);
   std::vector<std::string> due;
   {
     absl::MutexLock lock(&mu_);
@@ -170,8 +184,12 @@ absl::Status FeedSync::HandlePush(absl::string_view peer,
   const VerifyContext verify{*chain, context_.identity.principal(),
                              context_.keyring, peer, keys_.own_keys()};
   for (const std::string& bytes : push.envelopes()) {
+    std::string held_origin;
     TIDINGS_ASSIGN_OR_RETURN(std::optional<Received> received,
-                             Check(peer, verify, bytes));
+                             Check(peer, verify, bytes, &held_origin));
+    if (!held_origin.empty() && !push.answers_want()) {
+      Prune(peer, held_origin);
+    }
     if (!received.has_value()) continue;
     const Verified& v = received->verified;
     std::optional<proto::FeedHead> head = context_.log.GetHead(v.feed_id);
@@ -191,7 +209,7 @@ absl::Status FeedSync::HandlePush(absl::string_view peer,
       chains = v.header.seq() == tip.seq + 1 && v.header.prev_id() == tip.id;
       if (chains) tip = {v.header.seq(), v.id};
     }
-    if (chains) Forward(v.header, v.feed_id, v.serialized, peer);
+    if (chains) Forward(v.header, v.feed_id, v.id, v.serialized, peer);
     queue_.Enqueue(*std::move(received));
   }
   return absl::OkStatus();
@@ -199,7 +217,7 @@ absl::Status FeedSync::HandlePush(absl::string_view peer,
 
 absl::StatusOr<std::optional<Received>> FeedSync::Check(
     absl::string_view peer, const VerifyContext& context,
-    const std::string& bytes) {
+    const std::string& bytes, std::string* held_origin) {
   context_.counters.Add("received");
   context_.counters.Add("received_bytes", bytes.size());
   // A copy already held (or waiting for commit) costs a hash and a key
@@ -211,6 +229,7 @@ absl::StatusOr<std::optional<Received>> FeedSync::Check(
     id = crypto::Hash(outer.header()).str();
     if (header.ParseFromString(outer.header()) && Held(header, id)) {
       context_.counters.Add("duplicates");
+      *held_origin = header.origin();
       return std::optional<Received>();
     }
   }
@@ -238,8 +257,10 @@ absl::StatusOr<std::optional<Received>> FeedSync::Check(
   {
     // Another link may have brought the same envelope meanwhile.
     absl::MutexLock lock(&mu_);
+    missing_.erase(verified->id);
     if (!pending_.insert(verified->id).second) {
       context_.counters.Add("duplicates");
+      *held_origin = verified->header.origin();
       return std::optional<Received>();
     }
   }
@@ -298,10 +319,12 @@ void FeedSync::SendRejection(absl::string_view peer,
 }
 
 void FeedSync::Forward(const proto::Header& header, absl::string_view feed_id,
+                       absl::string_view envelope_id,
                        const std::string& serialized,
                        absl::string_view except) {
   // Linked audience members and field nodes of audience agencies.
-  std::vector<std::string> targets;
+  std::vector<std::string> eager;
+  std::vector<std::string> lazy;
   {
     absl::MutexLock lock(&mu_);
     for (auto& [peer, feeds] : peers_) {
@@ -313,17 +336,131 @@ void FeedSync::Forward(const proto::Header& header, absl::string_view feed_id,
       if (known >= header.seq()) continue;
       known = header.seq();
       Hurry(feeds);
-      targets.push_back(peer);
+      (feeds.lazy.contains(header.origin()) ? lazy : eager).push_back(peer);
     }
   }
-  if (targets.empty()) return;
+  if (!eager.empty()) {
+    proto::PeerMessage message;
+    message.mutable_push()->add_envelopes(serialized);
+    for (const std::string& peer : eager) {
+      if (context_.sender.SendToPeer(peer, message, header.precedence())) {
+        context_.counters.Add("forwarded");
+      }
+    }
+  }
+  if (!lazy.empty()) {
+    proto::PeerMessage message;
+    proto::Announce* announce = message.mutable_announce();
+    announce->set_feed_id(std::string(feed_id));
+    announce->set_seq(header.seq());
+    announce->set_envelope_id(std::string(envelope_id));
+    announce->set_origin(header.origin());
+    for (const std::string& peer : lazy) {
+      if (context_.sender.SendToPeer(peer, message, header.precedence())) {
+        context_.counters.Add("announced");
+      }
+    }
+  }
+}
+
+void FeedSync::Prune(absl::string_view peer, const std::string& origin) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = peers_.find(peer);
+    if (it == peers_.end() || !it->second.lazy.insert(origin).second) return;
+  }
+  context_.counters.Add("prunes_sent");
   proto::PeerMessage message;
-  message.mutable_push()->add_envelopes(serialized);
-  for (const std::string& peer : targets) {
-    if (context_.sender.SendToPeer(peer, message, header.precedence())) {
-      context_.counters.Add("forwarded");
+  message.mutable_prune()->set_origin(origin);
+  context_.sender.SendToPeer(peer, message, kControl);
+}
+
+void FeedSync::HandlePrune(absl::string_view peer, const proto::Prune& prune) {
+  // Only principals of the roster: the set stays as small as the network.
+  if (!context_.membership.chain()->IsActive(prune.origin())) return;
+  context_.counters.Add("prunes_received");
+  absl::MutexLock lock(&mu_);
+  auto it = peers_.find(peer);
+  if (it != peers_.end()) it->second.lazy.insert(prune.origin());
+}
+
+void FeedSync::HandleAnnounce(absl::string_view peer,
+                              const proto::Announce& announce) {
+  context_.counters.Add("announces_received");
+  if (announce.feed_id().size() != crypto::Hash256::kSize ||
+      announce.envelope_id().size() != crypto::Hash256::kSize ||
+      announce.seq() == 0) {
+    return;
+  }
+  std::optional<proto::FeedHead> head =
+      context_.log.GetHead(announce.feed_id());
+  if (head.has_value() && InAudience(head->audience(), peer) &&
+      head->seq() >= announce.seq()) {
+    return;  // held already
+  }
+  absl::MutexLock lock(&mu_);
+  if (pending_.contains(announce.envelope_id()) ||
+      missing_.contains(announce.envelope_id()) ||
+      missing_.size() >= kMaxMissing) {
+    return;
+  }
+  missing_[announce.envelope_id()] =
+      Missing{std::string(peer), announce.feed_id(), announce.seq(),
+              announce.origin(), context_.clock.Now() + options_.graft_timeout};
+}
+
+void FeedSync::GraftDue(absl::Time now) {
+  std::vector<Missing> due;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = missing_.begin(); it != missing_.end();) {
+      if (it->second.due > now) {
+        ++it;
+        continue;
+      }
+      due.push_back(std::move(it->second));
+      missing_.erase(it++);
     }
   }
+  for (const Missing& missing : due) {
+    std::optional<proto::FeedHead> head = context_.log.GetHead(missing.feed_id);
+    // Answered the same whether or not we hold a feed whose audience
+    // excludes the announcer: from the start.
+    uint64_t have = 0;
+    if (head.has_value() && InAudience(head->audience(), missing.peer)) {
+      have = head->seq();
+    }
+    if (have >= missing.seq) continue;  // arrived meanwhile
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = peers_.find(missing.peer);
+      if (it == peers_.end()) continue;
+      it->second.lazy.erase(missing.origin);
+      it->second.wanted[missing.feed_id] = {have + options_.want_batch, now};
+    }
+    context_.counters.Add("grafts_sent");
+    proto::PeerMessage message;
+    proto::Graft* graft = message.mutable_graft();
+    graft->set_feed_id(missing.feed_id);
+    graft->set_from_seq(have + 1);
+    graft->set_origin(missing.origin);
+    context_.sender.SendToPeer(missing.peer, message, kControl);
+  }
+}
+
+absl::Status FeedSync::HandleGraft(absl::string_view peer,
+                                   const proto::Graft& graft) {
+  context_.counters.Add("grafts_received");
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = peers_.find(peer);
+    if (it != peers_.end()) it->second.lazy.erase(graft.origin());
+  }
+  proto::Want want;
+  want.set_feed_id(graft.feed_id());
+  want.set_from_seq(graft.from_seq());
+  want.set_max(options_.want_batch);
+  return HandleWant(peer, want);
 }
 
 void FeedSync::MaybeWant(absl::string_view peer, absl::string_view feed_id,
@@ -339,7 +476,15 @@ void FeedSync::MaybeWant(absl::string_view peer, absl::string_view feed_id,
     // One Want in flight per feed and peer; its answer may have been dropped
     // from a full queue, so an old one no longer counts.
     if (wanted.upto > have && now - wanted.at < kWantTimeout) return;
+    // One peer per feed at a time: after a partition every peer may be
+    // ahead, and each would send the same envelopes.
+    FeedWant& feed_want = feed_wants_[feed_id];
+    if (feed_want.peer != peer && feed_want.wanted.upto > have &&
+        now - feed_want.wanted.at < kWantTimeout) {
+      return;
+    }
     wanted = {have + options_.want_batch, now};
+    feed_want = {std::string(peer), wanted};
   }
   proto::PeerMessage message;
   proto::Want* want = message.mutable_want();
@@ -456,6 +601,7 @@ absl::Status FeedSync::HandleWant(absl::string_view peer,
           from + static_cast<uint64_t>(message.push().envelopes_size()) - 1);
     }
   }
+  message.mutable_push()->set_answers_want(true);
   context_.counters.Add("wants_served");
   context_.sender.SendToPeer(peer, message, proto::PRECEDENCE_ROUTINE);
   return absl::OkStatus();

@@ -79,6 +79,10 @@ struct FeedSyncOptions {
   // See EngineOptions.
   absl::Duration anti_entropy_interval = absl::Seconds(2);
   absl::Duration max_anti_entropy_interval = absl::Seconds(60);
+  // Lazy push: how long an announced envelope may take to arrive before
+  // this node grafts the link it was announced on (ticks must come at
+  // least this often to keep it).
+  absl::Duration graft_timeout = absl::Milliseconds(150);
 };
 
 class FeedSync final : public SubProtocol {
@@ -102,10 +106,15 @@ class FeedSync final : public SubProtocol {
   // Forgets the state of peers no longer active.
   void ForgetInactive(const RosterChain& chain);
 
+  // Announced envelopes waiting for their graft, at most.
+  static constexpr size_t kMaxMissing = 4096;
+
   // Sends `serialized` to every linked audience member that is not `except`
-  // and not known to hold it.
+  // and not known to hold it: pushed on links in the origin's tree,
+  // announced on links pruned for that origin.
   void Forward(const proto::Header& header, absl::string_view feed_id,
-               const std::string& serialized, absl::string_view except);
+               absl::string_view envelope_id, const std::string& serialized,
+               absl::string_view except);
   // Asks `peer` for what follows `have` in a feed, if it is known to hold
   // more and no Want is already in flight.
   void MaybeWant(absl::string_view peer, absl::string_view feed_id,
@@ -126,18 +135,44 @@ class FeedSync final : public SubProtocol {
     absl::flat_hash_map<std::string, uint64_t> known;
     // The Want in flight, by feed.
     absl::flat_hash_map<std::string, Wanted> wanted;
+    // Origins whose envelopes go to this peer as announcements (pruned).
+    absl::flat_hash_set<std::string> lazy;
     // Periodic anti-entropy.
     absl::Duration digest_interval;
     absl::Time next_digest;
   };
 
+  // An announced envelope not yet held.
+  struct Missing {
+    std::string peer;  // who announced it first
+    std::string feed_id;
+    uint64_t seq = 0;
+    std::string origin;
+    absl::Time due;  // graft then
+  };
+  // The Want in flight for a feed, whichever peer it went to.
+  struct FeedWant {
+    std::string peer;
+    Wanted wanted;
+  };
+
   // An error closes the link (too many refused envelopes).
   absl::Status HandlePush(absl::string_view peer, const proto::Push& push);
   // Verifies one pushed envelope; nullopt if refused (answered already) or
-  // a duplicate. An error closes the link.
+  // held already (then `*held_origin` is its origin). An error closes the
+  // link.
   absl::StatusOr<std::optional<Received>> Check(absl::string_view peer,
                                                 const VerifyContext& context,
-                                                const std::string& bytes);
+                                                const std::string& bytes,
+                                                std::string* held_origin);
+  // Lazy push.
+  void HandleAnnounce(absl::string_view peer, const proto::Announce& announce);
+  absl::Status HandleGraft(absl::string_view peer, const proto::Graft& graft);
+  void HandlePrune(absl::string_view peer, const proto::Prune& prune);
+  // A pushed copy of `origin`'s arrived again from `peer`: prune the link.
+  void Prune(absl::string_view peer, const std::string& origin);
+  // Grafts the links of announced envelopes overdue at `now`.
+  void GraftDue(absl::Time now);
   // Whether envelope `id` with `header` is held or waiting for commit.
   bool Held(const proto::Header& header, const std::string& id);
   void HandleDigest(absl::string_view peer, const proto::HeadsDigest& digest);
@@ -169,6 +204,10 @@ class FeedSync final : public SubProtocol {
     std::string id;
   };
   absl::flat_hash_map<std::string, Tip> tips_ ABSL_GUARDED_BY(mu_);
+  // Announced envelopes not yet held, by id.
+  absl::flat_hash_map<std::string, Missing> missing_ ABSL_GUARDED_BY(mu_);
+  // One Want in flight per feed across all peers, by feed.
+  absl::flat_hash_map<std::string, FeedWant> feed_wants_ ABSL_GUARDED_BY(mu_);
 };
 
 // The digest of `heads` (feed ids and seqs, in order) a HeadsDigest carries,

@@ -307,6 +307,109 @@ TEST(EngineTest, ACopyAlreadyHeldCostsNoSignatureCheck) {
   EXPECT_EQ(net.log("C").envelope_count(), 1u);
 }
 
+TEST(EngineTest, ADuplicatePushPrunesTheLinkAndLaterEnvelopesAreAnnounced) {
+  SimNetwork net({"A", "B", "C"});
+  net.Link("A", "B");
+  net.Link("A", "C");
+  net.Link("B", "C");
+  net.RunUntilQuiet();
+  absl::StatusOr<SendResult> first =
+      net.engine("A").Send(Notice({"B", "C"}, "first"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  net.RunUntilQuiet();
+  // B and C each forwarded A's envelope to the other: each copy was a
+  // duplicate, so the B-C link is pruned for A's envelopes.
+  EXPECT_EQ(net.counter("B", "prunes_sent") + net.counter("C", "prunes_sent"),
+            2u);
+  const uint64_t duplicates =
+      net.counter("B", "duplicates") + net.counter("C", "duplicates");
+  const uint64_t announced =
+      net.counter("B", "announced") + net.counter("C", "announced");
+  absl::StatusOr<SendResult> second =
+      net.engine("A").Send(Notice({"B", "C"}, "second"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  net.RunUntilQuiet();
+  EXPECT_TRUE(Holds(net.log("B"), second->envelope_id));
+  EXPECT_TRUE(Holds(net.log("C"), second->envelope_id));
+  // The second crossed B-C only as announcements: no copy was wasted and
+  // none was grafted (both held it from A).
+  EXPECT_EQ(net.counter("B", "duplicates") + net.counter("C", "duplicates"),
+            duplicates);
+  EXPECT_EQ(net.counter("B", "announced") + net.counter("C", "announced"),
+            announced + 2);
+  EXPECT_EQ(net.counter("B", "grafts_sent") + net.counter("C", "grafts_sent"),
+            0u);
+}
+
+TEST(EngineTest, AnAnnouncedEnvelopeThatDoesNotArriveIsGrafted) {
+  SimNetwork net({"A", "B", "C"});
+  net.Link("A", "B");
+  net.Link("A", "C");
+  net.Link("B", "C");
+  net.RunUntilQuiet();
+  ASSERT_TRUE(net.engine("A").Send(Notice({"B", "C"}, "first")).ok());
+  net.RunUntilQuiet();
+  // The eager link to C goes: B only announces A's envelopes to C now.
+  net.Unlink("A", "C");
+  absl::StatusOr<SendResult> second =
+      net.engine("A").Send(Notice({"B", "C"}, "second"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  net.RunUntilQuiet();
+  EXPECT_FALSE(Holds(net.log("C"), second->envelope_id));
+  EXPECT_EQ(net.counter("C", "grafts_sent"), 0u);
+  // Not before the graft timeout...
+  net.clock().Advance(absl::Milliseconds(100));
+  net.engine("C").Tick();
+  net.RunUntilQuiet();
+  EXPECT_FALSE(Holds(net.log("C"), second->envelope_id));
+  // ...but after it C grafts B, which sends the envelope and pushes A's
+  // later envelopes to C eagerly again.
+  net.clock().Advance(absl::Milliseconds(100));
+  net.engine("C").Tick();
+  net.RunUntilQuiet();
+  EXPECT_EQ(net.counter("C", "grafts_sent"), 1u);
+  EXPECT_EQ(net.counter("B", "grafts_received"), 1u);
+  EXPECT_TRUE(Holds(net.log("C"), second->envelope_id));
+  absl::StatusOr<SendResult> third =
+      net.engine("A").Send(Notice({"B", "C"}, "third"));
+  ASSERT_TRUE(third.ok()) << third.status();
+  net.RunUntilQuiet();
+  EXPECT_TRUE(Holds(net.log("C"), third->envelope_id));
+  EXPECT_EQ(net.counter("C", "grafts_sent"), 1u);
+}
+
+TEST(EngineTest, AnAnnouncementOfAFeedOutsideItsAudienceDrawsNoAnswer) {
+  SimNetwork net({"A", "B", "C"});
+  net.Link("A", "B");
+  net.Link("A", "C");
+  absl::StatusOr<SendResult> sent = net.engine("A").Send(Notice({"B"}, "x"));
+  ASSERT_TRUE(sent.ok());
+  net.RunUntilQuiet();
+  // C names A's feed to {B} as if it held more of it; A grafts C, and C's
+  // answer would be refused. What A asks C for does not depend on what A
+  // holds of a feed C is not in: from the start.
+  proto::PeerMessage announce;
+  announce.mutable_announce()->set_feed_id(sent->feed_id);
+  announce.mutable_announce()->set_seq(2);
+  announce.mutable_announce()->set_envelope_id(std::string(32, 'x'));
+  announce.mutable_announce()->set_origin("A");
+  net.Inject("C", "A", announce);
+  net.RunUntilQuiet();
+  net.clock().Advance(absl::Milliseconds(200));
+  net.engine("A").Tick();
+  net.RunUntilQuiet();
+  bool grafted = false;
+  for (const proto::PeerMessage& m : net.DeliveredTo("C")) {
+    if (m.has_graft()) {
+      grafted = true;
+      EXPECT_EQ(m.graft().from_seq(), 1u);
+    }
+    EXPECT_FALSE(m.SerializeAsString().find(sent->envelope_id) !=
+                 std::string::npos);
+  }
+  EXPECT_TRUE(grafted);
+}
+
 TEST(EngineTest, AWantFromOutsideTheAudienceIsNeverServed) {
   SimNetwork net({"A", "B", "C"});
   net.Link("A", "B");
