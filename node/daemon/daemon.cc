@@ -318,7 +318,7 @@ void Daemon::Parts::StartThreads() {
     // The engine decides which links are due; ticking often keeps rounds
     // close to their schedule.
     const absl::Duration step =
-        std::min({absl::Milliseconds(50), config.anti_entropy_interval / 2,
+        std::min({absl::Seconds(1), config.anti_entropy_interval / 2,
                   config.receipt_interval / 2});
     while (!stop_ticker.WaitForNotificationWithTimeout(step)) {
       transport->ExpireHandshakes();

@@ -92,8 +92,8 @@ struct EngineOptions {
   // minute). Only the side with the smaller principal starts periodic rounds.
   absl::Duration anti_entropy_interval = absl::Seconds(2);
   absl::Duration max_anti_entropy_interval = absl::Seconds(60);
-  // Lazy push: an announced envelope not here this long is grafted (Tick
-  // at least this often).
+  // Lazy push: an announced envelope not here this long is grafted (checked
+  // on every peer message and every Tick).
   absl::Duration graft_timeout = absl::Milliseconds(150);
   // Holdings records (delivered state) are re-signed at most this often.
   absl::Duration receipt_interval = absl::Seconds(1);

@@ -111,6 +111,7 @@ void FeedSync::ForgetInactive(const RosterChain& chain) {
 
 absl::Status FeedSync::OnMessage(absl::string_view peer,
                                  const proto::PeerMessage& message) {
+  GraftDue(context_.clock.Now());
   switch (message.msg_case()) {
     case proto::PeerMessage::kPush:
       return HandlePush(peer, message.push());
@@ -404,17 +405,22 @@ void FeedSync::HandleAnnounce(absl::string_view peer,
       missing_.size() >= kMaxMissing) {
     return;
   }
+  const absl::Time due = context_.clock.Now() + options_.graft_timeout;
   missing_[announce.envelope_id()] =
       Missing{std::string(peer), announce.feed_id(), announce.seq(),
-              announce.origin(), context_.clock.Now() + options_.graft_timeout};
+              announce.origin(), due};
+  next_graft_ = std::min(next_graft_, due);
 }
 
 void FeedSync::GraftDue(absl::Time now) {
   std::vector<Missing> due;
   {
     absl::MutexLock lock(&mu_);
+    if (now < next_graft_) return;
+    next_graft_ = absl::InfiniteFuture();
     for (auto it = missing_.begin(); it != missing_.end();) {
       if (it->second.due > now) {
+        next_graft_ = std::min(next_graft_, it->second.due);
         ++it;
         continue;
       }

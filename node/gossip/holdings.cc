@@ -202,7 +202,7 @@ void HoldingsGossip::OnTick(absl::Time now) {
     signed_keys = SignDue(now);
   }
   Spread(signed_keys, "");
-  Persist();
+  Persist(now);
 }
 
 std::vector<std::string> HoldingsGossip::SignDue(absl::Time now) {
@@ -276,10 +276,12 @@ void HoldingsGossip::Spread(const std::vector<std::string>& keys,
   }
 }
 
-void HoldingsGossip::Persist() {
+void HoldingsGossip::Persist(absl::Time now) {
   std::vector<std::pair<std::string, std::string>> writes;
   {
     absl::MutexLock lock(&mu_);
+    if (now - persisted_at_ < options_.interval) return;
+    persisted_at_ = now;
     for (auto& [key, entry] : records_) {
       if (!entry.dirty) continue;
       proto::StoredHoldings kept;

@@ -132,8 +132,9 @@ class HoldingsGossip final : public SubProtocol, public DigestPart {
   // Sends the records `keys` to every linked audience member but `except`
   // that is not known to hold them.
   void Spread(const std::vector<std::string>& keys, absl::string_view except);
-  // Writes dirty entries in one synced batch.
-  void Persist();
+  // Writes dirty entries in one synced batch, at most once per interval
+  // (what is lost in a crash, its holders send again).
+  void Persist(absl::Time now);
   // The refs of every record whose audience includes `peer`, by key.
   proto::PeerMessage RefsFor(absl::string_view peer, bool is_reply) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -149,6 +150,7 @@ class HoldingsGossip final : public SubProtocol, public DigestPart {
   // Audience id -> own state.
   std::map<std::string, Own> own_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Known> peers_ ABSL_GUARDED_BY(mu_);
+  absl::Time persisted_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace tidings::node
