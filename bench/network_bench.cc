@@ -1507,8 +1507,15 @@ void AddDeliveryFields(const TrafficResult& t, double startup_s,
       .Double("throughput_delivered_to_all_per_s", t.throughput, kDigits)
       .Object("latency_per_delivery_ms",
               Distribution(t.delivery.per_delivery_ms).ToJson(true))
+      .Double("delivery_ratio",
+              Ratio(static_cast<double>(t.delivery.deliveries_seen),
+                    static_cast<double>(t.delivery.deliveries_expected)),
+              kDigits)
       .Object("latency_time_to_all_ms",
               Distribution(t.delivery.time_to_all_ms).ToJson(true))
+      // The same, under the key every result file of the matrix shares.
+      .Object("time_to_all_ms",
+              Distribution(t.delivery.time_to_all_ms).ToJson(false))
       .Object("latency_time_to_all_ms_by_precedence", by_precedence)
       .Object("latency_per_delivery_ms_by_hops", by_hops);
 }
@@ -1526,8 +1533,13 @@ void AddTrafficCostFields(const TrafficResult& t, JsonObject& out) {
               Ratio(t.Counter("duplicates"), t.Counter("accepted")), kDigits)
       .Double("received_per_delivery", Ratio(t.Counter("received"), deliveries),
               kDigits)
-      .Double("receipts_emitted_per_envelope",
-              Ratio(t.Counter("receipts_emitted"), t.sent_ok), kDigits)
+      .Double("duplicates_per_delivery",
+              Ratio(t.Counter("duplicates"), deliveries), kDigits)
+      // Delivered state is holdings records now, not receipt envelopes.
+      .Double("holdings_signed_per_envelope",
+              Ratio(t.Counter("holdings.signed"), t.sent_ok), kDigits)
+      .Double("receipt_bytes_per_delivery",
+              Ratio(t.Counter("holdings.sent_bytes"), deliveries), kDigits)
       .Double("receipt_share_of_stored",
               Ratio(receipt_deliveries, t.Counter("accepted")), kDigits)
       .Double("wire_bytes_per_delivery",
@@ -1668,11 +1680,12 @@ void PrintTrafficCost(const TrafficResult& t) {
       "duplicates",
       absl::StrFormat(
           "%s per node per envelope (%s per stored envelope; "
-          "%s receipts emitted per envelope, %s%% of stored "
-          "envelopes are receipts)",
+          "%s holdings records signed per envelope, %s receipt bytes "
+          "per delivery, %s%% of stored envelopes are receipts)",
           Fmt(Ratio(t.Counter("duplicates"), deliveries), 2),
           Fmt(Ratio(t.Counter("duplicates"), t.Counter("accepted")), 2),
-          Fmt(Ratio(t.Counter("receipts_emitted"), t.sent_ok)),
+          Fmt(Ratio(t.Counter("holdings.signed"), t.sent_ok)),
+          Fmt(Ratio(t.Counter("holdings.sent_bytes"), deliveries), 0),
           Fmt(100 * Ratio(t.Counter("accepted") -
                               static_cast<double>(t.delivery.deliveries_seen),
                           t.Counter("accepted")),
