@@ -68,6 +68,14 @@ run --label=n16-max --nodes=16 --envelopes="$envelopes" --rate=0 \
   --idle_warmup_seconds="$warmup" --idle_seconds="$idle" --backlog=0
 run --label=n16-r50 --nodes=16 --envelopes="$envelopes" --rate=50 \
   --idle_seconds=0 --backlog=0
+# The light-load row other systems were measured at (issue 10).
+run --label=n16-r20 --nodes=16 --envelopes="$envelopes" --rate=20 \
+  --idle_seconds=0 --backlog=0
+# Larger networks, all processes on this machine.
+for n in 32 64; do
+  run --label="n$n-max" --nodes="$n" --envelopes="$envelopes" --rate=0 \
+    --idle_seconds=0 --backlog=0
+done
 run --label=n4-catchup --nodes=4 --envelopes=200 --rate=0 --idle_seconds=0 \
   --backlog="$backlog" --backlog_audience=all
 
