@@ -68,6 +68,7 @@ TEST(ConfigTest, ParsesEveryKeyAndResolvesRelativePaths) {
       "peer = ID.NCB 127.0.0.1:7102\n"
       "peer = PH.CG\t[::1]:7103\n"
       "anti_entropy_ms = 500\n"
+      "receipt_interval_ms = 250\n"
       "log_level = debug\r\n",
       "/etc/tidings");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -86,6 +87,7 @@ TEST(ConfigTest, ParsesEveryKeyAndResolvesRelativePaths) {
   EXPECT_EQ(config->peers[1].principal, "PH.CG");
   EXPECT_EQ(config->peers[1].address, "[::1]:7103");
   EXPECT_EQ(config->anti_entropy_interval, absl::Milliseconds(500));
+  EXPECT_EQ(config->receipt_interval, absl::Milliseconds(250));
   EXPECT_EQ(config->log_level, "debug");
 }
 
@@ -94,6 +96,7 @@ TEST(ConfigTest, DefaultsForOptionalKeys) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(config->peers.empty());
   EXPECT_EQ(config->anti_entropy_interval, absl::Milliseconds(2000));
+  EXPECT_EQ(config->receipt_interval, absl::Seconds(1));
   EXPECT_EQ(config->log_level, "info");
   // No passphrase file: the key is plain, or the passphrase comes from the
   // environment. The TLS files sit next to the key file.
@@ -183,6 +186,9 @@ TEST(ConfigTest, MalformedLines) {
       {"anti_entropy_ms = -5", "is not a number"},
       {"anti_entropy_ms = 0", "is not a number"},
       {"anti_entropy_ms = 99999999999999999999", "is not a number"},
+      {"receipt_interval_ms = often", "receipt_interval_ms: 'often' is not"},
+      {"receipt_interval_ms = 0", "is not a number of milliseconds in 1.."},
+      {"receipt_interval_ms = 86400001", "is not a number"},
       {"log_level = loud", "log_level 'loud' is not one of"},
       {"agency = PH.CG", "'agency' is already set on line 1"},
       {"key_passphrase_file =", "missing value for 'key_passphrase_file'"},
