@@ -36,7 +36,7 @@ struct FakePeerOptions {
   // none. Borrowed.
   const crypto::TlsCredentials* tls = nullptr;
   // How long to wait for the TLS connection (a refused one never comes).
-  absl::Duration connect_timeout = absl::Seconds(10);
+  absl::Duration connect_timeout = absl::Seconds(30);
   // The whole call is cancelled after this.
   absl::Duration lifetime = absl::Seconds(120);
 };
