@@ -143,7 +143,8 @@ poll "$tidings" show --config ship.conf "$id"
 echo "== arrived at PH.PCG's patrol ship $ship (relayed by PH.PCG), decrypted there:"
 "$tidings" show --config ship.conf "$id" | sed 's/^/   /'
 
-delivered() { [ "$("$tidings" status --config MY.MMEA.conf "$id" | grep -c delivered)" -eq 2 ]; }
+# Both recipient agencies (and the ship, which signs its own holdings record).
+delivered() { [ "$("$tidings" status --config MY.MMEA.conf "$id" | grep -c delivered)" -ge 2 ]; }
 poll delivered
 echo "== delivery receipts at MY.MMEA (signed by each recipient node):"
 "$tidings" status --config MY.MMEA.conf "$id" | sed 's/^/   /'
