@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -28,9 +29,6 @@ using storage::state_keys::kSigned;
 // at most this many and this many versions ahead of the chain.
 constexpr size_t kMaxHeldNodeRecords = 64;
 constexpr uint32_t kMaxHeldVersionsAhead = 8;
-// Proposals for the next version held at once: each needs a member's
-// signature, and honest members make few.
-constexpr size_t kMaxPendingProposals = 32;
 
 std::string VersionKey(absl::string_view prefix, uint32_t version) {
   return absl::StrFormat("%s%010u", prefix, version);
@@ -492,11 +490,18 @@ absl::StatusOr<Offered> Membership::MergeProposalLocked(
     }
   }
   if (merged == nullptr) {
-    if (pending_.size() >= kMaxPendingProposals) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          kMaxPendingProposals, " proposals for roster v",
-          chain_->version() + 1, " are pending already; refusing more"));
+    // Complete on its own: applied whatever is pending (no bound below
+    // can stand in the way of a quorum).
+    if (check.complete) {
+      TIDINGS_RETURN_IF_ERROR(ApplyLocked(update));
+      *applied = true;
+      return Offered::kApplied;
     }
+    // One pending proposal per member: a new one needs a signer that has
+    // signed none of the pending ones (an honest member signs one per
+    // version). So at most one proposal per member is held, and a member
+    // that floods proposals holds one slot, never anyone else's.
+    TIDINGS_RETURN_IF_ERROR(AdmitProposalLocked(check));
     pending_.push_back(update);
     merged = &pending_.back();
   }
@@ -510,6 +515,23 @@ absl::StatusOr<Offered> Membership::MergeProposalLocked(
   if (!changed) return Offered::kKnown;
   TIDINGS_RETURN_IF_ERROR(PersistProposal(*merged));
   return Offered::kPending;
+}
+
+absl::Status Membership::AdmitProposalLocked(const UpdateCheck& check) const {
+  absl::flat_hash_set<std::string> busy;
+  for (const proto::SignedRoster& p : pending_) {
+    for (const proto::RosterSignature& sig : p.signatures()) {
+      busy.insert(sig.agency());
+    }
+  }
+  for (const std::string& signer : check.signers) {
+    if (!busy.contains(signer)) return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "every signer of proposal ", crypto::ToHex(check.hash.view()), " (",
+      absl::StrJoin(check.signers, ", "),
+      ") already signed another pending proposal for roster v",
+      chain_->version() + 1, "; a member signs one proposal per version"));
 }
 
 absl::StatusOr<Offered> Membership::Offer(const proto::SignedRoster& update) {
@@ -607,7 +629,24 @@ absl::StatusOr<proto::SignedRoster> Membership::Sign(
     } else {
       signed_in_memory_[signed_key] = std::string(hash);
     }
-    TIDINGS_RETURN_IF_ERROR(OfferLocked(signed_update, &applied).status());
+    if (absl::Status offered = OfferLocked(signed_update, &applied).status();
+        !offered.ok()) {
+      // Refused before it was held, so the signature was neither stored nor
+      // sent: forget the record, or this member could not propose for the
+      // version again.
+      const bool held = std::any_of(
+          pending_.begin(), pending_.end(), [&](const proto::SignedRoster& p) {
+            return p.roster() == signed_update.roster();
+          });
+      if (earlier.empty() && !held) {
+        if (log_ != nullptr) {
+          log_->DeleteState(signed_key).IgnoreError();
+        } else {
+          signed_in_memory_.erase(signed_key);
+        }
+      }
+      return offered;
+    }
     if (!applied) {
       for (const proto::SignedRoster& p : pending_) {
         if (p.roster() == signed_update.roster()) signed_update = p;

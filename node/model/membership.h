@@ -245,6 +245,10 @@ class Membership {
   absl::StatusOr<Offered> MergeProposalLocked(const proto::SignedRoster& update,
                                               bool* applied)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a new proposal with `check`'s signers may be held: one of them
+  // has signed no pending proposal. kResourceExhausted says whose are.
+  absl::Status AdmitProposalLocked(const UpdateCheck& check) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PersistProposal(const proto::SignedRoster& proposal)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Notify(const std::shared_ptr<const RosterChain>& chain);

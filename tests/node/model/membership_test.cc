@@ -1217,6 +1217,91 @@ TEST_F(MembershipTest, RestartRestoresTheChainAndPendingProposals) {
   EXPECT_THAT(membership->Pending(), IsEmpty());
 }
 
+// --- A member that floods proposals -----------------------------------------
+
+// Issue 11: one member held every slot with junk proposals (the current
+// roster with another change note) and so froze every roster change, its
+// own removal included.
+TEST_F(MembershipTest, AMemberFloodingProposalsCannotFreezeTheRoster) {
+  TempDir dir;
+  std::unique_ptr<storage::Log> log = OpenLog(dir.path());
+  ASSERT_NE(log, nullptr);
+  std::unique_ptr<Membership> membership = OpenMembership(log.get());
+  ASSERT_NE(membership, nullptr);
+
+  // A holds one slot, never a second.
+  int refused = 0;
+  for (int i = 0; i < 40; ++i) {
+    absl::StatusOr<Offered> offered = membership->Offer(
+        SignedBy(Make(genesis(), NextOf(genesis(), absl::StrCat("junk ", i))),
+                 genesis(), {"A"}));
+    if (i == 0) {
+      ASSERT_TRUE(offered.ok()) << offered.status();
+      EXPECT_EQ(*offered, Offered::kPending);
+      continue;
+    }
+    ASSERT_FALSE(offered.ok()) << i;
+    EXPECT_EQ(offered.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(offered.status().message(),
+                HasSubstr("already signed another pending proposal"));
+    ++refused;
+  }
+  EXPECT_EQ(refused, 39);
+  EXPECT_EQ(membership->Pending().size(), 1u);
+
+  // The honest members remove A all the same: B proposes, C and D sign.
+  absl::StatusOr<proto::SignedRoster> removal =
+      membership->Propose(Without(genesis(), "A", {}), Who("B"));
+  ASSERT_TRUE(removal.ok()) << removal.status();
+  ASSERT_TRUE(membership->Sign(HashOf(*removal), Who("C")).ok());
+  absl::StatusOr<proto::SignedRoster> applied =
+      membership->Sign(HashOf(*removal), Who("D"));
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(membership->chain()->version(), 1u);
+  EXPECT_FALSE(membership->chain()->current().IsMember("A"));
+  EXPECT_THAT(membership->Pending(), IsEmpty());
+}
+
+TEST_F(MembershipTest, ACompleteUpdateAppliesWhateverIsPending) {
+  std::unique_ptr<Membership> membership = OpenMembership(nullptr);
+  ASSERT_NE(membership, nullptr);
+  for (const char* agency : {"A", "B", "C", "D", "E"}) {
+    ASSERT_TRUE(membership
+                    ->Offer(SignedBy(Make(genesis(), NextOf(genesis(), agency)),
+                                     genesis(), {agency}))
+                    .ok());
+  }
+  ASSERT_EQ(membership->Pending().size(), 5u);
+  // Every member has a proposal pending; a quorum still applies at once.
+  absl::StatusOr<Offered> offered = membership->Offer(SignedBy(
+      Make(genesis(), Admit(genesis(), "F", 4)), genesis(), {"A", "B", "C"}));
+  ASSERT_TRUE(offered.ok()) << offered.status();
+  EXPECT_EQ(*offered, Offered::kApplied);
+  EXPECT_TRUE(membership->chain()->current().IsMember("F"));
+}
+
+// A refused Propose leaves no record that this node signed for the version:
+// it may still sign another member's proposal.
+TEST_F(MembershipTest, ARefusedProposalDoesNotUseUpTheMembersSignature) {
+  std::unique_ptr<Membership> membership = OpenMembership(nullptr);
+  ASSERT_NE(membership, nullptr);
+  // B's key, stolen, signed junk that this node (B's) never made.
+  ASSERT_EQ(*membership->Offer(SignedBy(
+                Make(genesis(), NextOf(genesis(), "junk")), genesis(), {"B"})),
+            Offered::kPending);
+  absl::StatusOr<proto::SignedRoster> own =
+      membership->Propose(Without(genesis(), "A", {}), Who("B"));
+  EXPECT_EQ(own.status().code(), absl::StatusCode::kResourceExhausted);
+
+  const proto::SignedRoster by_c =
+      SignedBy(Make(genesis(), Without(genesis(), "A", {})), genesis(), {"C"});
+  ASSERT_EQ(*membership->Offer(by_c), Offered::kPending);
+  absl::StatusOr<proto::SignedRoster> signed_update =
+      membership->Sign(HashOf(by_c), Who("B"));
+  ASSERT_TRUE(signed_update.ok()) << signed_update.status();
+  EXPECT_THAT(SignersOf(*signed_update), ElementsAre("B", "C"));
+}
+
 // --- Cuts ------------------------------------------------------------------
 
 TEST_F(MembershipTest, CutsForListsTheHeadsOfOnlyThatAgencysFeedsByFeedId) {
