@@ -73,6 +73,12 @@ namespace {
 
 using storage::state_keys::kStorageKeyId;
 
+// The peer server's limits on connections no proof stands behind yet (see
+// ServePeers and docs/protocol.md, bounds).
+constexpr absl::Duration kPeerHandshakeTimeout = absl::Seconds(10);
+constexpr absl::Duration kPeerConnectionIdle = absl::Seconds(60);
+constexpr int kMaxStreamsPerConnection = 4;
+
 absl::Status CheckRosterEntry(const Roster& roster,
                               const crypto::Identity& identity) {
   const proto::Member* member = roster.Find(identity.principal());
@@ -271,6 +277,18 @@ absl::Status Daemon::Parts::ServePeers() {
                                 &port);
   peer_builder.SetMaxReceiveMessageSize(kMaxPeerMessageBytes);
   peer_builder.SetMaxSendMessageSize(kMaxPeerMessageBytes);
+  // Connections that cost a descriptor before any proof: one that has not
+  // finished TLS and HTTP/2 set-up in this time is closed, and so is one
+  // that holds no stream for this long; a connection carries a few streams
+  // at most (a link is one).
+  peer_builder.AddChannelArgument(
+      GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(kPeerHandshakeTimeout)));
+  peer_builder.AddChannelArgument(
+      GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(kPeerConnectionIdle)));
+  peer_builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                                  kMaxStreamsPerConnection);
   peer_builder.RegisterService(transport->service());
   peer_server = peer_builder.BuildAndStart();
   if (peer_server == nullptr || port == 0) {

@@ -1,8 +1,12 @@
-// tidingsd: one agency's node. Flags and signals only; see node/daemon.h.
+// tidingsd: one agency's node. Flags, signals and process limits only; see
+// node/daemon.h.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -13,6 +17,11 @@
 #include "node/config/config.h"
 #include "node/daemon/daemon.h"
 #include "spdlog/sinks/stdout_sinks.h"
+
+namespace {
+// Below this many descriptors a node warns at start.
+constexpr rlim_t kWantedOpenFiles = 65536;
+}  // namespace
 
 ABSL_FLAG(std::string, config, "", "path of the node's config file (required)");
 
@@ -48,6 +57,32 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // No core dump holds the node's keys; and descriptors for every peer: a
+  // process starts with a soft limit of 1,024 on most systems, which
+  // connections that never finish TLS used up once (and gRPC does not
+  // recover from running out).
+  const rlimit no_core{0, 0};
+  if (::setrlimit(RLIMIT_CORE, &no_core) != 0) {
+    spdlog::warn("cannot disable core dumps: {}", std::strerror(errno));
+  }
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+      files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &files) != 0) {
+      spdlog::warn("cannot raise the open-files limit: {}",
+                   std::strerror(errno));
+    }
+  }
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    spdlog::info("open files: at most {}", files.rlim_cur);
+    if (files.rlim_cur < kWantedOpenFiles) {
+      spdlog::warn(
+          "the open-files limit is {} (hard limit); at least {} is "
+          "recommended (LimitNOFILE= in the unit)",
+          files.rlim_cur, kWantedOpenFiles);
+    }
+  }
 
   absl::StatusOr<std::unique_ptr<tidings::node::Daemon>> daemon =
       tidings::node::Daemon::Start(*config);

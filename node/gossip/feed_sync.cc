@@ -432,17 +432,17 @@ void FeedSync::GraftDue(absl::Time now) {
     std::optional<proto::FeedHead> head = context_.log.GetHead(missing.feed_id);
     // Answered the same whether or not we hold a feed whose audience
     // excludes the announcer: from the start.
-    uint64_t have = 0;
-    if (head.has_value() && InAudience(head->audience(), missing.peer)) {
-      have = head->seq();
-    }
+    const bool shared =
+        head.has_value() && InAudience(head->audience(), missing.peer);
+    const uint64_t have = shared ? head->seq() : 0;
     if (have >= missing.seq) continue;  // arrived meanwhile
     {
       absl::MutexLock lock(&mu_);
       auto it = peers_.find(missing.peer);
       if (it == peers_.end()) continue;
       it->second.lazy.erase(missing.origin);
-      it->second.wanted[missing.feed_id] = {have + options_.want_batch, now};
+      NoteWantLocked(missing.peer, it->second, missing.feed_id, have, shared,
+                     now);
     }
     context_.counters.Add("grafts_sent");
     proto::PeerMessage message;
@@ -471,6 +471,11 @@ absl::Status FeedSync::HandleGraft(absl::string_view peer,
 
 void FeedSync::MaybeWant(absl::string_view peer, absl::string_view feed_id,
                          uint64_t have) {
+  RequestMore(peer, feed_id, have, /*shared=*/true);
+}
+
+void FeedSync::RequestMore(absl::string_view peer, absl::string_view feed_id,
+                           uint64_t have, bool shared) {
   const absl::Time now = context_.clock.Now();
   {
     absl::MutexLock lock(&mu_);
@@ -478,19 +483,23 @@ void FeedSync::MaybeWant(absl::string_view peer, absl::string_view feed_id,
     if (it == peers_.end()) return;
     PeerFeeds& feeds = it->second;
     if (feeds.known[feed_id] <= have) return;  // nothing more to get there
-    Wanted& wanted = feeds.wanted[feed_id];
+    const Wanted& wanted = feeds.wanted[feed_id];
     // One Want in flight per feed and peer; its answer may have been dropped
     // from a full queue, so an old one no longer counts.
     if (wanted.upto > have && now - wanted.at < kWantTimeout) return;
     // One peer per feed at a time: after a partition every peer may be
-    // ahead, and each would send the same envelopes.
-    FeedWant& feed_want = feed_wants_[feed_id];
-    if (feed_want.peer != peer && feed_want.wanted.upto > have &&
-        now - feed_want.wanted.at < kWantTimeout) {
-      return;
+    // ahead, and each would send the same envelopes. Not for a feed not
+    // shared with this peer: whether another pulls it is none of its
+    // business.
+    if (shared) {
+      auto feed_want = feed_wants_.find(feed_id);
+      if (feed_want != feed_wants_.end() && feed_want->second.peer != peer &&
+          feed_want->second.wanted.upto > have &&
+          now - feed_want->second.wanted.at < kWantTimeout) {
+        return;
+      }
     }
-    wanted = {have + options_.want_batch, now};
-    feed_want = {std::string(peer), wanted};
+    NoteWantLocked(peer, feeds, feed_id, have, shared, now);
   }
   proto::PeerMessage message;
   proto::Want* want = message.mutable_want();
@@ -499,6 +508,14 @@ void FeedSync::MaybeWant(absl::string_view peer, absl::string_view feed_id,
   want->set_max(options_.want_batch);
   context_.counters.Add("wants_sent");
   context_.sender.SendToPeer(peer, message, kControl);
+}
+
+void FeedSync::NoteWantLocked(absl::string_view peer, PeerFeeds& feeds,
+                              absl::string_view feed_id, uint64_t have,
+                              bool shared, absl::Time now) {
+  const Wanted wanted{have + options_.want_batch, now};
+  feeds.wanted[feed_id] = wanted;
+  if (shared) feed_wants_[feed_id] = {std::string(peer), wanted};
 }
 
 std::vector<proto::FeedHead> FeedSync::SharedHeads(
@@ -538,18 +555,32 @@ void FeedSync::HandleHeads(absl::string_view peer, const proto::Heads& heads) {
   }
   for (const auto& [feed_id, seq] : theirs) {
     std::optional<proto::FeedHead> head = context_.log.GetHead(feed_id);
-    const uint64_t have = head.has_value() ? head->seq() : 0;
+    // A feed whose audience excludes the peer is answered exactly as one
+    // this node has never seen: what it asks for must not tell whether it
+    // holds the feed, how much of it, or who else it pulls it from.
+    const bool shared = head.has_value() && InAudience(head->audience(), peer);
+    const uint64_t have = shared ? head->seq() : 0;
     {
       absl::MutexLock lock(&mu_);
       auto it = peers_.find(peer);
       if (it == peers_.end()) return;
-      uint64_t& known = it->second.known[feed_id];
+      PeerFeeds& feeds = it->second;
+      if (shared) {
+        feeds.unshared.erase(feed_id);
+      } else if (!feeds.unshared.contains(feed_id)) {
+        if (feeds.unshared.size() >= kMaxUnsharedFeeds) {
+          context_.counters.Add("heads.unshared_dropped");
+          continue;
+        }
+        feeds.unshared.insert(feed_id);
+      }
+      uint64_t& known = feeds.known[feed_id];
       known = std::max(known, seq);
-      Hurry(it->second);
+      Hurry(feeds);
     }
     // A feed we have never seen may not include us: the peer serves it only
     // if it does, and every envelope is verified anyway.
-    if (seq > have) MaybeWant(peer, feed_id, have);
+    if (seq > have) RequestMore(peer, feed_id, have, shared);
   }
   if (heads.is_reply()) return;
   std::vector<proto::FeedHead> mine = SharedHeads(peer);
@@ -584,6 +615,25 @@ absl::Status FeedSync::HandleWant(absl::string_view peer,
   }
   const uint64_t from = std::max<uint64_t>(1, want.from_seq());
   if (from > head->seq()) return absl::OkStatus();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = peers_.find(peer);
+    if (it == peers_.end()) return absl::OkStatus();
+    PeerFeeds& feeds = it->second;
+    const absl::Time now = context_.clock.Now();
+    if (feeds.served_at != absl::InfinitePast()) {
+      feeds.serve_tokens =
+          std::min(static_cast<double>(kWantServeBurstBytes),
+                   feeds.serve_tokens +
+                       absl::ToDoubleSeconds(now - feeds.served_at) *
+                           static_cast<double>(kWantServeBytesPerSecond));
+    }
+    feeds.served_at = now;
+    if (feeds.serve_tokens <= 0) {
+      context_.counters.Add("want.throttled");
+      return absl::OkStatus();
+    }
+  }
   const size_t max = std::clamp<size_t>(want.max(), 1, options_.want_batch);
   absl::StatusOr<std::vector<std::string>> envelopes =
       context_.log.ReadFeed(want.feed_id(), from, max, kMaxWantReplyBytes);
@@ -605,6 +655,7 @@ absl::Status FeedSync::HandleWant(absl::string_view peer,
       known = std::max<uint64_t>(
           known,
           from + static_cast<uint64_t>(message.push().envelopes_size()) - 1);
+      it->second.serve_tokens -= static_cast<double>(message.ByteSizeLong());
     }
   }
   message.mutable_push()->set_answers_want(true);

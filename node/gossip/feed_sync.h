@@ -108,6 +108,15 @@ class FeedSync final : public SubProtocol {
 
   // Announced envelopes waiting for their graft, at most.
   static constexpr size_t kMaxMissing = 4096;
+  // What Wants (and Grafts) from one peer may draw: a burst, then a rate;
+  // past it a Want goes unanswered ("want.throttled") and the peer asks
+  // again later. Far above what catch-up needs, far below what a peer
+  // asking for the same envelopes again and again could make a node send.
+  static constexpr size_t kWantServeBurstBytes = 32 * 1024 * 1024;
+  static constexpr size_t kWantServeBytesPerSecond = 8 * 1024 * 1024;
+  // Feeds a peer names that this node does not share with it, tracked per
+  // link at most; more are ignored until these are pulled.
+  static constexpr size_t kMaxUnsharedFeeds = 1024;
 
   // Sends `serialized` to every linked audience member that is not `except`
   // and not known to hold it: pushed on links in the origin's tree,
@@ -135,11 +144,20 @@ class FeedSync final : public SubProtocol {
     absl::flat_hash_map<std::string, uint64_t> known;
     // The Want in flight, by feed.
     absl::flat_hash_map<std::string, Wanted> wanted;
+    // Feeds the peer named in Heads that this node does not share with it
+    // (unknown here, or outside the peer's audience), at most
+    // kMaxUnsharedFeeds: what `known` and `wanted` hold beyond shared feeds.
+    absl::flat_hash_set<std::string> unshared;
     // Origins whose envelopes go to this peer as announcements (pruned).
     absl::flat_hash_set<std::string> lazy;
     // Periodic anti-entropy.
     absl::Duration digest_interval;
     absl::Time next_digest;
+    // Bytes of Want answers this peer may still draw (a token bucket of
+    // kWantServeBurstBytes refilled at kWantServeBytesPerSecond), and when
+    // it was last refilled.
+    double serve_tokens = static_cast<double>(kWantServeBurstBytes);
+    absl::Time served_at = absl::InfinitePast();
   };
 
   // An announced envelope not yet held.
@@ -175,6 +193,15 @@ class FeedSync final : public SubProtocol {
   // every tick and every message, so a graft is not late by a tick under
   // traffic; cheap when none is due.
   void GraftDue(absl::Time now);
+  // MaybeWant; `shared` says the feed is held and its audience includes
+  // `peer` (else the Want may not depend on anything but `peer`'s state).
+  void RequestMore(absl::string_view peer, absl::string_view feed_id,
+                   uint64_t have, bool shared);
+  // Records a Want of what follows `have` sent to `peer` now; for a shared
+  // feed also as the feed's one Want in flight.
+  void NoteWantLocked(absl::string_view peer, PeerFeeds& feeds,
+                      absl::string_view feed_id, uint64_t have, bool shared,
+                      absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether envelope `id` with `header` is held or waiting for commit.
   bool Held(const proto::Header& header, const std::string& id);
   void HandleDigest(absl::string_view peer, const proto::HeadsDigest& digest);

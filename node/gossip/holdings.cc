@@ -520,9 +520,13 @@ absl::Status HoldingsGossip::HandleHeads(absl::string_view peer,
       bytes += entry.serialized.size();
       counter = entry.holdings.counter();
     }
+    // A record whose audience excludes the peer counts as one this node
+    // lacks: the answer must not tell whether it holds it, or how new.
     for (const auto& [key, counter] : theirs) {
       auto it = records_.find(key);
-      if (it == records_.end() || it->second.holdings.counter() < counter) {
+      if (it == records_.end() ||
+          !InAudience(it->second.holdings.audience(), peer) ||
+          it->second.holdings.counter() < counter) {
         behind = true;
         break;
       }

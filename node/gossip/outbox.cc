@@ -22,6 +22,19 @@ bool Outbox::Enqueue(const proto::PeerMessage& message,
   absl::MutexLock lock(&mu_);
   if (closed_) return false;
   if (lane != 0 && queued_bytes_ + bytes > max_queued_bytes_) return false;
+  if (lane == 0) {
+    if (control_bytes_ + bytes > kMaxControlBytes) {
+      // The peer does not read what it asks for: end the link rather than
+      // grow without bound.
+      closed_ = true;
+      overflowed_ = true;
+      for (Lane& queued : lanes_) queued.clear();
+      queued_bytes_ = 0;
+      control_bytes_ = 0;
+      return false;
+    }
+    control_bytes_ += bytes;
+  }
   lanes_[static_cast<size_t>(lane)].push_back(Queued{message, bytes});
   queued_bytes_ += bytes;
   return true;
@@ -49,6 +62,7 @@ std::optional<proto::PeerMessage> Outbox::Pop() {
     const size_t bytes = lane.front().bytes;
     lane.pop_front();
     queued_bytes_ -= bytes;
+    if (&lane == &lanes_[0]) control_bytes_ -= bytes;
     CoalesceLocked(lane, out, bytes);
     return out;
   }
@@ -74,6 +88,11 @@ void Outbox::CoalesceLocked(Lane& lane, proto::PeerMessage& out, size_t bytes) {
 void Outbox::Close() {
   absl::MutexLock lock(&mu_);
   closed_ = true;
+}
+
+bool Outbox::overflowed() const {
+  absl::MutexLock lock(&mu_);
+  return overflowed_;
 }
 
 void Outbox::DrainTo(MessageStream& stream, Counters& counters) {

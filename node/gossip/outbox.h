@@ -3,8 +3,10 @@
 // outbox onto the link's MessageStream, most urgent lane first; envelope
 // pushes waiting in one lane leave as one message.
 //
-// Control messages are never dropped; envelope pushes are dropped once the
-// backlog passes a byte cap (anti-entropy repairs them).
+// Control messages are never dropped, but a control backlog past
+// kMaxControlBytes means the peer does not read: the outbox closes (and so
+// the link). Envelope pushes are dropped once the backlog passes a byte cap
+// (anti-entropy repairs them).
 //
 // Thread-safety: all methods may be called from any thread.
 #ifndef TIDINGS_NODE_GOSSIP_OUTBOX_H_
@@ -31,6 +33,9 @@ class Outbox {
   static constexpr int kLanes = 5;
   // Pushes are merged up to this size (well under kMaxPeerMessageBytes).
   static constexpr size_t kCoalesceBytes = 1024 * 1024;
+  // Control messages queued at most (several of the largest: a full Heads,
+  // a handshake's roster updates).
+  static constexpr size_t kMaxControlBytes = 16 * 1024 * 1024;
 
   // `max_queued_bytes`: the backlog beyond which envelope pushes are
   // dropped.
@@ -41,7 +46,9 @@ class Outbox {
 
   // Queues `message` in the lane of `precedence` (an unknown precedence goes
   // last). False if the outbox is closed, or if the message is not control
-  // and the backlog would pass the cap (the message is dropped).
+  // and the backlog would pass the cap (the message is dropped), or if it
+  // is control and the control backlog would pass kMaxControlBytes (then the
+  // outbox closes: see overflowed).
   bool Enqueue(const proto::PeerMessage& message, proto::Precedence precedence);
 
   // Blocks for the most urgent queued message, with the pushes queued behind
@@ -50,6 +57,8 @@ class Outbox {
 
   // Wakes Pop and refuses further messages; what is queued is dropped.
   void Close();
+  // Whether the outbox closed because its control backlog passed the cap.
+  bool overflowed() const;
 
   // Writes popped messages to `stream` until the outbox is closed or a write
   // fails, counting "wire_bytes_out"; then cancels `stream`. Runs on the
@@ -75,8 +84,10 @@ class Outbox {
 
   mutable absl::Mutex mu_;
   std::array<Lane, kLanes> lanes_ ABSL_GUARDED_BY(mu_);
-  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;   // every lane
+  size_t control_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // lane 0
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool overflowed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace tidings::node

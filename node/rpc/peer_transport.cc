@@ -271,6 +271,13 @@ absl::Status PeerTransport::ServeLink(Link& link) {
   ReadLoop(link, *principal, *engine);
   link.Close();
   writer.join();
+  if (link.outbox().overflowed()) {
+    options_.counters->Add("links_closed_for_control_backlog");
+    spdlog::warn(
+        "closed link with {}: it does not read (over {} bytes of control "
+        "messages queued for it)",
+        *principal, Outbox::kMaxControlBytes);
+  }
   Unregister(*principal, &link);
   spdlog::info("link down with {} ({})", *principal, link.description());
   return absl::OkStatus();

@@ -2,15 +2,25 @@
 // precise reason and never stored, the link survives, and a valid envelope on
 // the same link still gets in. Peers that fail the handshake are cut off
 // before anything they push is looked at.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sodium.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "crypto/hash.h"
 #include "crypto/identity.h"
 #include "crypto/sign.h"
@@ -55,6 +65,64 @@ Wire SignedBy(const crypto::Identity& signer, const proto::Header& header) {
                              .str());
   return Wire{envelope.SerializeAsString(),
               crypto::Hash(envelope.header()).str()};
+}
+
+// Plain TCP connections to `address` ("127.0.0.1:port") that never start
+// TLS; the caller closes them.
+absl::StatusOr<std::vector<int>> OpenRawConnections(absl::string_view address,
+                                                    int n) {
+  std::vector<absl::string_view> parts = absl::StrSplit(address, ':');
+  int port = 0;
+  if (parts.size() != 2 || parts[0] != "127.0.0.1" ||
+      !absl::SimpleAtoi(parts[1], &port)) {
+    return absl::InvalidArgumentError(absl::StrCat("address ", address));
+  }
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::vector<int> fds;
+  for (int i = 0; i < n; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&to),
+                            sizeof(to)) != 0) {
+      const std::string why = std::strerror(errno);
+      if (fd >= 0) ::close(fd);
+      for (int open : fds) ::close(open);
+      return absl::UnavailableError(
+          absl::StrCat("connection ", i + 1, " to ", address, ": ", why));
+    }
+    fds.push_back(fd);
+  }
+  return fds;
+}
+
+// How many of `fds` the other end has closed, waiting up to `timeout` for
+// all of them.
+int AwaitClosedByPeer(const std::vector<int>& fds, absl::Duration timeout) {
+  std::vector<bool> closed(fds.size(), false);
+  int count = 0;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (count < static_cast<int>(fds.size()) && absl::Now() < deadline) {
+    std::vector<pollfd> polls;
+    std::vector<size_t> index;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (closed[i]) continue;
+      polls.push_back({fds[i], POLLIN, 0});
+      index.push_back(i);
+    }
+    if (::poll(polls.data(), polls.size(), 200) <= 0) continue;
+    for (size_t j = 0; j < polls.size(); ++j) {
+      if (polls[j].revents == 0) continue;
+      char byte;
+      const ssize_t got = ::recv(polls[j].fd, &byte, 1, MSG_DONTWAIT);
+      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        closed[index[j]] = true;
+        ++count;
+      }
+    }
+  }
+  return count;
 }
 
 class HostilePeerTest : public ::testing::Test {
@@ -453,6 +521,43 @@ TEST_F(HostilePeerTest, APinnedCertificateCannotSpeakForAnotherAgency) {
   for (const proto::PeerMessage& message : peer->received()) {
     EXPECT_FALSE(message.has_proof());
   }
+}
+
+// Issue 11: 1,100 plain TCP connections that never started TLS used up a
+// node's descriptors at the common soft limit of 1,024, and the node never
+// accepted a link or a CLI connection again. Now it raises the limit, and
+// closes connections that do not finish the handshake in 10 s.
+TEST_F(HostilePeerTest, ConnectionsThatNeverStartTlsDoNotLockANodeOut) {
+  constexpr int kConnections = 1100;  // more than the node's 1,024 at start
+  rlimit files{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &files), 0);
+  ASSERT_GE(files.rlim_max, static_cast<rlim_t>(2 * kConnections))
+      << "this test needs a hard open-files limit of at least "
+      << 2 * kConnections << " (ulimit -Hn)";
+  files.rlim_cur = files.rlim_max;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &files), 0);
+
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      std::vector<int> fds,
+      OpenRawConnections(cluster_->listen_address(kA), kConnections));
+  // While they are open, A still answers its officers and takes a link.
+  TIDINGS_EXPECT_OK(cluster_->Stats(kA).status());
+  std::unique_ptr<FakePeer> during = ConnectAsXx();
+  EXPECT_NE(during, nullptr);
+  // A closes every one of them (10 s handshake timeout).
+  EXPECT_EQ(AwaitClosedByPeer(fds, absl::Seconds(40)), kConnections);
+  for (int fd : fds) ::close(fd);
+
+  // And afterwards: B links again after a restart, and an alert gets across.
+  TIDINGS_ASSERT_OK(cluster_->Restart(kB));
+  ASSERT_TRUE(cluster_->WaitAllLinksUp(kTimeout));
+  TIDINGS_ASSERT_OK_AND_ASSIGN(
+      proto::SendResponse sent,
+      cluster_->Send(kB, proto::KIND_ALERT, {kA}, "after the flood",
+                     "still reachable"));
+  EXPECT_TRUE(cluster_->WaitUntil(
+      [&] { return cluster_->Show(kA, sent.envelope_id()).ok(); }, kTimeout,
+      "A holds B's alert"));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -554,6 +555,14 @@ absl::Status Cluster::Start(absl::string_view principal, Links links) {
   if (::write(log_fd, banner.data(), banner.size()) < 0) {
     // The banner only helps reading the log.
   }
+  // The node starts with the open-files limit most systems give a process.
+  rlimit files{};
+  const bool limit_files = options_.open_files_soft_limit > 0 &&
+                           ::getrlimit(RLIMIT_NOFILE, &files) == 0;
+  if (limit_files) {
+    files.rlim_cur =
+        std::min<rlim_t>(files.rlim_max, options_.open_files_soft_limit);
+  }
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
@@ -570,6 +579,7 @@ absl::Status Cluster::Start(absl::string_view principal, Links links) {
     ::signal(SIGPIPE, SIG_DFL);
     ::signal(SIGTERM, SIG_DFL);
     ::signal(SIGINT, SIG_DFL);
+    if (limit_files) ::setrlimit(RLIMIT_NOFILE, &files);
     int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd >= 0) ::dup2(null_fd, 0);
     ::dup2(log_fd, 1);

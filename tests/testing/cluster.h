@@ -119,6 +119,9 @@ struct ClusterOptions {
   absl::Duration ready_timeout = absl::Seconds(30);
   // How long Stop waits for a clean exit before SIGKILL.
   absl::Duration stop_timeout = absl::Seconds(20);
+  // The soft open-files limit a node starts with (as most systems start a
+  // process; tidingsd raises it to the hard limit). 0: the harness's own.
+  int open_files_soft_limit = 1024;
 };
 
 // Options for `principals`, each linked to every other (the earlier one dials).

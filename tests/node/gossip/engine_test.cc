@@ -410,6 +410,101 @@ TEST(EngineTest, AnAnnouncementOfAFeedOutsideItsAudienceDrawsNoAnswer) {
   EXPECT_TRUE(grafted);
 }
 
+// The Wants `to` received, by feed id: the seq each asked from.
+std::map<std::string, uint64_t> WantsTo(SimNetwork& net,
+                                        const std::string& to) {
+  std::map<std::string, uint64_t> wants;
+  for (const proto::PeerMessage& m : net.DeliveredTo(to)) {
+    if (m.has_want()) wants[m.want().feed_id()] = m.want().from_seq();
+  }
+  return wants;
+}
+
+proto::PeerMessage HeadsNaming(
+    const std::vector<std::pair<std::string, uint64_t>>& feeds) {
+  proto::PeerMessage message;
+  message.mutable_heads()->set_is_reply(true);
+  for (const auto& [feed_id, seq] : feeds) {
+    proto::FeedPosition* position = message.mutable_heads()->add_heads();
+    position->set_feed_id(feed_id);
+    position->set_seq(seq);
+  }
+  return message;
+}
+
+// Issue 11: Heads naming a feed the peer is not in drew a Want from the
+// seq after this node's head (or none, while another peer was asked),
+// revealing that the feed exists, its length, and so its audience.
+TEST(EngineTest,
+     HeadsNamingAFeedOutsideThePeersAudienceDrawTheAnswerOfAnUnknownFeed) {
+  SimNetwork net({"A", "B", "C"});
+  net.Link("A", "B");
+  net.Link("A", "C");
+  absl::StatusOr<SendResult> sent = net.engine("A").Send(Notice({"B"}, "x"));
+  ASSERT_TRUE(sent.ok());
+  net.RunUntilQuiet();
+  const std::string unknown(crypto::Hash256::kSize, 'u');
+
+  // C names A's feed to {B} and a feed nobody has, both at seq 5.
+  net.Inject("C", "A", HeadsNaming({{sent->feed_id, 5}, {unknown, 5}}));
+  net.RunUntilQuiet();
+  EXPECT_EQ(WantsTo(net, "C"), (std::map<std::string, uint64_t>{
+                                   {sent->feed_id, 1}, {unknown, 1}}));
+
+  // Again while A pulls that feed from B: the same answer.
+  net.clock().Advance(absl::Seconds(6));  // C's Wants are old now
+  net.Inject("B", "A", HeadsNaming({{sent->feed_id, 5}}));
+  net.RunUntilQuiet();
+  EXPECT_EQ(WantsTo(net, "B"),
+            (std::map<std::string, uint64_t>{{sent->feed_id, 2}}));
+  const size_t before = net.DeliveredTo("C").size();
+  net.Inject("C", "A", HeadsNaming({{sent->feed_id, 5}, {unknown, 5}}));
+  net.RunUntilQuiet();
+  std::map<std::string, uint64_t> wants;
+  const std::vector<proto::PeerMessage> to_c = net.DeliveredTo("C");
+  for (size_t i = before; i < to_c.size(); ++i) {
+    if (to_c[i].has_want()) {
+      wants[to_c[i].want().feed_id()] = to_c[i].want().from_seq();
+    }
+  }
+  EXPECT_EQ(wants, (std::map<std::string, uint64_t>{{sent->feed_id, 1},
+                                                    {unknown, 1}}));
+  EXPECT_FALSE(net.AnyMessageTo("C", sent->envelope_id));
+}
+
+TEST(EngineTest,
+     HoldingsRefsOutsideThePeersAudienceDrawTheAnswerOfUnknownOnes) {
+  SimNetwork net({"A", "B", "C"});
+  net.Link("A", "B");
+  net.Link("A", "C");
+  absl::StatusOr<SendResult> sent = net.engine("A").Send(Notice({"B"}, "x"));
+  ASSERT_TRUE(sent.ok());
+  net.RunUntilQuiet();
+  ASSERT_EQ(HoldersOf(net, "A", *sent), (std::set<std::string>{"B"}));
+
+  // C claims to hold counter 1 of B's record for {A, B}, which A holds,
+  // and of a record A has never seen: A answers both alike.
+  auto answers_to = [&](const std::string& audience_id) {
+    proto::PeerMessage probe;
+    proto::HoldingsRef* ref = probe.mutable_holdings_heads()->add_refs();
+    ref->set_holder("B");
+    ref->set_audience_id(audience_id);
+    ref->set_counter(1);
+    const size_t before = net.DeliveredTo("C").size();
+    net.Inject("C", "A", probe);
+    net.RunUntilQuiet();
+    std::vector<proto::PeerMessage> to_c = net.DeliveredTo("C");
+    to_c.erase(to_c.begin(), to_c.begin() + static_cast<ptrdiff_t>(before));
+    for (const proto::PeerMessage& m : to_c) {
+      EXPECT_TRUE(m.has_holdings_heads()) << m.DebugString();
+      EXPECT_EQ(m.holdings_heads().refs_size(), 0) << m.DebugString();
+    }
+    return to_c.size();
+  };
+  EXPECT_EQ(answers_to(AudienceIdOf({"A", "B"})), 1u);
+  EXPECT_EQ(answers_to(std::string(crypto::Hash256::kSize, 'u')), 1u);
+}
+
 TEST(EngineTest, AWantFromOutsideTheAudienceIsNeverServed) {
   SimNetwork net({"A", "B", "C"});
   net.Link("A", "B");
@@ -427,6 +522,49 @@ TEST(EngineTest, AWantFromOutsideTheAudienceIsNeverServed) {
   EXPECT_EQ(net.counter("A", "want.not_in_audience"), 1u);
   EXPECT_FALSE(net.AnyMessageTo("C", sent->envelope_id));
   EXPECT_EQ(net.log("C").envelope_count(), 0u);
+}
+
+// Issue 11: 45-byte Wants drew Pushes without limit (193 MiB/s of
+// amplification). A peer may draw a burst, then a rate.
+TEST(EngineTest, WantsPastAPeersBudgetGoUnanswered) {
+  SimNetwork net({"A", "B"});
+  net.Link("A", "B");
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(
+        net.engine("A")
+            .Send(Notice({"B"}, std::string(100 * 1024,
+                                            static_cast<char>('a' + i % 26))))
+            .ok());
+  }
+  net.RunUntilQuiet();
+  std::string feed_id;
+  for (const proto::FeedHead& head : net.log("A").ListHeads()) {
+    feed_id = head.feed_id();
+  }
+  ASSERT_FALSE(feed_id.empty());
+  auto answered_bytes = [&] {
+    size_t bytes = 0;
+    for (const proto::PeerMessage& m : net.DeliveredTo("B")) {
+      if (m.has_push() && m.push().answers_want()) bytes += m.ByteSizeLong();
+    }
+    return bytes;
+  };
+  proto::PeerMessage want;
+  want.mutable_want()->set_feed_id(feed_id);
+  want.mutable_want()->set_from_seq(1);
+  want.mutable_want()->set_max(256);
+  for (int i = 0; i < 30; ++i) net.Inject("B", "A", want);  // 120 MB asked
+  net.RunUntilQuiet();
+  const size_t burst = answered_bytes();
+  EXPECT_GT(burst, 16u * 1024 * 1024);
+  EXPECT_LE(burst, FeedSync::kWantServeBurstBytes + 4 * 1024 * 1024 + 65536);
+  EXPECT_GE(net.counter("A", "want.throttled"), 20u);
+
+  // A second later the peer may draw about a second's worth again.
+  net.clock().Advance(absl::Seconds(1));
+  net.Inject("B", "A", want);
+  net.RunUntilQuiet();
+  EXPECT_GT(answered_bytes(), burst);
 }
 
 TEST(EngineTest, RelayCarriesAnEnvelopeAcrossAMissingLink) {

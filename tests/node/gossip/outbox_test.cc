@@ -59,6 +59,36 @@ TEST(OutboxTest, PushesPastTheCapAreDroppedControlIsNot) {
   EXPECT_TRUE(outbox.Enqueue(Control(), proto::PRECEDENCE_UNSPECIFIED));
 }
 
+// Issue 11: a peer that sends digests but never reads made its victim
+// queue control messages without bound.
+TEST(OutboxTest, AControlBacklogPastItsCapClosesTheOutbox) {
+  Outbox outbox(1024);
+  proto::PeerMessage heads;
+  heads.mutable_heads()->add_heads()->set_feed_id(std::string(1 << 20, 'h'));
+  const size_t bytes = heads.ByteSizeLong();
+  size_t queued = 0;
+  while (queued + bytes <= Outbox::kMaxControlBytes) {
+    ASSERT_TRUE(outbox.Enqueue(heads, proto::PRECEDENCE_UNSPECIFIED));
+    queued += bytes;
+  }
+  EXPECT_FALSE(outbox.overflowed());
+  EXPECT_FALSE(outbox.Enqueue(heads, proto::PRECEDENCE_UNSPECIFIED));
+  EXPECT_TRUE(outbox.overflowed());
+  EXPECT_FALSE(outbox.Pop().has_value());  // dropped and closed
+  EXPECT_FALSE(outbox.Enqueue(Control(), proto::PRECEDENCE_UNSPECIFIED));
+}
+
+TEST(OutboxTest, ControlThatIsReadNeverOverflows) {
+  Outbox outbox(1024);
+  proto::PeerMessage heads;
+  heads.mutable_heads()->add_heads()->set_feed_id(std::string(1 << 20, 'h'));
+  for (int i = 0; i < 64; ++i) {  // four times the cap, read as it comes
+    ASSERT_TRUE(outbox.Enqueue(heads, proto::PRECEDENCE_UNSPECIFIED));
+    ASSERT_TRUE(outbox.Pop().has_value());
+  }
+  EXPECT_FALSE(outbox.overflowed());
+}
+
 TEST(OutboxTest, CloseWakesPopAndRefusesMore) {
   Outbox outbox(1024);
   std::optional<proto::PeerMessage> popped = Control();
