@@ -18,6 +18,10 @@ using gossip_internal::Short;
 // A peer whose envelopes fail verification this often loses its link: an
 // honest node never sends forgeries, and verifying them costs us CPU.
 constexpr int kMaxStrikesPerMinute = 64;
+// How long a principal that passed it is cut off: doubling with each
+// cut-off within a day, from the first to the most.
+constexpr absl::Duration kFirstCutOff = absl::Minutes(1);
+constexpr absl::Duration kMaxCutOff = absl::Hours(1);
 
 // Held but unreadable (a field node before its agency's node sends the key);
 // receipts are never opened, so they are never unread.
@@ -144,7 +148,7 @@ absl::StatusOr<SendResult> Engine::Send(const proto::SendRequest& request) {
 void Engine::OnLinkUp(absl::string_view peer) {
   {
     absl::MutexLock lock(&mu_);
-    peers_[peer] = Standing();
+    peers_.insert(std::string(peer));
   }
   counters_.Add("links_up");
   for (SubProtocol* sub_protocol : sub_protocols_) {
@@ -211,7 +215,9 @@ void Engine::ForgetInactive(const RosterChain& chain) {
   epoch_keys_.ForgetInactive(chain);
   {
     absl::MutexLock lock(&mu_);
-    absl::erase_if(peers_, [&](const auto& entry) {
+    absl::erase_if(
+        peers_, [&](const std::string& peer) { return !chain.IsActive(peer); });
+    absl::erase_if(standing_, [&](const auto& entry) {
       return !chain.IsActive(entry.first);
     });
   }
@@ -228,7 +234,7 @@ std::vector<Delivery> Engine::DeliveredOf(const proto::Header& header,
 std::vector<std::string> Engine::linked_peers() const {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> out;
-  for (const auto& [peer, standing] : peers_) out.push_back(peer);
+  out.assign(peers_.begin(), peers_.end());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -248,17 +254,49 @@ void Engine::Broadcast(const proto::PeerMessage& message,
 absl::Status Engine::Strike(absl::string_view peer) {
   const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
-  Standing& standing = peers_[peer];
-  if (now - standing.strikes_since > absl::Minutes(1)) {
-    standing.strikes_since = now;
-    standing.strikes = 0;
+  Standing& standing = standing_[peer];
+  if (standing.scored_at != absl::InfinitePast()) {
+    standing.score = std::max(
+        0.0, standing.score - absl::ToDoubleMinutes(now - standing.scored_at) *
+                                  kMaxStrikesPerMinute);
   }
-  if (++standing.strikes > kMaxStrikesPerMinute) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(peer, " sent more than ", kMaxStrikesPerMinute,
-                     " refused envelopes within a minute"));
+  standing.scored_at = now;
+  standing.score += 1;
+  if (standing.score <= kMaxStrikesPerMinute) return absl::OkStatus();
+  if (now - standing.cut_at > absl::Hours(24)) standing.cutoffs = 0;
+  const absl::Duration backoff = std::min(
+      kMaxCutOff, kFirstCutOff * (1 << std::min(standing.cutoffs, 16)));
+  ++standing.cutoffs;
+  standing.cut_at = now;
+  standing.cut_until = now + backoff;
+  standing.score = 0;
+  standing.refusal_logged = false;
+  counters_.Add("peers_cut_off");
+  spdlog::warn(
+      "{} sent more than {} refused messages within a minute: link closed, "
+      "new links refused for {}",
+      peer, kMaxStrikesPerMinute, absl::FormatDuration(backoff));
+  return absl::ResourceExhaustedError(
+      absl::StrCat(peer, " sent more than ", kMaxStrikesPerMinute,
+                   " refused messages within a minute; cut off for ",
+                   absl::FormatDuration(backoff)));
+}
+
+absl::Status Engine::Admit(absl::string_view peer) {
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&mu_);
+  auto it = standing_.find(peer);
+  if (it == standing_.end() || now >= it->second.cut_until) {
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
+  counters_.Add("links_refused.cut_off");
+  if (!std::exchange(it->second.refusal_logged, true)) {
+    spdlog::warn("refusing links from {} until {} (cut off)", peer,
+                 absl::FormatTime(it->second.cut_until));
+  }
+  return absl::UnavailableError(
+      absl::StrCat(peer, " is cut off for refused messages until ",
+                   absl::FormatTime(it->second.cut_until)));
 }
 
 // Group commit.

@@ -33,6 +33,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -119,6 +120,9 @@ class Engine final : private PeerLinks, private ReceivedQueue {
   // request (unknown audience member, empty text, oversized body).
   absl::StatusOr<SendResult> Send(const proto::SendRequest& request);
 
+  // Whether an authenticated `peer` may have a link now: kUnavailable while
+  // it is cut off for refused messages (see Strike), saying until when.
+  absl::Status Admit(absl::string_view peer);
   // Link events from the transport (the peer is authenticated).
   void OnLinkUp(absl::string_view peer);
   void OnLinkDown(absl::string_view peer);
@@ -161,11 +165,17 @@ class Engine final : private PeerLinks, private ReceivedQueue {
   std::vector<std::string> linked_peers() const;
 
  private:
-  // A linked peer's standing: envelopes and messages refused since
-  // `strikes_since`.
+  // A principal's standing, kept across its links: refused envelopes and
+  // messages in a leaky bucket (`score`, drained at kMaxStrikesPerMinute a
+  // minute); past it the principal is cut off until `cut_until`, for a
+  // back-off that doubles with each cut-off within a day.
   struct Standing {
-    int strikes = 0;
-    absl::Time strikes_since;
+    double score = 0;
+    absl::Time scored_at = absl::InfinitePast();
+    int cutoffs = 0;
+    absl::Time cut_at = absl::InfinitePast();
+    absl::Time cut_until = absl::InfinitePast();
+    bool refusal_logged = false;  // a refused link, once per cut-off
   };
 
   // An envelope of our own (a Send) waiting for the committer to give it a
@@ -261,8 +271,10 @@ class Engine final : private PeerLinks, private ReceivedQueue {
 
   mutable absl::Mutex mu_;
   // Guarded by mu_
-  // The linked peers and their standing.
-  absl::flat_hash_map<std::string, Standing> peers_ ABSL_GUARDED_BY(mu_);
+  // The linked peers.
+  absl::flat_hash_set<std::string> peers_ ABSL_GUARDED_BY(mu_);
+  // Standing of principals that were refused anything (active ones only).
+  absl::flat_hash_map<std::string, Standing> standing_ ABSL_GUARDED_BY(mu_);
   std::deque<Received> queue_ ABSL_GUARDED_BY(mu_);
   std::deque<OwnRequest> own_queue_ ABSL_GUARDED_BY(mu_);
   bool committing_ ABSL_GUARDED_BY(mu_) = false;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
+#include "base/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "node/gossip/handshake.h"
 #include "node/gossip/link.h"
@@ -258,11 +259,14 @@ absl::Status PeerTransport::ServeLink(Link& link) {
   });
   absl::StatusOr<Engine*> engine = Register(*principal, &link);
   if (!engine.ok()) {
-    // An update or revocation applied while this handshake ran removed the
-    // peer: checked under the links lock, so the closing of its links
-    // either saw this one or runs after this check.
-    spdlog::warn("link {} dropped: {} is no longer a member or valid node",
-                 link.description(), *principal);
+    // Cut off (logged once by the engine), or an update or revocation
+    // applied while this handshake ran removed the peer: checked under the
+    // links lock, so the closing of its links either saw this one or runs
+    // after this check.
+    if (engine.status().code() != absl::StatusCode::kUnavailable) {
+      spdlog::warn("link {} dropped: {}", link.description(),
+                   engine.status().message());
+    }
     link.Close();
     writer.join();
     return engine.status();
@@ -300,6 +304,11 @@ void PeerTransport::ReadLoop(Link& link, const std::string& principal,
 absl::StatusOr<Engine*> PeerTransport::Register(const std::string& principal,
                                                 Link* link) {
   Engine* engine = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    engine = engine_;
+  }
+  if (engine != nullptr) TIDINGS_RETURN_IF_ERROR(engine->Admit(principal));
   bool first = false;
   {
     absl::MutexLock lock(&mu_);
@@ -309,8 +318,19 @@ absl::StatusOr<Engine*> PeerTransport::Register(const std::string& principal,
     }
     std::vector<Link*>& links = links_[principal];
     first = links.empty();
+    // One inbound link per principal: a newer one supersedes the older (a
+    // peer that reconnected before its old stream ended), so that no member
+    // holds more than that and the link this node dials.
+    if (link->expected_principal().empty()) {
+      for (Link* other : links) {
+        if (!other->expected_principal().empty()) continue;
+        options_.counters->Add("links_superseded");
+        spdlog::info("link {} with {} superseded by {}", other->description(),
+                     principal, link->description());
+        other->Close();
+      }
+    }
     links.push_back(link);
-    engine = engine_;
   }
   if (first && engine != nullptr) engine->OnLinkUp(principal);
   return engine;

@@ -560,5 +560,33 @@ TEST_F(HostilePeerTest, ConnectionsThatNeverStartTlsDoNotLockANodeOut) {
       "A holds B's alert"));
 }
 
+// Issue 11: 300 authenticated links from one member made 624 threads, and
+// superseded links were never closed. A newer inbound link from a
+// principal closes the older ones.
+TEST_F(HostilePeerTest, ANewerLinkFromAMemberSupersedesItsOlderOnes) {
+  TIDINGS_ASSERT_OK_AND_ASSIGN(uint64_t before,
+                               cluster_->Counter(kA, "links_superseded"));
+  std::vector<std::unique_ptr<FakePeer>> links;
+  for (int i = 0; i < 5; ++i) {
+    links.push_back(ConnectAsXx());
+    ASSERT_NE(links.back(), nullptr);
+  }
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(links[static_cast<size_t>(i)]->AwaitClosed(kTimeout))
+        << "link " << i << " was not closed";
+  }
+  EXPECT_TRUE(cluster_->WaitUntil(
+      [&] {
+        absl::StatusOr<uint64_t> superseded =
+            cluster_->Counter(kA, "links_superseded");
+        return superseded.ok() && *superseded == before + 4;
+      },
+      kTimeout, "A counts 4 superseded links"));
+  // The newest still works: A answers what it pushes.
+  EXPECT_FALSE(links.back()->closed());
+  ExpectRejected(*links.back(), Wire{"not an envelope", ""}, "malformed",
+                 ExpectId::kAny);
+}
+
 }  // namespace
 }  // namespace tidings::testing

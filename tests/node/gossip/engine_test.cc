@@ -567,6 +567,49 @@ TEST(EngineTest, WantsPastAPeersBudgetGoUnanswered) {
   EXPECT_GT(answered_bytes(), burst);
 }
 
+// Issue 11: standing reset on every link-up, so a member cut off for bad
+// envelopes reconnected at once (472 times in 30 s) and was never refused.
+TEST(EngineTest, APeerCutOffForRefusalsStaysCutOffAcrossLinksForABackoff) {
+  SimNetwork net({"A", "B"});
+  net.Link("A", "B");
+  proto::PeerMessage junk;
+  for (int i = 0; i < 65; ++i) {
+    junk.mutable_push()->add_envelopes(absl::StrCat("not an envelope ", i));
+  }
+  auto flood = [&] { return net.engine("A").OnPeerMessage("B", junk); };
+  EXPECT_EQ(flood().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(net.counter("A", "peers_cut_off"), 1u);
+
+  // The link closes; a new one is refused, however often B comes back.
+  net.Unlink("A", "B");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(net.engine("A").Admit("B").code(),
+              absl::StatusCode::kUnavailable);
+  }
+  EXPECT_EQ(net.counter("A", "links_refused.cut_off"), 3u);
+  net.clock().Advance(absl::Seconds(61));
+  EXPECT_TRUE(net.engine("A").Admit("B").ok());
+
+  // Standing holds across links: a second flood right away cuts B off
+  // for twice as long.
+  net.Link("A", "B");
+  EXPECT_EQ(flood().code(), absl::StatusCode::kResourceExhausted);
+  net.Unlink("A", "B");
+  net.clock().Advance(absl::Seconds(61));
+  EXPECT_EQ(net.engine("A").Admit("B").code(), absl::StatusCode::kUnavailable);
+  net.clock().Advance(absl::Seconds(60));
+  EXPECT_TRUE(net.engine("A").Admit("B").ok());
+
+  // A few refusals a minute are forgiven as they drain.
+  net.Link("A", "B");
+  proto::PeerMessage few;
+  for (int i = 0; i < 40; ++i) few.mutable_push()->add_envelopes("junk");
+  EXPECT_TRUE(net.engine("A").OnPeerMessage("B", few).ok());
+  net.clock().Advance(absl::Minutes(1));
+  EXPECT_TRUE(net.engine("A").OnPeerMessage("B", few).ok());
+  EXPECT_EQ(net.counter("A", "peers_cut_off"), 2u);
+}
+
 TEST(EngineTest, RelayCarriesAnEnvelopeAcrossAMissingLink) {
   SimNetwork net({"A", "B", "C"});
   net.Link("A", "C");
