@@ -40,6 +40,8 @@ class HandshakeRun {
   absl::StatusOr<std::string> Run() {
     TIDINGS_RETURN_IF_ERROR(SendHello());
     TIDINGS_RETURN_IF_ERROR(ReadHello());
+    // Before anything is sent to, or blamed on, the principal it claims.
+    TIDINGS_RETURN_IF_ERROR(CheckCertificate(/*must_know=*/false));
     TIDINGS_RETURN_IF_ERROR(CheckSplit());
     TIDINGS_RETURN_IF_ERROR(SendRosterUpdates());
     TIDINGS_RETURN_IF_ERROR(CatchUp());
@@ -62,6 +64,7 @@ class HandshakeRun {
   absl::Status CheckSplit() const;
   absl::Status SendRosterUpdates();
   absl::Status CatchUp();
+  absl::Status CheckCertificate(bool must_know) const;
   absl::StatusOr<crypto::VerifyKey> CheckClaim() const;
   absl::Status SendProof();
   absl::Status ReadProof(const crypto::VerifyKey& their_key);
@@ -202,16 +205,27 @@ absl::StatusOr<crypto::VerifyKey> HandshakeRun::CheckClaim() const {
                          ? "a field node with no valid certificate here"
                          : absl::StrCat("not in roster v", chain_->version())));
   }
-  // The TLS verifier let in any pinned certificate; it must be this peer's.
+  TIDINGS_RETURN_IF_ERROR(CheckCertificate(/*must_know=*/true));
+  return *their_key;
+}
+
+// The TLS verifier let in any pinned certificate; it must be the claimed
+// principal's. On the Hello, a principal this node does not know yet
+// (`must_know` false) passes: it may be admitted by the updates the peer
+// brings, and CheckClaim checks again after them.
+absl::Status HandshakeRun::CheckCertificate(bool must_know) const {
+  const std::string& principal = their_principal();
+  std::optional<crypto::Sha256> pinned = chain_->TlsFingerprintOf(principal);
+  if (!pinned.has_value() && !must_know) return absl::OkStatus();
   absl::StatusOr<crypto::Sha256> certificate =
       crypto::CertificateFingerprint(stream_.PeerCertificate());
-  std::optional<crypto::Sha256> pinned = chain_->TlsFingerprintOf(principal);
   if (!certificate.ok() || !pinned.has_value() || !(*certificate == *pinned)) {
+    counters_.Add("links_refused.certificate");
     return absl::PermissionDeniedError(
         absl::StrCat("peer claims ", principal,
                      " but its TLS certificate is not ", principal, "'s"));
   }
-  return *their_key;
+  return absl::OkStatus();
 }
 
 absl::Status HandshakeRun::SendProof() {

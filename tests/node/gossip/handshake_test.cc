@@ -296,6 +296,25 @@ TEST_F(HandshakeTest, AnotherPrincipalsCertificateIsRefused) {
   EXPECT_FALSE(outcome.a.ok());
 }
 
+// Issue 11: the Hello was acted on (roster updates sent, split alarms
+// blamed on the claimed agency) before the certificate was matched to the
+// claim. A peer claiming B with C's certificate is now refused on its
+// Hello: A sends it no roster.
+TEST_F(HandshakeTest, AClaimWithAnotherPrincipalsCertificateIsSentNoRoster) {
+  a_.MoveEndpoint("a2.example:7101");
+  Side impostor("B");
+  impostor.Join(*genesis_);
+  Outcome outcome = RunBoth(impostor, a_, /*a_presents=*/c_.tls.cert_pem,
+                            /*b_presents=*/a_.tls.cert_pem);
+  EXPECT_EQ(outcome.b.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(outcome.b.status().message(),
+              HasSubstr("peer claims B but its TLS certificate is not B's"));
+  EXPECT_FALSE(outcome.a.ok());
+  EXPECT_EQ(impostor.membership->chain()->version(), 0u);
+  EXPECT_EQ(impostor.Counter("roster.applied"), 0u);
+  EXPECT_EQ(a_.Counter("links_refused.certificate"), 1u);
+}
+
 TEST_F(HandshakeTest, DiallingOnePrincipalAndMeetingAnotherIsRefused) {
   Outcome outcome = RunBoth(a_, b_, /*a_dials=*/"C");
   EXPECT_EQ(outcome.a.status().code(), absl::StatusCode::kPermissionDenied);
