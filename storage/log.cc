@@ -522,6 +522,7 @@ absl::StatusOr<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
   // a node must fit in ~100 MB. One budget for all memtables, shared.
   db_options.write_buffer_manager =
       std::make_shared<rocksdb::WriteBufferManager>(kMemtableBudget);
+  if (options.env != nullptr) db_options.env = options.env;
 
   rocksdb::ColumnFamilyOptions plain;
   plain.write_buffer_size = kMemtableBytes;

@@ -40,6 +40,7 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Env;
 }  // namespace rocksdb
 
 namespace tidings::storage {
@@ -51,6 +52,10 @@ struct LogOptions {
   // acknowledged data on power loss; only benchmarks measuring the
   // difference should.
   bool sync = true;
+  // The Env RocksDB does all its file I/O through; null (the default) is
+  // RocksDB's default Env. Borrowed: must outlive the Log. Only for tests
+  // that simulate power loss.
+  rocksdb::Env* env = nullptr;
 };
 
 enum class InboxEntry { kNo, kYes };
