@@ -301,13 +301,25 @@ absl::Status Engine::Admit(absl::string_view peer) {
 
 // Group commit.
 
+namespace {
+
+// What a verified envelope waiting for commit holds in memory, about.
+size_t QueuedBytesOf(const Received& received) {
+  return 3 * received.verified.serialized.size();
+}
+
+}  // namespace
+
 void Engine::Enqueue(Received received) {
+  const size_t bytes = QueuedBytesOf(received);
   absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(
-      +[](Engine* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->mu_) {
-        return e->queue_.size() < e->options_.max_queued || e->stopping_;
-      },
-      this));
+  auto room = [this, bytes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || queue_.empty() ||
+           (queue_.size() < options_.max_queued &&
+            queued_bytes_ + bytes <= options_.max_queued_bytes);
+  };
+  mu_.Await(absl::Condition(&room));
+  queued_bytes_ += bytes;
   queue_.push_back(std::move(received));
 }
 
@@ -324,6 +336,7 @@ void Engine::CommitLoop() {
           this));
       if (queue_.empty() && own_queue_.empty()) return;  // stopping, all done
       while (!queue_.empty() && batch.size() < options_.max_batch) {
+        queued_bytes_ -= QueuedBytesOf(queue_.front());
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }

@@ -85,6 +85,9 @@ struct EngineOptions {
   size_t max_batch = 512;
   // Envelopes queued for commit before readers block (backpressure).
   size_t max_queued = 4096;
+  // ... and at most this many bytes of them (each counted three times: its
+  // bytes, its parsed envelope and header). One always fits.
+  size_t max_queued_bytes = 96 * 1024 * 1024;
   // Envelopes per answer to a Want.
   uint32_t want_batch = 256;
   // Anti-entropy: a digest round per link every `anti_entropy_interval`
@@ -276,6 +279,7 @@ class Engine final : private PeerLinks, private ReceivedQueue {
   // Standing of principals that were refused anything (active ones only).
   absl::flat_hash_map<std::string, Standing> standing_ ABSL_GUARDED_BY(mu_);
   std::deque<Received> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // see max_queued_bytes
   std::deque<OwnRequest> own_queue_ ABSL_GUARDED_BY(mu_);
   bool committing_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

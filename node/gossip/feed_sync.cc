@@ -226,11 +226,24 @@ absl::StatusOr<std::optional<Received>> FeedSync::Check(
   proto::Envelope outer;
   proto::Header header;
   std::string id;
+  // What a refusal is remembered by: the signed bytes and the signature (not
+  // the id alone, or a copy with a broken signature would get an honest
+  // envelope refused).
+  std::string refusal_key;
   if (bytes.size() <= kMaxEnvelopeBytes && outer.ParseFromString(bytes)) {
     id = crypto::Hash(outer.header()).str();
     if (header.ParseFromString(outer.header()) && Held(header, id)) {
       context_.counters.Add("duplicates");
       *held_origin = header.origin();
+      return std::optional<Received>();
+    }
+    refusal_key = absl::StrCat(id, outer.signature());
+    std::optional<absl::Status> refused = RefusedBefore(refusal_key);
+    if (refused.has_value()) {
+      // A replay of a refused envelope costs a lookup.
+      context_.counters.Add("refused_replays");
+      SendRejection(peer, id, *refused);
+      TIDINGS_RETURN_IF_ERROR(context_.links.Strike(peer));
       return std::optional<Received>();
     }
   }
@@ -251,6 +264,13 @@ absl::StatusOr<std::optional<Received>> FeedSync::Check(
   if (!verified.ok()) {
     SendRejection(peer, id, verified.status());
     if (!NotThePeersDoing(RejectReasonOf(verified.status()))) {
+      // The same bytes are refused the same way whoever relays them again
+      // (the reasons that are not the peer's doing may pass later, and one
+      // about the relay may pass from another).
+      if (!refusal_key.empty() && RejectReasonOf(verified.status()) !=
+                                      RejectReason::kSenderNotInAudience) {
+        Remember(refusal_key, verified.status());
+      }
       TIDINGS_RETURN_IF_ERROR(context_.links.Strike(peer));
     }
     return std::optional<Received>();
@@ -269,6 +289,23 @@ absl::StatusOr<std::optional<Received>> FeedSync::Check(
                     std::move(receipts)};
   received.verified.plaintext.clear();  // never kept beyond the checks
   return std::optional<Received>(std::move(received));
+}
+
+std::optional<absl::Status> FeedSync::RefusedBefore(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  auto it = refused_.find(key);
+  if (it == refused_.end()) return std::nullopt;
+  return it->second;
+}
+
+void FeedSync::Remember(const std::string& key, const absl::Status& status) {
+  absl::MutexLock lock(&mu_);
+  if (!refused_.emplace(key, status).second) return;
+  refused_order_.push_back(key);
+  if (refused_order_.size() > kMaxRemembered) {
+    refused_.erase(refused_order_.front());
+    refused_order_.pop_front();
+  }
 }
 
 bool FeedSync::Held(const proto::Header& header, const std::string& id) {

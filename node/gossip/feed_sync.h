@@ -24,6 +24,8 @@
 #define TIDINGS_NODE_GOSSIP_FEED_SYNC_H_
 
 #include <cstdint>
+#include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -114,6 +116,8 @@ class FeedSync final : public SubProtocol {
   // asking for the same envelopes again and again could make a node send.
   static constexpr size_t kWantServeBurstBytes = 32 * 1024 * 1024;
   static constexpr size_t kWantServeBytesPerSecond = 8 * 1024 * 1024;
+  // Refused envelopes remembered, so that a replay costs a lookup.
+  static constexpr size_t kMaxRemembered = 4096;
   // Feeds a peer names that this node does not share with it, tracked per
   // link at most; more are ignored until these are pulled.
   static constexpr size_t kMaxUnsharedFeeds = 1024;
@@ -202,6 +206,10 @@ class FeedSync final : public SubProtocol {
   void NoteWantLocked(absl::string_view peer, PeerFeeds& feeds,
                       absl::string_view feed_id, uint64_t have, bool shared,
                       absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Refusals that are the sender's doing, remembered (the newest
+  // kMaxRemembered) by the envelope's id and signature.
+  std::optional<absl::Status> RefusedBefore(const std::string& key);
+  void Remember(const std::string& key, const absl::Status& status);
   // Whether envelope `id` with `header` is held or waiting for commit.
   bool Held(const proto::Header& header, const std::string& id);
   void HandleDigest(absl::string_view peer, const proto::HeadsDigest& digest);
@@ -239,6 +247,9 @@ class FeedSync final : public SubProtocol {
   absl::Time next_graft_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   // One Want in flight per feed across all peers, by feed.
   absl::flat_hash_map<std::string, FeedWant> feed_wants_ ABSL_GUARDED_BY(mu_);
+  // See Remember; `refused_order_` is oldest first.
+  absl::flat_hash_map<std::string, absl::Status> refused_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> refused_order_ ABSL_GUARDED_BY(mu_);
 };
 
 // The digest of `heads` (feed ids and seqs, in order) a HeadsDigest carries,

@@ -545,6 +545,10 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
   v.feed_id = FeedIdOf(
       h.network_id(), h.origin(),
       std::vector<std::string>(h.audience().begin(), h.audience().end()));
+  // That this node and the relay are in the audience comes before the
+  // signature, so that a forged header for another audience costs no
+  // signature check.
+  TIDINGS_RETURN_IF_ERROR(CheckReceivers(context, h));
   TIDINGS_ASSIGN_OR_RETURN(
       const crypto::VerifyKey origin_key,
       context.chain.SignerKey(h.origin(), h.roster_version(), v.feed_id,
@@ -555,7 +559,6 @@ absl::StatusOr<Verified> Verify(const VerifyContext& context,
   // view of the membership.
   TIDINGS_RETURN_IF_ERROR(
       CheckAudienceAndWraps(h, *context.chain.at(h.roster_version())));
-  TIDINGS_RETURN_IF_ERROR(CheckReceivers(context, h));
   TIDINGS_RETURN_IF_ERROR(OpenForSelf(context, v));
   v.id = crypto::Hash(v.envelope.header()).str();
   v.serialized = std::string(serialized);

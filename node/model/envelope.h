@@ -149,13 +149,14 @@ struct VerifyContext {
   const EpochKeys* epochs = nullptr;  // this node's epoch keys, if any
 };
 
-// Checks, in order: size, parse, version and field bounds, network id, the
+// Checks, in order: size, parse, version and field bounds, network id, this
+// node's agency in the audience, the sender's agency in the audience (before
+// any key: a forgery for another audience costs no signature check), the
 // origin's key at the roster version it signed under (and not revoked for
 // this feed position; a field node's from its certificate), signature,
 // audience well-formed and members at that version, the origin's agency in
 // it, wrapped keys (one per audience member in order, then field nodes of
-// audience agencies, sorted), this node's agency in the audience, the
-// sender's agency in the audience, body opens for this node. A field node
+// audience agencies, sorted), body opens for this node. A field node
 // with no wrapped key of its own (its certificate had not reached the
 // origin) accepts the envelope unread: `readable` is false, the plaintext
 // empty. Feed position is checked by the log on append.

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -608,6 +609,67 @@ TEST(EngineTest, APeerCutOffForRefusalsStaysCutOffAcrossLinksForABackoff) {
   net.clock().Advance(absl::Minutes(1));
   EXPECT_TRUE(net.engine("A").OnPeerMessage("B", few).ok());
   EXPECT_EQ(net.counter("A", "peers_cut_off"), 2u);
+}
+
+// `bytes` (a serialized envelope) with its header changed by `change` and
+// the old signature kept: a forgery.
+std::string Forged(const std::string& bytes,
+                   const std::function<void(proto::Header&)>& change) {
+  proto::Envelope envelope;
+  proto::Header header;
+  EXPECT_TRUE(envelope.ParseFromString(bytes));
+  EXPECT_TRUE(header.ParseFromString(envelope.header()));
+  change(header);
+  envelope.set_header(header.SerializeAsString());
+  return envelope.SerializeAsString();
+}
+
+// Issue 11: only stored ids were de-duplicated, so a refused envelope could
+// be replayed for free (a signature check each time).
+TEST(EngineTest, AReplayedRefusalCostsNoSignatureCheck) {
+  SimNetwork net({"A", "B"});
+  net.Link("A", "B");
+  absl::StatusOr<SendResult> sent = net.engine("A").Send(Notice({"B"}, "x"));
+  ASSERT_TRUE(sent.ok());
+  net.RunUntilQuiet();
+  absl::StatusOr<std::optional<std::string>> held =
+      net.log("A").GetEnvelope(sent->envelope_id);
+  ASSERT_TRUE(held.ok() && held->has_value());
+  const std::string forged = Forged(**held, [](proto::Header& h) {
+    h.set_created_unix_ms(h.created_unix_ms() + 1);
+  });
+  proto::PeerMessage push;
+  push.mutable_push()->add_envelopes(forged);
+  const uint64_t verifies = net.counter("B", "verifies");
+  for (int i = 0; i < 10; ++i) net.Inject("A", "B", push);
+  net.RunUntilQuiet();
+  EXPECT_EQ(net.counter("B", "rejected.bad_signature"), 10u);
+  EXPECT_EQ(net.counter("B", "verifies"), verifies + 1);
+  EXPECT_EQ(net.counter("B", "refused_replays"), 9u);
+}
+
+// A header whose audience excludes the receiver is refused before its
+// signature is checked: a forgery for another audience is refused as
+// not_in_audience, never as bad_signature.
+TEST(EngineTest, AForgedHeaderForAnotherAudienceCostsNoSignatureCheck) {
+  SimNetwork net({"A", "B", "C"});
+  net.Link("A", "B");
+  net.Link("B", "C");
+  absl::StatusOr<SendResult> sent = net.engine("A").Send(Notice({"B"}, "x"));
+  ASSERT_TRUE(sent.ok());
+  net.RunUntilQuiet();
+  absl::StatusOr<std::optional<std::string>> held =
+      net.log("B").GetEnvelope(sent->envelope_id);
+  ASSERT_TRUE(held.ok() && held->has_value());
+  proto::PeerMessage push;
+  push.mutable_push()->add_envelopes(Forged(**held, [](proto::Header& h) {
+    h.set_created_unix_ms(h.created_unix_ms() + 1);
+  }));
+  net.Inject("B", "C", push);
+  net.RunUntilQuiet();
+  EXPECT_EQ(net.counter("C", "rejected.not_in_audience"), 1u);
+  EXPECT_EQ(net.counter("C", "rejected.bad_signature"), 0u);
+  EXPECT_EQ(net.log("C").envelope_count(), 0u);
 }
 
 TEST(EngineTest, RelayCarriesAnEnvelopeAcrossAMissingLink) {
