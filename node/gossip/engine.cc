@@ -576,17 +576,21 @@ void Engine::AnswerNotStored(const Received& received,
                  absl::StrCat("seq ", v.header.seq(),
                               " does not chain to the head")));
       break;
-    case storage::AppendOutcome::kEquivocation:
+    case storage::AppendOutcome::kEquivocation: {
       spdlog::error(
           "EQUIVOCATION by {}: a second envelope {} at feed {} seq {}, kept "
           "as evidence",
           v.header.origin(), Short(v.id), Short(v.feed_id), v.header.seq());
-      feed_sync_.SendRejection(
-          from, v.id,
+      const absl::Status refused =
           Reject(RejectReason::kEquivocation,
                  absl::StrCat("another envelope holds seq ", v.header.seq(),
-                              " of this feed")));
+                              " of this feed"));
+      feed_sync_.SendRejection(from, v.id, refused);
+      // Evidence is kept once: a replay costs a lookup, not a synced write
+      // and an ERROR line.
+      feed_sync_.RememberRefusal(v, refused);
       break;
+    }
   }
 }
 

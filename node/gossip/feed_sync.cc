@@ -107,6 +107,9 @@ void FeedSync::ForgetInactive(const RosterChain& chain) {
   absl::MutexLock lock(&mu_);
   absl::erase_if(
       peers_, [&](const auto& entry) { return !chain.IsActive(entry.first); });
+  absl::erase_if(refusal_lines_, [&](const auto& entry) {
+    return !chain.IsActive(entry.first);
+  });
 }
 
 absl::Status FeedSync::OnMessage(absl::string_view peer,
@@ -298,6 +301,10 @@ std::optional<absl::Status> FeedSync::RefusedBefore(const std::string& key) {
   return it->second;
 }
 
+void FeedSync::RememberRefusal(const Verified& v, const absl::Status& status) {
+  Remember(absl::StrCat(v.id, v.envelope.signature()), status);
+}
+
 void FeedSync::Remember(const std::string& key, const absl::Status& status) {
   absl::MutexLock lock(&mu_);
   if (!refused_.emplace(key, status).second) return;
@@ -348,8 +355,33 @@ void FeedSync::SendRejection(absl::string_view peer,
   const std::string name =
       reason.has_value() ? std::string(RejectReasonName(*reason)) : "internal";
   context_.counters.Add(absl::StrCat("rejected.", name));
-  spdlog::warn("refused envelope {} from {}: {}", Short(envelope_id), peer,
-               status.message());
+  int suppressed = 0;
+  bool log = false;
+  {
+    const absl::Time now = context_.clock.Now();
+    absl::MutexLock lock(&mu_);
+    RefusalLines& lines = refusal_lines_[peer];
+    if (now - lines.since >= absl::Minutes(1)) {
+      suppressed = std::exchange(lines.suppressed, 0);
+      lines = {now, 0, 0};
+    }
+    log = lines.logged < kRefusalLinesPerMinute;
+    if (log) {
+      ++lines.logged;
+    } else {
+      ++lines.suppressed;
+    }
+  }
+  if (suppressed > 0) {
+    spdlog::warn(
+        "{} more envelopes from {} refused in the last minute, not "
+        "logged (see the rejected.* counters)",
+        suppressed, peer);
+  }
+  if (log) {
+    spdlog::warn("refused envelope {} from {}: {}", Short(envelope_id), peer,
+                 status.message());
+  }
   proto::PeerMessage message;
   message.mutable_rejection()->set_envelope_id(std::string(envelope_id));
   message.mutable_rejection()->set_reason(std::string(status.message()));

@@ -116,6 +116,7 @@ class FeedSync final : public SubProtocol {
   // asking for the same envelopes again and again could make a node send.
   static constexpr size_t kWantServeBurstBytes = 32 * 1024 * 1024;
   static constexpr size_t kWantServeBytesPerSecond = 8 * 1024 * 1024;
+  static constexpr int kRefusalLinesPerMinute = 10;
   // Refused envelopes remembered, so that a replay costs a lookup.
   static constexpr size_t kMaxRemembered = 4096;
   // Feeds a peer names that this node does not share with it, tracked per
@@ -134,7 +135,12 @@ class FeedSync final : public SubProtocol {
                  uint64_t have);
   // After a commit (stored or failed): `batch` no longer waits for it.
   void Settle(const std::vector<Received>& batch);
-  // Counts "rejected.<reason>", logs and answers `peer` with a Rejection.
+  // Remembers that `v` was refused (after its checks: by the log), so
+  // that a replay costs a lookup.
+  void RememberRefusal(const Verified& v, const absl::Status& status);
+  // Counts "rejected.<reason>", logs (at most kRefusalLinesPerMinute lines a
+  // minute per peer, then one line saying how many were not) and answers
+  // `peer` with a Rejection.
   void SendRejection(absl::string_view peer, absl::string_view envelope_id,
                      const absl::Status& status);
 
@@ -247,6 +253,14 @@ class FeedSync final : public SubProtocol {
   absl::Time next_graft_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   // One Want in flight per feed across all peers, by feed.
   absl::flat_hash_map<std::string, FeedWant> feed_wants_ ABSL_GUARDED_BY(mu_);
+  // Refusal log lines per peer in the current minute.
+  struct RefusalLines {
+    absl::Time since = absl::InfinitePast();
+    int logged = 0;
+    int suppressed = 0;
+  };
+  absl::flat_hash_map<std::string, RefusalLines> refusal_lines_
+      ABSL_GUARDED_BY(mu_);
   // See Remember; `refused_order_` is oldest first.
   absl::flat_hash_map<std::string, absl::Status> refused_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> refused_order_ ABSL_GUARDED_BY(mu_);

@@ -119,6 +119,12 @@ class SimNetwork {
     return it == snapshot.end() ? 0 : it->second;
   }
   const Roster& roster() const { return *roster_; }
+  const crypto::Identity& identity(const std::string& agency) {
+    return *nodes_[agency]->identity;
+  }
+  crypto::Keyring& keyring(const std::string& agency) {
+    return *nodes_[agency]->keyring;
+  }
   ManualClock& clock() { return clock_; }
 
   void Link(const std::string& a, const std::string& b) {
@@ -670,6 +676,41 @@ TEST(EngineTest, AForgedHeaderForAnotherAudienceCostsNoSignatureCheck) {
   EXPECT_EQ(net.counter("C", "rejected.not_in_audience"), 1u);
   EXPECT_EQ(net.counter("C", "rejected.bad_signature"), 0u);
   EXPECT_EQ(net.log("C").envelope_count(), 0u);
+}
+
+// Issue 11: each replay of an equivocation cost a synced write and an ERROR
+// line. It is kept once; a replay costs a lookup.
+TEST(EngineTest, AnEquivocationIsKeptOnceAndItsReplayCostsALookup) {
+  SimNetwork net({"A", "B"});
+  net.Link("A", "B");
+  ASSERT_TRUE(net.engine("A").Send(Notice({"B"}, "first")).ok());
+  net.RunUntilQuiet();
+  // A's key signs another envelope at seq 1 of the same feed.
+  proto::Body body;
+  body.set_title("t");
+  body.set_text("second");
+  ComposeInput input;
+  input.audience = {"A", "B"};
+  input.plaintext = body.SerializeAsString();
+  input.seq = 1;
+  absl::StatusOr<Composed> other =
+      Compose(net.identity("A"), net.keyring("A"), net.roster(), input);
+  ASSERT_TRUE(other.ok()) << other.status();
+  proto::PeerMessage push;
+  push.mutable_push()->add_envelopes(other->serialized);
+  net.Inject("A", "B", push);
+  net.RunUntilQuiet();
+  ASSERT_EQ(net.counter("B", "rejected.equivocation"), 1u);
+  const uint64_t verifies = net.counter("B", "verifies");
+  for (int i = 0; i < 4; ++i) net.Inject("A", "B", push);
+  net.RunUntilQuiet();
+  EXPECT_EQ(net.counter("B", "rejected.equivocation"), 5u);
+  EXPECT_EQ(net.counter("B", "refused_replays"), 4u);
+  EXPECT_EQ(net.counter("B", "verifies"), verifies);
+  absl::StatusOr<std::vector<std::string>> evidence =
+      net.log("B").ListEvidence();
+  ASSERT_TRUE(evidence.ok());
+  EXPECT_EQ(evidence->size(), 1u);
 }
 
 TEST(EngineTest, RelayCarriesAnEnvelopeAcrossAMissingLink) {
