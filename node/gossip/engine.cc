@@ -89,6 +89,9 @@ Engine::~Engine() {
     stopping_ = true;
   }
   committer_.join();
+  // Holdings records learnt since the last write (at most one a
+  // receipt_interval) are kept too: their holders need not send them again.
+  holdings_.PersistNow();
 }
 
 absl::StatusOr<SendResult> Engine::Send(const proto::SendRequest& request) {

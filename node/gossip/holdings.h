@@ -96,6 +96,8 @@ class HoldingsGossip final : public SubProtocol, public DigestPart {
                                     absl::string_view feed_id, uint64_t seq,
                                     absl::string_view origin) const;
 
+  // Writes what is not written yet, whatever the interval (at shutdown).
+  void PersistNow() { Persist(absl::InfiniteFuture()); }
   // Forgets the state of peers no longer active.
   void ForgetInactive(const RosterChain& chain);
 
