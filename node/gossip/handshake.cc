@@ -190,6 +190,15 @@ absl::Status HandshakeRun::CatchUp() {
     counters_.Add(absl::StrCat("roster.", OfferedName(*offered)));
   }
   chain_ = membership_.chain();
+  // What was applied stays; but nothing is proved to a peer whose roster
+  // this node has not reached (its next link brings the rest).
+  if (chain_->version() < their_hello_.roster_version()) {
+    counters_.Add("links_refused.not_caught_up");
+    return absl::PermissionDeniedError(
+        absl::StrCat("the peer claims roster v", their_hello_.roster_version(),
+                     " but its roster updates bring this node only to v",
+                     chain_->version()));
+  }
   return absl::OkStatus();
 }
 

@@ -5,6 +5,7 @@
 #include "node/gossip/handshake.h"
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -110,25 +111,27 @@ StreamPair Connect(const std::string& a_presents,
           std::make_unique<QueueStream>(a_to_b, b_to_a, a_presents)};
 }
 
-// Passes everything through, but flips a byte in each roster update it
-// writes (a peer that sends a forged update in the catch-up).
-class ForgingStream final : public MessageStream {
+// Passes everything through, but rewrites each RosterUpdates message it
+// writes with `rewrite` (a peer that sends forged or missing updates in the
+// catch-up).
+class RewritingStream final : public MessageStream {
  public:
-  explicit ForgingStream(MessageStream& inner) : inner_(inner) {}
+  RewritingStream(MessageStream& inner,
+                  std::function<void(proto::RosterUpdates&)> rewrite)
+      : inner_(inner), rewrite_(std::move(rewrite)) {}
   std::optional<proto::PeerMessage> Read() override { return inner_.Read(); }
   bool Write(const proto::PeerMessage& message) override {
-    proto::PeerMessage forged = message;
-    for (std::string& update :
-         *forged.mutable_roster_updates()->mutable_updates()) {
-      update.back() = static_cast<char>(update.back() ^ 1);
-    }
-    return inner_.Write(message.has_roster_updates() ? forged : message);
+    if (!message.has_roster_updates()) return inner_.Write(message);
+    proto::PeerMessage rewritten = message;
+    rewrite_(*rewritten.mutable_roster_updates());
+    return inner_.Write(rewritten);
   }
   void Cancel() override { inner_.Cancel(); }
   std::string PeerCertificate() override { return inner_.PeerCertificate(); }
 
  private:
   MessageStream& inner_;
+  const std::function<void(proto::RosterUpdates&)> rewrite_;
 };
 
 // One node: its identity, TLS certificate, membership and counters.
@@ -380,7 +383,12 @@ TEST_F(HandshakeTest, SideBehindCatchesUpBeforeTheProof) {
 TEST_F(HandshakeTest, RefusedRosterUpdateEndsTheHandshake) {
   a_.MoveEndpoint("a2.example:7101");
   StreamPair streams = Connect(a_.tls.cert_pem, b_.tls.cert_pem);
-  ForgingStream forging(*streams.a);
+  // Flips a byte in each update.
+  RewritingStream forging(*streams.a, [](proto::RosterUpdates& updates) {
+    for (std::string& update : *updates.mutable_updates()) {
+      update.back() = static_cast<char>(update.back() ^ 1);
+    }
+  });
   absl::StatusOr<std::string> at_a = absl::UnknownError("not run");
   std::thread ahead([&] { at_a = RunSide(a_, forging, /*expected=*/""); });
   absl::StatusOr<std::string> at_b = RunSide(b_, *streams.b, "");
@@ -391,6 +399,26 @@ TEST_F(HandshakeTest, RefusedRosterUpdateEndsTheHandshake) {
   EXPECT_EQ(b_.Counter("rejected.roster"), 1u);
   EXPECT_EQ(b_.membership->chain()->version(), 0u);
   EXPECT_FALSE(at_a.ok());
+}
+
+// Issue 11: a peer claiming a newer roster whose updates did not bring this
+// node to it (none sent, or one kept as a pending proposal) still got the
+// Proof, though catch-up comes first.
+TEST_F(HandshakeTest, APeerAheadWhoseUpdatesDoNotCatchUpGetsNoProof) {
+  a_.MoveEndpoint("a2.example:7101");
+  StreamPair streams = Connect(a_.tls.cert_pem, b_.tls.cert_pem);
+  RewritingStream withholding(*streams.a, [](proto::RosterUpdates& updates) {
+    updates.clear_updates();
+  });
+  absl::StatusOr<std::string> at_a = absl::UnknownError("not run");
+  std::thread ahead([&] { at_a = RunSide(a_, withholding, /*expected=*/""); });
+  absl::StatusOr<std::string> at_b = RunSide(b_, *streams.b, "");
+  ahead.join();
+  EXPECT_EQ(at_b.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(at_b.status().message(),
+              HasSubstr("its roster updates bring this node only to v0"));
+  EXPECT_FALSE(at_a.ok());  // B proved nothing to A
+  EXPECT_EQ(b_.membership->chain()->version(), 0u);
 }
 
 TEST_F(HandshakeTest, OutsiderIsNotSentTheRoster) {
