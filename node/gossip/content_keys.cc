@@ -160,7 +160,8 @@ void ContentKeyClient::OnTick(absl::Time now) {
   {
     absl::MutexLock lock(&mu_);
     if (now < next_retry_) return;
-    next_retry_ = now + kUnreadRetryInterval;
+    next_retry_ = now + retry_interval_;
+    retry_interval_ = std::min(2 * retry_interval_, kMaxUnreadRetryInterval);
   }
   if (context_.links.IsLinked(agency_)) RequestUnread();
 }
@@ -259,6 +260,9 @@ absl::Status ContentKeyClient::HandleContentKeys(
     }
     context_.log.DeleteState(UnreadKeyOf(key.envelope_id())).IgnoreError();
     context_.counters.Add("content_keys.learnt");
+    // Keys come again: ask for the rest soon.
+    absl::MutexLock lock(&mu_);
+    retry_interval_ = kUnreadRetryInterval;
   }
   return absl::OkStatus();
 }

@@ -30,8 +30,12 @@ namespace tidings::node {
 
 // Envelope ids per KeyRequest, and content keys per answer.
 inline constexpr size_t kMaxContentKeysPerMessage = 256;
-// How often a field node asks again for what it still holds unread.
+// How often a field node asks again for what it still holds unread: after
+// this, doubling while no key comes, up to the most (a key its agency's
+// node will never give, from before the node's backlog, must not be asked
+// for every minute forever).
 inline constexpr absl::Duration kUnreadRetryInterval = absl::Minutes(1);
+inline constexpr absl::Duration kMaxUnreadRetryInterval = absl::Hours(24);
 
 class ContentKeys : public SubProtocol {
  public:
@@ -86,8 +90,9 @@ class ContentKeyClient final : public ContentKeys {
 
   // On the link to our agency's node: asks for everything held unread.
   void OnLinkUp(absl::string_view peer) override;
-  // Every kUnreadRetryInterval, asks again for what is still unread (keys
-  // the agency's node did not have yet when first asked).
+  // Asks again for what is still unread (keys the agency's node did not
+  // have yet when first asked): kUnreadRetryInterval after the last time a
+  // key came, doubling while none comes.
   void OnTick(absl::Time now) override;
   void RequestKeys(const std::vector<std::string>& ids) override;
 
@@ -107,6 +112,7 @@ class ContentKeyClient final : public ContentKeys {
 
   absl::Mutex mu_;
   absl::Time next_retry_ ABSL_GUARDED_BY(mu_);
+  absl::Duration retry_interval_ ABSL_GUARDED_BY(mu_) = kUnreadRetryInterval;
 };
 
 // ContentKeyClient on a field node, ContentKeyServer on an agency's node.

@@ -306,6 +306,37 @@ TEST_F(SubProtocolTest, AFieldNodeAsksItsAgencysNodeAndAnswersNobody) {
   EXPECT_EQ(counter("content_keys.requested"), 2u);
 }
 
+// Issue 11: a field node asked for the keys of what it cannot open every
+// minute forever. It backs off while no key comes.
+TEST_F(SubProtocolTest, AFieldNodeAsksLessOftenWhileNoKeyComes) {
+  const crypto::Identity field_node = crypto::Identity::Generate("AA/F1");
+  GossipContext on_field_node{*membership_, field_node, *keyring_, *log_,
+                              clock_,       sender_,    counters_, links_};
+  std::unique_ptr<ContentKeys> keys =
+      MakeContentKeys(on_field_node, no_forward_secrecy_);
+  // One envelope held unread.
+  storage::EnvelopeRecord record;
+  record.id = test_rosters::Feed('e');
+  record.feed_id = test_rosters::Feed('f');
+  record.seq = 1;
+  record.origin = "BB";
+  record.audience = {"AA", "BB"};
+  record.envelope = "opaque";
+  keys->MarkUnread({record.id});
+  ASSERT_TRUE(log_->Append({record}).ok());
+
+  std::vector<int> asked_at;  // minutes after the start
+  const absl::Time start = clock_.Now();
+  for (int minute = 0; minute <= 16; ++minute) {
+    clock_.now = start + absl::Minutes(minute);
+    const size_t before = sender_.sent.size();
+    keys->OnTick(clock_.Now());
+    if (sender_.sent.size() > before) asked_at.push_back(minute);
+  }
+  // 1, 2, 4, 8 minutes apart.
+  EXPECT_EQ(asked_at, (std::vector<int>{0, 1, 3, 7, 15}));
+}
+
 TEST_F(SubProtocolTest, WithoutForwardSecrecyEpochKeyGossipIsInert) {
   EpochKeyGossip gossip(context(), no_forward_secrecy_);
   gossip.OnLinkUp("BB");
