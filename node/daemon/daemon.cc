@@ -75,7 +75,7 @@ using storage::state_keys::kStorageKeyId;
 
 // The peer server's limits on connections no proof stands behind yet (see
 // ServePeers and docs/protocol.md, bounds).
-constexpr absl::Duration kPeerHandshakeTimeout = absl::Seconds(10);
+constexpr absl::Duration kPeerHandshakeTimeout = absl::Seconds(30);
 constexpr absl::Duration kPeerConnectionIdle = absl::Seconds(60);
 constexpr int kMaxStreamsPerConnection = 4;
 
