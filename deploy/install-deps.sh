@@ -7,6 +7,9 @@ set -euo pipefail
 
 packages=(
   cmake g++ ninja-build ccache pkg-config clang-format
+  # deploy/fuzz.sh: clang++ 14 and its libFuzzer and sanitizer runtimes (only
+  # recommended by clang, and recommends are not installed here).
+  clang libclang-rt-14-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libsodium-dev libabsl-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev

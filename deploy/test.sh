@@ -12,7 +12,9 @@
 #                 because absl::Mutex is invisible to TSan otherwise.
 #                 deploy/tsan.supp silences only Abseil's and RocksDB's own
 #                 internals, never our code.
-# and checks formatting and the one-way layering (deploy/check_layers.sh).
+# then runs each libFuzzer target (tests/fuzz/, a clang build in build/fuzz)
+# for 30 s (deploy/fuzz.sh; longer by hand), and checks formatting and the
+# one-way layering (deploy/check_layers.sh).
 # Installs what it needs (Debian 12, as root).
 #
 # Usage: bash deploy/test.sh
@@ -63,4 +65,6 @@ fi
 echo "== test: TSan build"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions="$top/deploy/tsan.supp" \
   ctest --test-dir build/tsan --output-on-failure -j"$jobs" --timeout 600
-echo "== all tests passed in the three builds"
+echo "== fuzz: 30 s per target (clang, libFuzzer, ASan + UBSan)"
+bash deploy/fuzz.sh build/fuzz 30
+echo "== all tests passed in the three builds, and the fuzz targets found nothing"

@@ -47,15 +47,17 @@ class World {
   const crypto::Identity& identity(absl::string_view agency) const;
   // A fresh Keyring over a copy of `agency`'s box secret.
   std::unique_ptr<crypto::Keyring> KeyringOf(absl::string_view agency) const;
-  const Roster& genesis() const { return *genesis_; }
-  const std::shared_ptr<const RosterChain>& chain() const { return chain_; }
+  const node::Roster& genesis() const { return *genesis_; }
+  const std::shared_ptr<const node::RosterChain>& chain() const {
+    return chain_;
+  }
 
  private:
   World();
 
   std::vector<crypto::Identity> identities_;  // sorted by agency
-  std::unique_ptr<Roster> genesis_;
-  std::shared_ptr<const RosterChain> chain_;
+  std::unique_ptr<node::Roster> genesis_;
+  std::shared_ptr<const node::RosterChain> chain_;
 };
 
 // Aborts with `what` and the status unless it is OK: set-up failures are
@@ -68,11 +70,12 @@ node::Composed ComposeFirst(absl::string_view origin,
                             std::vector<std::string> audience,
                             absl::string_view text);
 
-// An update of the genesis that renames `agency`, signed by each of
-// `signers`: complete with the renamed member's own signature alone, else a
-// proposal that needs the threshold.
+// Updates of the genesis, signed by each of `signers`. Renaming a member
+// needs only its own signature; raising the threshold to 3 needs two.
 proto::SignedRoster Rename(absl::string_view agency,
                            const std::vector<absl::string_view>& signers);
+proto::SignedRoster RaiseThreshold(
+    const std::vector<absl::string_view>& signers);
 
 }  // namespace tidings::fuzz
 
