@@ -333,14 +333,16 @@ void ConfigParser::DeriveTlsPaths() {
   const std::filesystem::path key_dir =
       std::filesystem::path(config_.key_file).parent_path();
   if (config_.tls_key_file.empty()) {
-    config_.tls_key_file =
+    config_.tls_key_file = ResolvePath(
+        base_dir_,
         (key_dir / absl::StrCat(FileStemOf(config_.principal), ".tls.key"))
-            .string();
+            .string());
   }
   if (config_.tls_cert_file.empty()) {
-    config_.tls_cert_file =
+    config_.tls_cert_file = ResolvePath(
+        base_dir_,
         (key_dir / absl::StrCat(FileStemOf(config_.principal), ".tls.crt"))
-            .string();
+            .string());
   }
 }
 

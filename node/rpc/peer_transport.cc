@@ -114,6 +114,11 @@ class Link {
   bool authenticated() const { return authenticated_.load(); }
   void set_authenticated() { authenticated_.store(true); }
 
+  // Whether a newer link from the same principal replaced this one; only
+  // read and set under PeerTransport::mu_.
+  bool superseded() const { return superseded_; }
+  void set_superseded() { superseded_ = true; }
+
  private:
   // Constant after construction
   const std::unique_ptr<MessageStream> stream_;
@@ -123,6 +128,7 @@ class Link {
 
   Outbox outbox_;
   std::atomic<bool> authenticated_{false};
+  bool superseded_ = false;
 };
 
 namespace {
@@ -323,7 +329,10 @@ absl::StatusOr<Engine*> PeerTransport::Register(const std::string& principal,
     // holds more than that and the link this node dials.
     if (link->expected_principal().empty()) {
       for (Link* other : links) {
-        if (!other->expected_principal().empty()) continue;
+        if (!other->expected_principal().empty() || other->superseded()) {
+          continue;
+        }
+        other->set_superseded();
         options_.counters->Add("links_superseded");
         spdlog::info("link {} with {} superseded by {}", other->description(),
                      principal, link->description());
@@ -354,8 +363,15 @@ bool PeerTransport::SendToPeer(absl::string_view peer,
                                proto::Precedence precedence) {
   absl::MutexLock lock(&mu_);
   auto it = links_.find(peer);
-  if (it == links_.end() || it->second.empty()) return false;
-  if (!it->second.back()->outbox().Enqueue(message, precedence)) {
+  if (it == links_.end()) return false;
+  // The newest link that is not superseded (one closing may be last only
+  // until its read loop ends).
+  Link* live = nullptr;
+  for (Link* link : it->second) {
+    if (!link->superseded()) live = link;
+  }
+  if (live == nullptr) return false;
+  if (!live->outbox().Enqueue(message, precedence)) {
     options_.counters->Add("pushes_dropped");
     return false;
   }

@@ -267,6 +267,23 @@ TEST(ConfigTest, FormatRoundTrips) {
   ExpectSameConfig(*minimal, *again);
 }
 
+// Found by fuzz_config (tests/fuzz/corpus/fuzz_config/double-slash-key-file):
+// the TLS paths derived from a key_file of "//" read "//B.tls.key" and came
+// back from FormatConfig as "/B.tls.key".
+TEST(ConfigTest, DerivedTlsPathsAreNormalisedAndRoundTrip) {
+  absl::StatusOr<Config> config = ParseConfig(
+      "agency=B\nkey_file=//\nroster=i\ndata_dir=d\nlisten=1:7\n"
+      "client_socket==\n",
+      "/etc/tidings");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->tls_key_file, "/B.tls.key");
+  EXPECT_EQ(config->tls_cert_file, "/B.tls.crt");
+  const std::string text = FormatConfig(*config);
+  absl::StatusOr<Config> again = ParseConfig(text, "/etc/tidings");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(FormatConfig(*again), text);
+}
+
 TEST(ConfigTest, AFieldNodeNeedsItsCertificateAndOnlyItHasOne) {
   constexpr char kShip[] =
       "agency = MY.NCB/SHIP1\n"
