@@ -228,11 +228,24 @@ std::string ChainJson(const Chain& chain, size_t first) {
                         .String("other", crypto::ToHex(f.other_hash()))
                         .Build());
   }
+  std::vector<std::string> contacts;
+  for (const proto::MemberContact& c : chain.info.contacts()) {
+    contacts.push_back(
+        JsonObject()
+            .String("agency", c.agency())
+            .Int("roster_version", c.roster_version())
+            .String("issued", IsoTime(c.issued_unix_ms()))
+            .String("tls_cert_sha256", crypto::ToHex(c.tls_cert_sha256()))
+            .Raw("endpoints", JsonStringArray(std::vector<std::string>(
+                                  c.endpoints().begin(), c.endpoints().end())))
+            .Build());
+  }
   return JsonObject()
       .Int("version", chain.versions.back().version())
       .Raw("rosters", JsonArray(rosters))
       .Raw("pending", JsonArray(pending))
       .Raw("forks", JsonArray(forks))
+      .Raw("contacts", JsonArray(contacts))
       .Build();
 }
 
@@ -249,6 +262,19 @@ void PrintChain(const Chain& chain, size_t first, std::ostream& out) {
   out << "\ncurrent     v" << now.version() << ", threshold " << now.threshold()
       << " of " << now.members_size() << "\nmembers\n";
   for (const proto::Member& m : now.members()) PrintMember(m, out, "");
+  for (const proto::MemberContact& c : chain.info.contacts()) {
+    std::vector<std::string> endpoints;
+    for (const std::string& e : c.endpoints()) {
+      endpoints.push_back(Printable(e, Lines::kEscape));
+    }
+    out << "contact     " << Printable(c.agency(), Lines::kEscape)
+        << " (issued " << IsoTime(c.issued_unix_ms())
+        << "; stands in for its entry's)\n"
+        << "    endpoints  "
+        << (endpoints.empty() ? "-" : absl::StrJoin(endpoints, ", ")) << "\n"
+        << "    tls cert   sha256 " << crypto::ToHex(c.tls_cert_sha256())
+        << "\n";
+  }
   for (const proto::Revocation& r : now.revocations()) {
     out << "revoked     " << r.agency() << " at v" << r.at_version()
         << (r.removed() ? " (removed)" : " (key compromised)") << ", "

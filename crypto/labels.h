@@ -24,6 +24,7 @@ inline constexpr absl::string_view kNodeCertSignature = "tidings/v1/node";
 inline constexpr absl::string_view kNodeRevocationSignature =
     "tidings/v1/node-revocation";
 inline constexpr absl::string_view kHoldingsSignature = "tidings/v1/holdings";
+inline constexpr absl::string_view kContactSignature = "tidings/v1/contact";
 
 // Key derivation and associated data (crypto/seal.h, crypto/identity.h).
 // BLAKE2b(key = X25519 pair key, message = kWrap) is the wrap key.

@@ -73,6 +73,8 @@ absl::string_view DomainPrefix(Domain domain) {
       return labels::kNodeRevocationSignature;
     case Domain::kHoldings:
       return labels::kHoldingsSignature;
+    case Domain::kContact:
+      return labels::kContactSignature;
   }
   // Only reachable with a value cast from outside the enum: our bug.
   std::fprintf(stderr, "FATAL: unknown crypto::Domain %d\n",

@@ -22,6 +22,7 @@ enum class Domain {
   kNodeCert,        // "tidings/v1/node": an agency certifies a field node
   kNodeRevocation,  // "tidings/v1/node-revocation": ... and withdraws it
   kHoldings,        // "tidings/v1/holdings": what a node holds, per audience
+  kContact,         // "tidings/v1/contact": a member's own TLS pin, endpoints
 };
 
 // The domain's prefix string, e.g. "tidings/v1/envelope".

@@ -18,6 +18,7 @@
 //                                          version
 //   node_cert/<node id>                    an accepted SignedNodeCert               model Membership
 //   node_revocation/<node id>              an accepted SignedNodeRevocation         model Membership
+//   contact/<agency>                       a member's newest SignedMemberContact    model Membership
 //   node_issued/<node id>                  for a field node this node certified:    model Membership
 //                                          the first creation time (Unix ms,
 //                                          decimal) whose content keys it may
@@ -52,6 +53,7 @@ inline constexpr absl::string_view kSigned = "signed/";
 inline constexpr absl::string_view kNodeCert = "node_cert/";
 inline constexpr absl::string_view kNodeRevocation = "node_revocation/";
 inline constexpr absl::string_view kNodeIssued = "node_issued/";
+inline constexpr absl::string_view kContact = "contact/";
 inline constexpr absl::string_view kUnread = "unread/";
 inline constexpr absl::string_view kHoldings = "holdings/";
 inline constexpr absl::string_view kStorageKeyId = "storage_key_id";

@@ -227,9 +227,9 @@ absl::Status Daemon::Parts::LoadCredentials() {
     TIDINGS_RETURN_IF_ERROR(CheckRosterEntry(chain->current(), *identity));
   }
   TIDINGS_ASSIGN_OR_RETURN(
-      tls,
-      LoadNodeTlsCredentials(config, chain->current(),
-                             node_cert.has_value() ? &*node_cert : nullptr));
+      tls, LoadNodeTlsCredentials(config, chain->current(),
+                                  node_cert.has_value() ? &*node_cert : nullptr,
+                                  chain->ContactOf(config.principal)));
   return absl::OkStatus();
 }
 

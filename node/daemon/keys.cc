@@ -77,13 +77,16 @@ absl::StatusOr<crypto::Identity> LoadNodeIdentity(const Config& config) {
 }
 
 absl::StatusOr<crypto::TlsCredentials> LoadNodeTlsCredentials(
-    const Config& config, const Roster& roster, const proto::NodeCert* cert) {
+    const Config& config, const Roster& roster, const proto::NodeCert* cert,
+    const proto::MemberContact* contact) {
   TIDINGS_ASSIGN_OR_RETURN(
       crypto::TlsCredentials credentials,
       crypto::LoadTlsCredentials(config.tls_key_file, config.tls_cert_file));
   std::optional<crypto::Sha256> pinned =
       cert != nullptr ? crypto::Sha256::FromBytes(cert->tls_cert_sha256())
-                      : roster.TlsFingerprintOf(config.principal);
+      : contact != nullptr
+          ? crypto::Sha256::FromBytes(contact->tls_cert_sha256())
+          : roster.TlsFingerprintOf(config.principal);
   if (!pinned.has_value()) {
     // Not admitted yet: the admitting update pins the certificate, and
     // peers check it against that.
@@ -96,8 +99,10 @@ absl::StatusOr<crypto::TlsCredentials> LoadNodeTlsCredentials(
     return absl::FailedPreconditionError(absl::StrCat(
         "TLS certificate ", config.tls_cert_file, " has fingerprint ",
         crypto::ToHex(fingerprint.view()), ", but ",
-        cert != nullptr ? "the node certificate" : "the roster", " pins ",
-        crypto::ToHex(pinned->view()), " for ", config.principal));
+        cert != nullptr      ? "the node certificate"
+        : contact != nullptr ? "its contact"
+                             : "the roster",
+        " pins ", crypto::ToHex(pinned->view()), " for ", config.principal));
   }
   return credentials;
 }

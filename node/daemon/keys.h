@@ -57,10 +57,12 @@ absl::StatusOr<crypto::Identity> LoadNodeIdentity(const Config& config);
 // agency not (yet) in the roster is not checked here: peers check its
 // certificate against the update that admits it.
 // For a field node, `cert` is its certificate, and the TLS certificate must
-// be the one it pins.
+// be the one it pins. For a member with a contact that holds
+// (RosterChain::ContactOf), `contact` is it, and it pins instead.
 absl::StatusOr<crypto::TlsCredentials> LoadNodeTlsCredentials(
     const Config& config, const Roster& roster,
-    const proto::NodeCert* cert = nullptr);
+    const proto::NodeCert* cert = nullptr,
+    const proto::MemberContact* contact = nullptr);
 
 // A field node's certificate (`config.node_cert_file`, a serialized
 // proto::SignedNodeCert), checked to be `identity`'s: the same node id and

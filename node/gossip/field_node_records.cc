@@ -21,6 +21,11 @@ proto::NodeCerts NodeRecordsOf(const RosterChain& chain) {
       out.add_revocations(node.signed_revocation.SerializeAsString());
     }
   }
+  for (const auto& [agency, contact] : chain.nodes().contacts()) {
+    if (chain.ContactOf(agency) != nullptr) {
+      out.add_contacts(contact.signed_contact.SerializeAsString());
+    }
+  }
   return out;
 }
 
@@ -34,7 +39,8 @@ std::vector<proto::PeerMessage> NodeRecordMessages(
   auto next = [&](size_t size) -> proto::NodeCerts& {
     if (out.empty() || bytes + size > kChunkBytes ||
         out.back().node_certs().certs_size() >= kChunkRecords ||
-        out.back().node_certs().revocations_size() >= kChunkRecords) {
+        out.back().node_certs().revocations_size() >= kChunkRecords ||
+        out.back().node_certs().contacts_size() >= kChunkRecords) {
       out.emplace_back();
       out.back().mutable_node_certs();
       bytes = 0;
@@ -47,6 +53,9 @@ std::vector<proto::PeerMessage> NodeRecordMessages(
   }
   for (const std::string& revocation : records.revocations()) {
     next(revocation.size()).add_revocations(revocation);
+  }
+  for (const std::string& contact : records.contacts()) {
+    next(contact.size()).add_contacts(contact);
   }
   return out;
 }
@@ -72,19 +81,20 @@ absl::Status FieldNodeRecords::OnMessage(absl::string_view peer,
                                          const proto::PeerMessage& message) {
   const proto::NodeCerts& certs = message.node_certs();
   // Records of current members only are gossiped (NodeRecordsOf).
-  const size_t max_records =
-      kMaxFieldNodesPerAgency *
-      static_cast<size_t>(
-          context_.membership.chain()->current().roster().members_size());
+  const auto members = static_cast<size_t>(
+      context_.membership.chain()->current().roster().members_size());
+  const size_t max_records = kMaxFieldNodesPerAgency * members;
   if (static_cast<size_t>(certs.certs_size()) > max_records ||
-      static_cast<size_t>(certs.revocations_size()) > max_records) {
+      static_cast<size_t>(certs.revocations_size()) > max_records ||
+      static_cast<size_t>(certs.contacts_size()) > members) {
     context_.counters.Add("rejected.node_records");
     return context_.links.Strike(peer);
   }
   Membership::NodeRecordsOffered offered =
       context_.membership.OfferNodeRecords(certs);
-  const int fresh =
-      offered.fresh.certs_size() + offered.fresh.revocations_size();
+  const int fresh = offered.fresh.certs_size() +
+                    offered.fresh.revocations_size() +
+                    offered.fresh.contacts_size();
   if (fresh > 0) context_.counters.Add("node_records.learnt", fresh);
   // What is new here goes on, once (before any strike closes the link).
   for (const proto::PeerMessage& out : NodeRecordMessages(offered.fresh)) {

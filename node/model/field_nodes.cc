@@ -231,12 +231,19 @@ absl::Status CheckCertShape(absl::string_view what, const proto::NodeCert& cert,
 // one node pass for the other.
 absl::Status CheckKeysUnshared(
     absl::string_view what, const proto::NodeCert& cert, const Roster& current,
-    const std::map<std::string, FieldNode, std::less<>>& nodes) {
+    const std::map<std::string, FieldNode, std::less<>>& nodes,
+    const std::map<std::string, Contact, std::less<>>& contacts) {
   for (const proto::Member& m : current.roster().members()) {
     if (m.sign_pk() == cert.sign_pk() || m.box_pk() == cert.box_pk() ||
         m.tls_cert_sha256() == cert.tls_cert_sha256()) {
       return absl::AlreadyExistsError(absl::StrCat(
           what, ": a key or the certificate is also ", m.agency(), "'s"));
+    }
+  }
+  for (const auto& [agency, contact] : contacts) {
+    if (contact.contact.tls_cert_sha256() == cert.tls_cert_sha256()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          what, ": the certificate is also ", agency, "'s (its contact)"));
     }
   }
   for (const auto& [id, other] : nodes) {
@@ -298,7 +305,8 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithCert(
         absl::StrCat(what, ": ", agency, " already has ",
                      kMaxFieldNodesPerAgency, " field nodes"));
   }
-  TIDINGS_RETURN_IF_ERROR(CheckKeysUnshared(what, cert, current, nodes_));
+  TIDINGS_RETURN_IF_ERROR(
+      CheckKeysUnshared(what, cert, current, nodes_, contacts_));
   FieldNodes out = *this;
   FieldNode& entry = out.nodes_[cert.node()];
   entry.has_cert = true;
@@ -380,6 +388,106 @@ absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithRevocation(
   entry.signed_revocation = signed_revocation;
   entry.revocation_signer_pk = std::move(signer_pk);
   return std::optional<FieldNodes>(std::move(out));
+}
+
+namespace {
+
+absl::Status CheckContactShape(absl::string_view what,
+                               const proto::MemberContact& contact,
+                               const proto::SignedMemberContact& whole) {
+  if (contact.tls_cert_sha256().size() != crypto::Sha256::kSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": tls_cert_sha256 is not 32 bytes"));
+  }
+  bool long_endpoint = false;
+  for (const std::string& e : contact.endpoints()) {
+    long_endpoint |= e.size() > 256;
+  }
+  if (contact.endpoints_size() > 16 || long_endpoint) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": too many endpoints or one too long (16, 256 bytes each)"));
+  }
+  if (whole.ByteSizeLong() > kMaxContactBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", whole.ByteSizeLong(), " bytes; at most ",
+                     kMaxContactBytes));
+  }
+  return absl::OkStatus();
+}
+
+// Whether `a` replaces `b`: issued later, or at the same time with the
+// smaller hash (so that every node keeps the same one).
+bool Replaces(const Contact& a, const Contact& b) {
+  if (a.contact.issued_unix_ms() != b.contact.issued_unix_ms()) {
+    return a.contact.issued_unix_ms() > b.contact.issued_unix_ms();
+  }
+  return a.hash < b.hash;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<FieldNodes>> FieldNodes::WithContact(
+    const proto::SignedMemberContact& signed_contact,
+    const Roster* signed_under, const Roster& current) const {
+  Contact entry;
+  if (!entry.contact.ParseFromString(signed_contact.contact())) {
+    return absl::InvalidArgumentError(
+        "member contact does not parse as a tidings.proto.MemberContact");
+  }
+  const proto::MemberContact& contact = entry.contact;
+  if (IsFieldNode(contact.agency())) {
+    return absl::InvalidArgumentError(
+        "member contact: a field node's details are in its certificate");
+  }
+  TIDINGS_RETURN_IF_ERROR(ValidatePrincipal(contact.agency()));
+  const std::string what = absl::StrCat("contact of ", contact.agency());
+  entry.hash = crypto::Hash(signed_contact.SerializeAsString()).str();
+  const Contact* known = FindContact(contact.agency());
+  // Known or older bytes cost no signature check (gossip repeats itself).
+  if (known != nullptr && !Replaces(entry, *known)) return std::nullopt;
+  TIDINGS_RETURN_IF_ERROR(CheckContactShape(what, contact, signed_contact));
+  TIDINGS_RETURN_IF_ERROR(
+      CheckAgencySignature(what, contact.agency(), contact.roster_version(),
+                           signed_contact.contact(), signed_contact.signature(),
+                           crypto::Domain::kContact, signed_under, current,
+                           Grants::kYes)
+          .status());
+  if (signed_under->Find(contact.agency())->SerializeAsString() !=
+      current.Find(contact.agency())->SerializeAsString()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": signed under roster v", contact.roster_version(),
+        ", and a later update changed ", contact.agency(), "'s entry"));
+  }
+  for (const proto::Member& m : current.roster().members()) {
+    if (m.agency() != contact.agency() &&
+        m.tls_cert_sha256() == contact.tls_cert_sha256()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(what, ": the certificate is also ", m.agency(), "'s"));
+    }
+  }
+  for (const auto& [agency, other] : contacts_) {
+    if (agency != contact.agency() &&
+        other.contact.tls_cert_sha256() == contact.tls_cert_sha256()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(what, ": the certificate is also ", agency, "'s"));
+    }
+  }
+  for (const auto& [id, node] : nodes_) {
+    if (node.has_cert &&
+        node.cert.tls_cert_sha256() == contact.tls_cert_sha256()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(what, ": the certificate is also ", id, "'s"));
+    }
+  }
+  entry.signed_contact = signed_contact;
+  FieldNodes out = *this;
+  out.contacts_[contact.agency()] = std::move(entry);
+  return std::optional<FieldNodes>(std::move(out));
+}
+
+const Contact* FieldNodes::FindContact(absl::string_view agency) const {
+  auto it = contacts_.find(agency);
+  return it == contacts_.end() ? nullptr : &it->second;
 }
 
 const FieldNode* FieldNodes::Active(absl::string_view node,
@@ -473,6 +581,28 @@ absl::StatusOr<proto::SignedNodeCert> SignNodeCert(
           .str());
   // The same checks every receiver runs.
   TIDINGS_RETURN_IF_ERROR(FieldNodes().WithCert(out, &roster, roster).status());
+  return out;
+}
+
+absl::StatusOr<proto::SignedMemberContact> SignMemberContact(
+    const std::string& tls_cert_sha256,
+    const std::vector<std::string>& endpoints, int64_t issued_unix_ms,
+    const crypto::Identity& agency, const Roster& roster) {
+  TIDINGS_RETURN_IF_ERROR(CheckCertifier(agency.principal(), agency, roster));
+  proto::MemberContact contact;
+  contact.set_agency(agency.principal());
+  contact.set_roster_version(roster.version());
+  contact.set_issued_unix_ms(issued_unix_ms);
+  contact.set_tls_cert_sha256(tls_cert_sha256);
+  for (const std::string& e : endpoints) contact.add_endpoints(e);
+  proto::SignedMemberContact out;
+  out.set_contact(contact.SerializeAsString());
+  out.set_signature(crypto::Sign(agency.signing_key(), crypto::Domain::kContact,
+                                 out.contact())
+                        .str());
+  // The same checks every receiver runs.
+  TIDINGS_RETURN_IF_ERROR(
+      FieldNodes().WithContact(out, &roster, roster).status());
   return out;
 }
 

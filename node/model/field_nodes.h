@@ -11,7 +11,10 @@
 //
 // `FieldNodes` is an immutable set of the certificates and revocations a node
 // has accepted; node/membership.h keeps the current one next to the roster
-// chain and judges, against the current roster, which of them hold.
+// chain and judges, against the current roster, which of them hold. It also
+// keeps each member's newest contact (proto::MemberContact: its own TLS pin
+// and endpoints, signed by it alone): like a certificate, a record one
+// principal signs outside the roster chain, travelling with the certificates.
 //
 // Thread-safety: FieldNodes is immutable; the free functions are pure.
 #ifndef TIDINGS_NODE_MODEL_FIELD_NODES_H_
@@ -76,6 +79,16 @@ struct FieldNode {
   std::string revocation_signer_pk;  // the agency key that signed it
 };
 
+// A serialized SignedMemberContact, at most.
+inline constexpr size_t kMaxContactBytes = 8 * 1024;
+
+// A member's contact as this node keeps it (the newest known).
+struct Contact {
+  proto::SignedMemberContact signed_contact;
+  proto::MemberContact contact;
+  std::string hash;  // BLAKE2b-256 of the SignedMemberContact bytes
+};
+
 class FieldNodes {
  public:
   FieldNodes() = default;
@@ -110,6 +123,26 @@ class FieldNodes {
       const proto::SignedNodeRevocation& signed_revocation,
       const Roster* signed_under, const Roster& current) const;
 
+  // A member's contact (proto::MemberContact), checked against the roster
+  // it was signed under; returns the set with it in place of the member's
+  // older contact, or nullopt if it is known or not newer than the one kept
+  // (later issued_unix_ms, then smaller hash, wins). Errors:
+  //  - kInvalidArgument if it does not parse or a field is malformed;
+  //  - kUnauthenticated if the signature does not verify under the agency's
+  //    key in `signed_under`; roster_ahead when `signed_under` is null;
+  //  - kFailedPrecondition if the agency is not a member of `current`, its
+  //    key is revoked, or its entry changed since `signed_under`;
+  //  - kAlreadyExists if the certificate fingerprint is another principal's.
+  absl::StatusOr<std::optional<FieldNodes>> WithContact(
+      const proto::SignedMemberContact& signed_contact,
+      const Roster* signed_under, const Roster& current) const;
+  // The newest contact known of `agency` (whether it still holds is the
+  // chain's to say: RosterChain::ContactOf), or nullptr.
+  const Contact* FindContact(absl::string_view agency) const;
+  const std::map<std::string, Contact, std::less<>>& contacts() const {
+    return contacts_;
+  }
+
   // Whether `node`'s certificate holds under `current`: known, not revoked,
   // its agency a member, and the agency key that signed it not revoked.
   const FieldNode* Active(absl::string_view node, const Roster& current) const;
@@ -129,6 +162,7 @@ class FieldNodes {
 
  private:
   std::map<std::string, FieldNode, std::less<>> nodes_;
+  std::map<std::string, Contact, std::less<>> contacts_;  // by agency
 };
 
 // Signs `cert` as `agency`'s certificate of one of its field nodes, under
@@ -143,6 +177,14 @@ absl::StatusOr<proto::SignedNodeRevocation> SignNodeRevocation(
     const proto::NodeCert& cert, std::vector<proto::FeedCut> cuts,
     int64_t revoked_unix_ms, const crypto::Identity& agency,
     const Roster& roster);
+
+// Signs `agency`'s contact (its TLS certificate fingerprint and endpoints)
+// under `roster`, dated `issued_unix_ms`. kFailedPrecondition if `agency`
+// is not a member of `roster` with this key.
+absl::StatusOr<proto::SignedMemberContact> SignMemberContact(
+    const std::string& tls_cert_sha256,
+    const std::vector<std::string>& endpoints, int64_t issued_unix_ms,
+    const crypto::Identity& agency, const Roster& roster);
 
 }  // namespace tidings::node
 

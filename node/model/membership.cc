@@ -18,6 +18,7 @@ namespace tidings::node {
 namespace {
 
 // State record names (storage/state_keys.h).
+using storage::state_keys::kContact;
 using storage::state_keys::kNodeCert;
 using storage::state_keys::kNodeIssued;
 using storage::state_keys::kNodeRevocation;
@@ -159,9 +160,29 @@ std::optional<crypto::VerifyKey> RosterChain::VerifyKeyOf(
   return crypto::VerifyKey::FromBytes(node->cert.sign_pk());
 }
 
+const proto::MemberContact* RosterChain::ContactOf(
+    absl::string_view agency) const {
+  const Contact* contact = nodes_->FindContact(agency);
+  if (contact == nullptr) return nullptr;
+  const Roster* signed_under = at(contact->contact.roster_version());
+  const proto::Member* now = current().Find(agency);
+  if (signed_under == nullptr || now == nullptr) return nullptr;
+  const proto::Member* then = signed_under->Find(agency);
+  if (then == nullptr ||
+      then->SerializeAsString() != now->SerializeAsString()) {
+    return nullptr;
+  }
+  return &contact->contact;
+}
+
 std::optional<crypto::Sha256> RosterChain::TlsFingerprintOf(
     absl::string_view principal) const {
-  if (!IsFieldNode(principal)) return current().TlsFingerprintOf(principal);
+  if (!IsFieldNode(principal)) {
+    if (const proto::MemberContact* contact = ContactOf(principal)) {
+      return crypto::Sha256::FromBytes(contact->tls_cert_sha256());
+    }
+    return current().TlsFingerprintOf(principal);
+  }
   const FieldNode* node = nodes_->Active(principal, current());
   if (node == nullptr) return std::nullopt;
   return crypto::Sha256::FromBytes(node->cert.tls_cert_sha256());
@@ -169,7 +190,8 @@ std::optional<crypto::Sha256> RosterChain::TlsFingerprintOf(
 
 bool RosterChain::IsPinned(const crypto::Sha256& fingerprint) const {
   for (const proto::Member& m : current().roster().members()) {
-    if (m.tls_cert_sha256() == fingerprint.view()) return true;
+    std::optional<crypto::Sha256> pinned = TlsFingerprintOf(m.agency());
+    if (pinned.has_value() && *pinned == fingerprint) return true;
   }
   for (const auto& [id, node] : nodes_->all()) {
     if (node.has_cert && node.cert.tls_cert_sha256() == fingerprint.view() &&
@@ -262,6 +284,14 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Open(
         spdlog::warn("stored node revocation {} no longer holds; dropped", key);
       }
     }
+    TIDINGS_ASSIGN_OR_RETURN(auto contacts, log->ScanState(kContact));
+    for (const auto& [key, value] : contacts) {
+      proto::SignedMemberContact contact;
+      if (!contact.ParseFromString(value) ||
+          !out->OfferContactLocked(contact, false).ok()) {
+        spdlog::info("stored member contact {} no longer holds; dropped", key);
+      }
+    }
   }
   for (const auto& [key, value] : proposals) {
     proto::SignedRoster proposal;
@@ -351,14 +381,14 @@ absl::StatusOr<Offered> Membership::OfferLocked(
     return absl::InvalidArgumentError("a genesis roster is not an update");
   }
   if (version <= chain_->version()) {
-    return OfferHeldVersionLocked(update, version, applied);
+    return OfferHeldVersionLocked(update, version);
   }
   TIDINGS_RETURN_IF_ERROR(CheckSuccessorLocked(roster));
   return MergeProposalLocked(update, applied);
 }
 
 absl::StatusOr<Offered> Membership::OfferHeldVersionLocked(
-    const proto::SignedRoster& update, uint32_t version, bool* applied) {
+    const proto::SignedRoster& update, uint32_t version) {
   const Roster& have = *chain_->at(version);
   if (update.roster() == have.signed_roster().roster()) {
     return Offered::kKnown;
@@ -366,61 +396,9 @@ absl::StatusOr<Offered> Membership::OfferHeldVersionLocked(
   TIDINGS_ASSIGN_OR_RETURN(UpdateCheck check,
                            CheckUpdate(*chain_->at(version - 1), update));
   if (!check.complete) return Offered::kStale;
-  // A change an agency makes to its own entry needs one signature, so it
-  // may race with another change honestly: that is not a fork. A k-signed
-  // update beats a self-change; between two self-changes the smaller hash
-  // wins. Every node ends with the same winner if it is the newest version
-  // it holds; if a node already built on the loser, the chains split, and
-  // that is reported as a fork like any other.
-  absl::StatusOr<UpdateCheck> have_check =
-      CheckUpdate(*chain_->at(version - 1), have.signed_roster());
-  const bool incoming_self = check.needed == 1 && !check.self_change.empty();
-  const bool have_self = have_check.ok() && have_check->needed == 1 &&
-                         !have_check->self_change.empty();
-  if (incoming_self || have_self) {
-    const bool incoming_wins = incoming_self == have_self
-                                   ? check.hash.view() < have.hash().view()
-                                   : have_self;
-    return ResolveSelfChangeLocked(update, version, incoming_wins, applied);
-  }
+  // Two complete updates for one version: every honest member signs one
+  // proposal per version and k > n/2, so some signer equivocated.
   return RecordForkLocked(update, version, have, check);
-}
-
-absl::StatusOr<Offered> Membership::ResolveSelfChangeLocked(
-    const proto::SignedRoster& update, uint32_t version, bool incoming_wins,
-    bool* applied) {
-  if (!incoming_wins) {
-    spdlog::warn("roster v{}: a concurrent change lost to the one held",
-                 version);
-    return Offered::kStale;
-  }
-  if (version != chain_->version()) {
-    // The loser already has a successor here. Recording a fork would let
-    // any single member freeze the chain (a self-change needs only its own
-    // signature), so it is refused as stale; the node's history differs
-    // from its peers' from this version on until an operator rebuilds it
-    // (docs/architecture.md, known limitations).
-    spdlog::warn(
-        "roster v{}: a concurrent change would replace one this "
-        "node has built on; refused",
-        version);
-    return Offered::kStale;
-  }
-  spdlog::warn(
-      "roster v{}: a concurrent change replaces the one held "
-      "(k signatures, or the smaller hash, win)",
-      version);
-  std::vector<std::shared_ptr<const Roster>> versions = chain_->versions();
-  versions.resize(version);
-  std::shared_ptr<const RosterChain> before = chain_;
-  chain_ = std::make_shared<const RosterChain>(std::move(versions),
-                                               chain_->shared_nodes());
-  if (absl::Status applied_status = ApplyLocked(update); !applied_status.ok()) {
-    chain_ = std::move(before);
-    return applied_status;
-  }
-  *applied = true;
-  return Offered::kApplied;
 }
 
 absl::StatusOr<Offered> Membership::RecordForkLocked(
@@ -791,12 +769,46 @@ Membership::NodeRecordsOffered Membership::OfferNodeRecords(
       if (!added.ok()) out.refused.push_back(added.status());
       if (added.ok() && *added) out.fresh.add_revocations(bytes);
     }
+    for (const std::string& bytes : records.contacts()) {
+      proto::SignedMemberContact contact;
+      absl::StatusOr<bool> added =
+          bytes.size() <= kMaxContactBytes && contact.ParseFromString(bytes)
+              ? OfferContactLocked(contact, true)
+              : absl::InvalidArgumentError(
+                    "member contact does not parse as a "
+                    "tidings.proto.SignedMemberContact");
+      if (!added.ok()) out.refused.push_back(added.status());
+      if (added.ok() && *added) out.fresh.add_contacts(bytes);
+    }
     chain = chain_;
   }
-  if (out.fresh.certs_size() + out.fresh.revocations_size() > 0) {
+  if (out.fresh.certs_size() + out.fresh.revocations_size() +
+          out.fresh.contacts_size() >
+      0) {
     NotifyNodes(chain);
   }
   return out;
+}
+
+absl::StatusOr<bool> Membership::OfferContactLocked(
+    const proto::SignedMemberContact& contact, bool persist) {
+  proto::MemberContact parsed;
+  const Roster* signed_under = parsed.ParseFromString(contact.contact())
+                                   ? chain_->at(parsed.roster_version())
+                                   : nullptr;
+  TIDINGS_ASSIGN_OR_RETURN(
+      std::optional<FieldNodes> next,
+      chain_->nodes().WithContact(contact, signed_under, chain_->current()));
+  if (!next.has_value()) return false;
+  if (persist && log_ != nullptr) {
+    TIDINGS_RETURN_IF_ERROR(log_->PutState(
+        absl::StrCat(kContact, parsed.agency()), contact.SerializeAsString()));
+  }
+  spdlog::info("contact of {} issued {} applied", parsed.agency(),
+               parsed.issued_unix_ms());
+  chain_ = std::make_shared<const RosterChain>(
+      chain_->versions(), std::make_shared<const FieldNodes>(*std::move(next)));
+  return true;
 }
 
 namespace {
@@ -804,7 +816,9 @@ namespace {
 // One record's outcome from OfferNodeRecords.
 absl::StatusOr<bool> OutcomeOf(const Membership::NodeRecordsOffered& offered) {
   if (!offered.refused.empty()) return offered.refused.front();
-  return offered.fresh.certs_size() + offered.fresh.revocations_size() > 0;
+  return offered.fresh.certs_size() + offered.fresh.revocations_size() +
+             offered.fresh.contacts_size() >
+         0;
 }
 
 }  // namespace
@@ -821,6 +835,48 @@ absl::StatusOr<bool> Membership::OfferNodeRevocation(
   proto::NodeCerts records;
   records.add_revocations(revocation.SerializeAsString());
   return OutcomeOf(OfferNodeRecords(records));
+}
+
+absl::StatusOr<bool> Membership::OfferContact(
+    const proto::SignedMemberContact& contact) {
+  proto::NodeCerts records;
+  records.add_contacts(contact.SerializeAsString());
+  return OutcomeOf(OfferNodeRecords(records));
+}
+
+absl::StatusOr<proto::SignedMemberContact> Membership::PublishContact(
+    std::string tls_cert_sha256, std::vector<std::string> endpoints,
+    const crypto::Identity& identity, int64_t now_unix_ms) {
+  std::shared_ptr<const RosterChain> now = chain();
+  const proto::Member* member = now->current().Find(identity.principal());
+  if (member == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        identity.principal(), " is not a member of roster v", now->version()));
+  }
+  const proto::MemberContact* held = now->ContactOf(identity.principal());
+  if (tls_cert_sha256.empty()) {
+    tls_cert_sha256 =
+        held != nullptr ? held->tls_cert_sha256() : member->tls_cert_sha256();
+  }
+  if (endpoints.empty()) {
+    const auto& from =
+        held != nullptr ? held->endpoints() : member->endpoints();
+    endpoints.assign(from.begin(), from.end());
+  }
+  // Later than any contact of this agency known here, even one that no
+  // longer holds: the newest wins everywhere.
+  int64_t issued = now_unix_ms;
+  if (const Contact* known = now->nodes().FindContact(identity.principal())) {
+    issued = std::max(issued, known->contact.issued_unix_ms() + 1);
+  }
+  TIDINGS_ASSIGN_OR_RETURN(proto::SignedMemberContact contact,
+                           SignMemberContact(tls_cert_sha256, endpoints, issued,
+                                             identity, now->current()));
+  TIDINGS_ASSIGN_OR_RETURN(const bool fresh, OfferContact(contact));
+  if (!fresh) {
+    return absl::InternalError("this node's own new contact was not taken");
+  }
+  return contact;
 }
 
 absl::StatusOr<proto::SignedNodeCert> Membership::CertifyNode(

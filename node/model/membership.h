@@ -94,8 +94,13 @@ class RosterChain {
   bool IsActive(absl::string_view principal) const;
   std::optional<crypto::VerifyKey> VerifyKeyOf(
       absl::string_view principal) const;
+  // A member's pin is its contact's while that holds (ContactOf), else its
+  // roster entry's; a field node's is its certificate's.
   std::optional<crypto::Sha256> TlsFingerprintOf(
       absl::string_view principal) const;
+  // `agency`'s newest contact if it holds: the agency is a member and its
+  // entry is the same as in the roster the contact was signed under.
+  const proto::MemberContact* ContactOf(absl::string_view agency) const;
   // Whether `fingerprint` is an active principal's TLS certificate.
   bool IsPinned(const crypto::Sha256& fingerprint) const;
   // `principal`'s long-term box key as of roster `version` (for a field
@@ -177,6 +182,11 @@ class Membership {
   absl::StatusOr<bool> OfferNodeCert(const proto::SignedNodeCert& cert);
   absl::StatusOr<bool> OfferNodeRevocation(
       const proto::SignedNodeRevocation& revocation);
+  // A member's contact (FieldNodes::WithContact): true if it is new and
+  // replaces the one kept; then it is kept in the log and the node
+  // listeners run. Not held when signed under a version not reached: the
+  // handshake brings both ends of a link to one roster first.
+  absl::StatusOr<bool> OfferContact(const proto::SignedMemberContact& contact);
   // A batch off the wire (serialized records; certificates first): each is
   // offered as above, and the node listeners run once if any was new.
   struct NodeRecordsOffered {
@@ -209,6 +219,14 @@ class Membership {
       absl::string_view node, const crypto::Identity& identity,
       int64_t now_unix_ms);
 
+  // Signs `identity`'s contact under the current roster: `tls_cert_sha256`
+  // and `endpoints` replace what the member's entry (or its last contact)
+  // says, each where not empty. Dated now, or just after the contact it
+  // replaces. Offered, so the node listeners run.
+  absl::StatusOr<proto::SignedMemberContact> PublishContact(
+      std::string tls_cert_sha256, std::vector<std::string> endpoints,
+      const crypto::Identity& identity, int64_t now_unix_ms);
+
   // Called after each accepted certificate or revocation with the new chain.
   void AddNodesListener(std::function<void(const RosterChain&)> listener);
 
@@ -221,16 +239,11 @@ class Membership {
   absl::StatusOr<Offered> OfferLocked(const proto::SignedRoster& update,
                                       bool* applied)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // An update for a version this chain holds already: known, stale, a
-  // concurrent self-change, or a fork.
+  // An update for a version this chain holds already: known, stale or a
+  // fork.
   absl::StatusOr<Offered> OfferHeldVersionLocked(
-      const proto::SignedRoster& update, uint32_t version, bool* applied)
+      const proto::SignedRoster& update, uint32_t version)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Of two concurrent changes at `version`, one a self-change: the winner
-  // replaces the held one if nothing is built on it yet, else stale.
-  absl::StatusOr<Offered> ResolveSelfChangeLocked(
-      const proto::SignedRoster& update, uint32_t version, bool incoming_wins,
-      bool* applied) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A second complete update at `version` (not `have`): kept and reported.
   absl::StatusOr<Offered> RecordForkLocked(const proto::SignedRoster& update,
                                            uint32_t version, const Roster& have,
@@ -260,6 +273,9 @@ class Membership {
                                        bool persist)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RetryHeldNodesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<bool> OfferContactLocked(
+      const proto::SignedMemberContact& contact, bool persist)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HoldLocked(const proto::SignedNodeCert* cert,
                   const proto::SignedNodeRevocation* rev, uint32_t version)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -129,33 +129,6 @@ absl::Status ValidateGenesisStructure(const proto::Roster& roster) {
   return ValidateMembers(roster);
 }
 
-// Whether `next` changes only `agency`'s own name, endpoints or TLS
-// certificate relative to `prev` (the change an agency may make alone).
-bool IsSelfChangeOf(const proto::Roster& prev, const proto::Roster& next,
-                    std::string* agency) {
-  if (prev.members_size() != next.members_size() ||
-      prev.threshold() != next.threshold() ||
-      prev.revocations_size() != next.revocations_size()) {
-    return false;
-  }
-  int changed = -1;
-  for (int i = 0; i < prev.members_size(); ++i) {
-    const proto::Member& a = prev.members(i);
-    const proto::Member& b = next.members(i);
-    if (a.agency() != b.agency() || a.sign_pk() != b.sign_pk() ||
-        a.box_pk() != b.box_pk()) {
-      return false;
-    }
-    if (a.SerializeAsString() != b.SerializeAsString()) {
-      if (changed >= 0) return false;
-      changed = i;
-    }
-  }
-  if (changed < 0) return false;
-  *agency = next.members(changed).agency();
-  return true;
-}
-
 // A revocation new in `next`: it names the key `prev` held, is dated
 // `next`'s version, once per agency (`revoked_now` collects them), with
 // sorted cuts, and matches whether the agency stays a member.
@@ -437,11 +410,7 @@ absl::StatusOr<UpdateCheck> CheckUpdate(const Roster& prev,
   out.version = next.version();
   out.hash = crypto::Hash(update.roster());
   out.signers.assign(signers.begin(), signers.end());
-  std::string self;
-  if (IsSelfChangeOf(prev.roster(), next, &self)) out.self_change = self;
-  const bool self_signed =
-      !out.self_change.empty() && signers.contains(out.self_change);
-  out.needed = self_signed ? 1 : prev.roster().threshold();
+  out.needed = prev.roster().threshold();
   out.complete = out.signers.size() >= out.needed;
   return out;
 }

@@ -77,15 +77,16 @@ class Roster {
 };
 
 // What CheckUpdate found: an update is complete (it may be applied) with
-// `needed` valid signatures of members of the previous roster: its
-// threshold, or just the changed member's own for a change of only its own
-// name, endpoints or TLS certificate.
+// `needed` valid signatures of members of the previous roster, its
+// threshold, whatever it changes. (A member changes its own TLS certificate
+// and endpoints alone with a contact, proto::MemberContact, outside the
+// chain: a change one member signs alone could race another update for the
+// same version and split the chain.)
 struct UpdateCheck {
   uint32_t version = 0;
   crypto::Hash256 hash;              // of the update's roster bytes
   std::vector<std::string> signers;  // sorted
   uint32_t needed = 0;
-  std::string self_change;  // the agency that changes only its own entry
   bool complete = false;
 };
 

@@ -123,23 +123,6 @@ absl::Status SetThreshold(const Roster&, const Request& request,
   return absl::OkStatus();
 }
 
-absl::Status SetEndpoints(const Roster&, const Request& request,
-                          const RosterChangeContext& context,
-                          proto::Roster& next) {
-  proto::Member* member = FindMember(next, context.self);
-  if (member == nullptr) {
-    return absl::FailedPreconditionError("this agency is not a member");
-  }
-  if (request.endpoints_size() > 0) {
-    *member->mutable_endpoints() = request.endpoints();
-  }
-  if (!request.tls_cert_sha256().empty()) {
-    member->set_tls_cert_sha256(request.tls_cert_sha256());
-  }
-  next.set_change(absl::StrCat("endpoints of ", context.self));
-  return absl::OkStatus();
-}
-
 // Whether a change of the member count re-computes k.
 enum class Recount { kYes, kNo };
 
@@ -156,7 +139,6 @@ constexpr OpEntry kOps[] = {
     {"rotate", &Rotate, Recount::kNo},
     {"revoke", &Revoke, Recount::kNo},
     {"threshold", &SetThreshold, Recount::kNo},
-    {"endpoints", &SetEndpoints, Recount::kNo},
 };
 
 const OpEntry* EntryNamed(absl::string_view name) {

@@ -1,6 +1,8 @@
 // Roster changes an officer asks for: the successor roster that one change
-// (admit, remove, rotate, revoke, threshold, endpoints) makes of the current
-// one, before anyone signs it (Membership::Propose signs and offers it).
+// (admit, remove, rotate, revoke, threshold) makes of the current one,
+// before anyone signs it (Membership::Propose signs and offers it). A
+// member's own endpoints and TLS pin change with a contact instead
+// (Membership::PublishContact), outside the chain.
 //
 // The policy lives here, apart from the client service that receives the
 // request: which fields each change reads, what it refuses, how a removal
@@ -33,11 +35,8 @@ namespace tidings::node {
 //   "revoke"     as rotate, and the old key is revoked with cuts (it was
 //                compromised)
 //   "threshold"  k becomes request.threshold
-//   "endpoints"  this node's own endpoints and/or TLS pin
 
 struct RosterChangeContext {
-  // This node's agency: the member whose endpoints "endpoints" changes.
-  std::string self;
   // The successor's created_unix_ms.
   absl::Time now;
   // The feed cuts for a revocation of `agency`: the head of every feed of
@@ -53,9 +52,7 @@ struct RosterChangeContext {
 // roster's own rules (MakeUpdate) judge the result.
 // Errors: kInvalidArgument for an unknown op, a malformed agency id (admit)
 // or a key file of another agency (rotate, revoke); kAlreadyExists to admit
-// a member; kNotFound to remove, rotate or revoke a non-member;
-// kFailedPrecondition for "endpoints" when this node's agency is not a
-// member.
+// a member; kNotFound to remove, rotate or revoke a non-member.
 absl::StatusOr<proto::Roster> NextRoster(
     const Roster& current, const proto::RosterProposeRequest& request,
     const RosterChangeContext& context);

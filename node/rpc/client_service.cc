@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/status_macros.h"
@@ -144,8 +146,9 @@ class ClientService final : public proto::Client::Service {
   grpc::Status ProposeRoster(grpc::ServerContext*,
                              const proto::RosterProposeRequest* request,
                              proto::RosterProposalStatus* response) override {
+    if (request->op() == "endpoints") return PublishContact(*request, response);
     const std::shared_ptr<const RosterChain> chain = deps_.membership->chain();
-    const RosterChangeContext context{deps_.identity->principal(), absl::Now(),
+    const RosterChangeContext context{absl::Now(),
                                       [this](absl::string_view agency) {
                                         return CutsFor(*deps_.log, agency);
                                       }};
@@ -156,6 +159,36 @@ class ClientService final : public proto::Client::Service {
         deps_.membership->Propose(*std::move(next), *deps_.identity);
     if (!proposal.ok()) return ToGrpc(proposal.status());
     return Answer(*proposal, response);
+  }
+
+  // A change of this node's own endpoints or TLS pin: its signed contact.
+  grpc::Status PublishContact(const proto::RosterProposeRequest& request,
+                              proto::RosterProposalStatus* response) {
+    if (request.endpoints_size() == 0 && request.tls_cert_sha256().empty()) {
+      return ToGrpc(absl::InvalidArgumentError(
+          "'endpoints' needs endpoints or a TLS certificate fingerprint"));
+    }
+    absl::StatusOr<proto::SignedMemberContact> contact =
+        deps_.membership->PublishContact(
+            request.tls_cert_sha256(),
+            {request.endpoints().begin(), request.endpoints().end()},
+            *deps_.identity, absl::ToUnixMillis(absl::Now()));
+    if (!contact.ok()) return ToGrpc(contact.status());
+    proto::NodeCerts records;
+    records.add_contacts(contact->SerializeAsString());
+    deps_.engine->AnnounceNodeRecords(records);
+    proto::MemberContact parsed;
+    parsed.ParseFromString(contact->contact());
+    response->set_hash(crypto::Hash(contact->SerializeAsString()).str());
+    response->set_version(parsed.roster_version());
+    response->set_change(
+        absl::StrCat("contact of ", parsed.agency(), " (TLS certificate ",
+                     crypto::ToHex(parsed.tls_cert_sha256()), ", endpoints ",
+                     absl::StrJoin(parsed.endpoints(), ", "), ")"));
+    response->add_signers(parsed.agency());
+    response->set_needed(1);
+    response->set_applied(true);
+    return grpc::Status::OK;
   }
 
   grpc::Status SignRoster(grpc::ServerContext*,
@@ -239,6 +272,12 @@ class ClientService final : public proto::Client::Service {
       info->set_version(fork.version);
       info->set_applied_hash(fork.applied_hash);
       info->set_other_hash(fork.other_hash);
+    }
+    for (const proto::Member& member : chain->current().roster().members()) {
+      if (const proto::MemberContact* contact =
+              chain->ContactOf(member.agency())) {
+        *response->add_contacts() = *contact;
+      }
     }
     return grpc::Status::OK;
   }

@@ -118,6 +118,11 @@ class Link {
   // read and set under PeerTransport::mu_.
   bool superseded() const { return superseded_; }
   void set_superseded() { superseded_ = true; }
+  // The TLS pin of the principal when the link came up; likewise under mu_.
+  const std::optional<crypto::Sha256>& pinned() const { return pinned_; }
+  void set_pinned(std::optional<crypto::Sha256> pinned) {
+    pinned_ = std::move(pinned);
+  }
 
  private:
   // Constant after construction
@@ -129,6 +134,7 @@ class Link {
   Outbox outbox_;
   std::atomic<bool> authenticated_{false};
   bool superseded_ = false;
+  std::optional<crypto::Sha256> pinned_;
 };
 
 namespace {
@@ -318,10 +324,13 @@ absl::StatusOr<Engine*> PeerTransport::Register(const std::string& principal,
   bool first = false;
   {
     absl::MutexLock lock(&mu_);
-    if (!options_.membership->chain()->IsActive(principal)) {
+    const std::shared_ptr<const RosterChain> chain =
+        options_.membership->chain();
+    if (!chain->IsActive(principal)) {
       return absl::PermissionDeniedError(absl::StrCat(
           principal, " was removed or revoked during the handshake"));
     }
+    link->set_pinned(chain->TlsFingerprintOf(principal));
     std::vector<Link*>& links = links_[principal];
     first = links.empty();
     // One inbound link per principal: a newer one supersedes the older (a
@@ -411,10 +420,25 @@ void PeerTransport::OnRosterApplied(const RosterChain& chain) {
 void PeerTransport::OnNodesChanged(const RosterChain& chain) {
   absl::MutexLock lock(&mu_);
   for (auto& [principal, links] : links_) {
-    if (chain.IsActive(principal)) continue;
-    spdlog::warn("closing links with {}: revoked by its agency", principal);
-    options_.counters->Add("links_closed_for_revocation");
-    CloseLocked(links);
+    if (!chain.IsActive(principal)) {
+      spdlog::warn("closing links with {}: revoked by its agency", principal);
+      options_.counters->Add("links_closed_for_revocation");
+      CloseLocked(links);
+      continue;
+    }
+    // A member's new contact re-pins its certificate: links made with the
+    // old one end (the peer reconnects with the new one).
+    const std::optional<crypto::Sha256> pinned =
+        chain.TlsFingerprintOf(principal);
+    std::vector<Link*> repinned;
+    for (Link* link : links) {
+      if (link->pinned() != pinned) repinned.push_back(link);
+    }
+    if (repinned.empty()) continue;
+    spdlog::info("closing links with {}: its contact pins another certificate",
+                 principal);
+    options_.counters->Add("links_closed_for_contact");
+    CloseLocked(repinned);
   }
 }
 

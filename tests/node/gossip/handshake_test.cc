@@ -161,20 +161,30 @@ struct Side {
     membership = *std::move(opened);
   }
 
-  // Applies a change of this side's own endpoint (a self-change: its own
-  // signature suffices), taking its roster one version further.
-  void MoveEndpoint(absl::string_view endpoint) {
-    proto::Roster next = membership->chain()->current().roster();
+  // Applies a change of this side's own endpoint, signed by it and
+  // `cosigner` (the threshold of two), taking its roster one version
+  // further.
+  void MoveEndpoint(absl::string_view endpoint,
+                    const crypto::Identity& cosigner) {
+    const Roster& current = membership->chain()->current();
+    proto::Roster next = current.roster();
     next.set_change(absl::StrCat(identity.principal(), " moves to ", endpoint));
     for (proto::Member& member : *next.mutable_members()) {
       if (member.agency() != identity.principal()) continue;
       member.clear_endpoints();
       member.add_endpoints(std::string(endpoint));
     }
+    absl::StatusOr<proto::SignedRoster> update =
+        MakeUpdate(current, std::move(next));
+    ASSERT_TRUE(update.ok()) << update.status();
+    for (const crypto::Identity* signer :
+         std::initializer_list<const crypto::Identity*>{&identity, &cosigner}) {
+      absl::Status signed_status = SignUpdate(*update, current, *signer);
+      ASSERT_TRUE(signed_status.ok()) << signed_status;
+    }
     const uint32_t before = membership->chain()->version();
-    absl::StatusOr<proto::SignedRoster> proposed =
-        membership->Propose(std::move(next), identity);
-    ASSERT_TRUE(proposed.ok()) << proposed.status();
+    absl::StatusOr<Offered> offered = membership->Offer(*update);
+    ASSERT_TRUE(offered.ok()) << offered.status();
     ASSERT_EQ(membership->chain()->version(), before + 1);
   }
 
@@ -304,7 +314,7 @@ TEST_F(HandshakeTest, AnotherPrincipalsCertificateIsRefused) {
 // claim. A peer claiming B with C's certificate is now refused on its
 // Hello: A sends it no roster.
 TEST_F(HandshakeTest, AClaimWithAnotherPrincipalsCertificateIsSentNoRoster) {
-  a_.MoveEndpoint("a2.example:7101");
+  a_.MoveEndpoint("a2.example:7101", b_.identity);
   Side impostor("B");
   impostor.Join(*genesis_);
   Outcome outcome = RunBoth(impostor, a_, /*a_presents=*/c_.tls.cert_pem,
@@ -355,8 +365,8 @@ TEST_F(HandshakeTest, FirstMessageMustBeAHello) {
 // applies the updates the other sends, then both prove themselves, whichever
 // of the two dialled.
 TEST_F(HandshakeTest, SideBehindCatchesUpBeforeTheProof) {
-  a_.MoveEndpoint("a2.example:7101");
-  a_.MoveEndpoint("a3.example:7101");
+  a_.MoveEndpoint("a2.example:7101", b_.identity);
+  a_.MoveEndpoint("a3.example:7101", b_.identity);
   for (bool behind_dials : {true, false}) {
     SCOPED_TRACE(behind_dials ? "the side behind dials"
                               : "the side behind accepts");
@@ -381,7 +391,7 @@ TEST_F(HandshakeTest, SideBehindCatchesUpBeforeTheProof) {
 }
 
 TEST_F(HandshakeTest, RefusedRosterUpdateEndsTheHandshake) {
-  a_.MoveEndpoint("a2.example:7101");
+  a_.MoveEndpoint("a2.example:7101", b_.identity);
   StreamPair streams = Connect(a_.tls.cert_pem, b_.tls.cert_pem);
   // Flips a byte in each update.
   RewritingStream forging(*streams.a, [](proto::RosterUpdates& updates) {
@@ -405,7 +415,7 @@ TEST_F(HandshakeTest, RefusedRosterUpdateEndsTheHandshake) {
 // node to it (none sent, or one kept as a pending proposal) still got the
 // Proof, though catch-up comes first.
 TEST_F(HandshakeTest, APeerAheadWhoseUpdatesDoNotCatchUpGetsNoProof) {
-  a_.MoveEndpoint("a2.example:7101");
+  a_.MoveEndpoint("a2.example:7101", b_.identity);
   StreamPair streams = Connect(a_.tls.cert_pem, b_.tls.cert_pem);
   RewritingStream withholding(*streams.a, [](proto::RosterUpdates& updates) {
     updates.clear_updates();
@@ -422,7 +432,7 @@ TEST_F(HandshakeTest, APeerAheadWhoseUpdatesDoNotCatchUpGetsNoProof) {
 }
 
 TEST_F(HandshakeTest, OutsiderIsNotSentTheRoster) {
-  a_.MoveEndpoint("a2.example:7101");
+  a_.MoveEndpoint("a2.example:7101", b_.identity);
   Outcome outcome = RunBoth(c_, a_);
   // C, behind, waits for updates that A keeps from an outsider.
   EXPECT_THAT(outcome.b.status().message(),
@@ -433,8 +443,8 @@ TEST_F(HandshakeTest, OutsiderIsNotSentTheRoster) {
 
 TEST_F(HandshakeTest, RosterSplitIsRefused) {
   // Each applies a different update at v1.
-  a_.MoveEndpoint("a2.example:7101");
-  b_.MoveEndpoint("b2.example:7101");
+  a_.MoveEndpoint("a2.example:7101", b_.identity);
+  b_.MoveEndpoint("b2.example:7101", a_.identity);
   Outcome outcome = RunBoth(a_, b_);
   EXPECT_FALSE(outcome.a.ok());
   EXPECT_FALSE(outcome.b.ok());
@@ -457,9 +467,9 @@ TEST_F(HandshakeTest, RosterSplitIsRefused) {
 TEST_F(HandshakeTest, RosterSplitIsFoundByTheSideAhead) {
   // A is at v2; B built its own v1. A holds B's version and sees it differs
   // before sending any update; B, behind, waits for updates.
-  a_.MoveEndpoint("a2.example:7101");
-  a_.MoveEndpoint("a3.example:7101");
-  b_.MoveEndpoint("b2.example:7101");
+  a_.MoveEndpoint("a2.example:7101", b_.identity);
+  a_.MoveEndpoint("a3.example:7101", b_.identity);
+  b_.MoveEndpoint("b2.example:7101", a_.identity);
   Outcome outcome = RunBoth(a_, b_);
   EXPECT_EQ(outcome.a.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(a_.Counter("links_refused.roster_split"), 1u);

@@ -159,13 +159,13 @@ class FieldNodesTest : public ::testing::Test {
             .ok());
   }
 
-  // v1: ID.NCB publishes a new endpoint (its own signature suffices).
+  // v1: the members move ID.NCB to a new endpoint.
   proto::SignedRoster IdNcbMoves() const {
     proto::Roster moved = NextOf(genesis(), "ID.NCB moves");
     for (proto::Member& member : *moved.mutable_members()) {
       if (member.agency() == "ID.NCB") member.set_endpoints(0, "id2.example:1");
     }
-    return Update(genesis(), moved, {"ID.NCB"});
+    return Update(genesis(), moved, {"ID.NCB", "PH.CG"});
   }
 
   // `prev`'s roster with a change note: the base of a successor.

@@ -218,7 +218,6 @@ TEST_F(MembershipTest, CheckUpdateCountsSignaturesAgainstTheThreshold) {
   EXPECT_EQ(check->hash.str(), HashOf(unsigned_update));
   EXPECT_THAT(check->signers, IsEmpty());
   EXPECT_EQ(check->needed, 3u);
-  EXPECT_EQ(check->self_change, "");
   EXPECT_FALSE(check->complete);
   absl::StatusOr<Roster> refused =
       Roster::FromUpdate(genesis(), unsigned_update);
@@ -368,7 +367,7 @@ TEST_F(MembershipTest, UpdateThatSkipsAVersionWaitsForTheOnesBetween) {
   const Roster roster1 = Apply(genesis(), v1);
   const proto::SignedRoster v2 =
       SignedBy(Make(roster1, WithEndpoint(roster1, "C", "c2.example:7101")),
-               roster1, {"C"});
+               roster1, {"A", "B", "C", "D"});
 
   absl::StatusOr<UpdateCheck> check = CheckUpdate(genesis(), v2);
   EXPECT_EQ(check.status().code(), absl::StatusCode::kInvalidArgument);
@@ -503,126 +502,188 @@ TEST_F(MembershipTest, GarbageAndGenesisAreNotUpdates) {
               HasSubstr("a genesis roster is not an update"));
 }
 
-// --- Self-changes ----------------------------------------------------------
+// --- A member's own details: contacts, not roster updates ----------------
 
-TEST_F(MembershipTest, EndpointChangeSignedByItsMemberAloneIsComplete) {
+// A change of only one member's own entry signed by that member alone used
+// to be complete (a "self-change"); two of them for one version split the
+// chain (issue 11). It now needs the threshold like any update.
+TEST_F(MembershipTest,
+       AnUpdateOfOnlyItsOwnEntrySignedByItsMemberIsNotComplete) {
   const proto::SignedRoster update =
       SignedBy(Make(genesis(), WithEndpoint(genesis(), "C", "c2.example:1")),
                genesis(), {"C"});
-
   absl::StatusOr<UpdateCheck> check = CheckUpdate(genesis(), update);
   ASSERT_TRUE(check.ok()) << check.status();
-  EXPECT_EQ(check->self_change, "C");
-  EXPECT_EQ(check->needed, 1u);
-  EXPECT_THAT(check->signers, ElementsAre("C"));
-  EXPECT_TRUE(check->complete);
-
-  absl::StatusOr<Roster> next = Roster::FromUpdate(genesis(), update);
-  ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_THAT(next->Find("C")->endpoints(), ElementsAre("c2.example:1"));
-  EXPECT_EQ(next->roster().threshold(), 3u);
-}
-
-TEST_F(MembershipTest, TlsCertificateChangeSignedByItsMemberAloneIsComplete) {
-  proto::Roster next = NextOf(genesis(), "D renews its certificate");
-  for (proto::Member& member : *next.mutable_members()) {
-    if (member.agency() == "D") {
-      member.set_tls_cert_sha256(std::string(crypto::Sha256::kSize, '\x5a'));
-      member.set_name("D renamed");
-    }
-  }
-  const proto::SignedRoster update =
-      SignedBy(Make(genesis(), next), genesis(), {"D"});
-
-  absl::StatusOr<UpdateCheck> check = CheckUpdate(genesis(), update);
-  ASSERT_TRUE(check.ok()) << check.status();
-  EXPECT_EQ(check->self_change, "D");
-  EXPECT_EQ(check->needed, 1u);
-  EXPECT_TRUE(check->complete);
-  absl::StatusOr<Roster> applied = Roster::FromUpdate(genesis(), update);
-  ASSERT_TRUE(applied.ok()) << applied.status();
-  EXPECT_EQ(applied->TlsFingerprintOf("D")->str(),
-            std::string(crypto::Sha256::kSize, '\x5a'));
-}
-
-TEST_F(MembershipTest, SelfChangeSignedByAnotherSingleMemberIsNotComplete) {
-  const proto::SignedRoster update =
-      SignedBy(Make(genesis(), WithEndpoint(genesis(), "C", "c2.example:1")),
-               genesis(), {"A"});
-
-  absl::StatusOr<UpdateCheck> check = CheckUpdate(genesis(), update);
-  ASSERT_TRUE(check.ok()) << check.status();
-  EXPECT_EQ(check->self_change, "C");
   EXPECT_EQ(check->needed, 3u);
   EXPECT_FALSE(check->complete);
-  absl::StatusOr<Roster> refused = Roster::FromUpdate(genesis(), update);
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnauthenticated);
-  EXPECT_THAT(refused.status().message(),
-              HasSubstr("has 1 of the 3 signatures it needs (signed by A)"));
+  EXPECT_EQ(Roster::FromUpdate(genesis(), update).status().code(),
+            absl::StatusCode::kUnauthenticated);
 
   std::unique_ptr<Membership> membership = OpenMembership(nullptr);
   ASSERT_NE(membership, nullptr);
-  absl::StatusOr<Offered> offered = membership->Offer(update);
-  ASSERT_TRUE(offered.ok()) << offered.status();
-  EXPECT_EQ(*offered, Offered::kPending);
+  EXPECT_EQ(*membership->Offer(update), Offered::kPending);
   EXPECT_EQ(membership->chain()->version(), 0u);
-  // C's own signature completes it.
-  offered = membership->Offer(SignedBy(update, genesis(), {"C"}));
-  ASSERT_TRUE(offered.ok()) << offered.status();
-  EXPECT_EQ(*offered, Offered::kApplied);
+  EXPECT_EQ(*membership->Offer(SignedBy(update, genesis(), {"A", "B"})),
+            Offered::kApplied);
 }
 
-TEST_F(MembershipTest, ChangeThatTouchesKeysIsNotASelfChange) {
-  const crypto::Identity new_c = crypto::Identity::Generate("C");
-  proto::Roster next = NextOf(genesis(), "C changes keys and endpoints");
-  for (proto::Member& member : *next.mutable_members()) {
-    if (member.agency() == "C") {
-      member.set_box_pk(new_c.box_public().str());
-      member.clear_endpoints();
-      member.add_endpoints("c2.example:1");
-    }
-  }
-  const proto::SignedRoster box_only =
-      SignedBy(Make(genesis(), next), genesis(), {"C"});
-  absl::StatusOr<UpdateCheck> check = CheckUpdate(genesis(), box_only);
-  ASSERT_TRUE(check.ok()) << check.status();
-  EXPECT_EQ(check->self_change, "");
-  EXPECT_EQ(check->needed, 3u);
-  EXPECT_FALSE(check->complete);
+namespace {
 
-  for (proto::Member& member : *next.mutable_members()) {
-    if (member.agency() == "C") member.set_sign_pk(new_c.verify_key().str());
-  }
-  const proto::SignedRoster both_keys =
-      SignedBy(Make(genesis(), next), genesis(), {"C"});
-  check = CheckUpdate(genesis(), both_keys);
-  ASSERT_TRUE(check.ok()) << check.status();
-  EXPECT_EQ(check->self_change, "");
-  EXPECT_EQ(check->needed, 3u);
-  EXPECT_FALSE(check->complete);
-  EXPECT_EQ(Roster::FromUpdate(genesis(), both_keys).status().code(),
-            absl::StatusCode::kUnauthenticated);
+std::string Fingerprint(char fill) {
+  return std::string(crypto::Sha256::kSize, fill);
 }
 
-TEST_F(MembershipTest, ChangeOfTwoMembersOrOfTheThresholdIsNotASelfChange) {
-  proto::Roster two = WithEndpoint(genesis(), "C", "c2.example:1");
-  for (proto::Member& member : *two.mutable_members()) {
-    if (member.agency() == "D") member.set_name("D renamed");
-  }
-  absl::StatusOr<UpdateCheck> check =
-      CheckUpdate(genesis(), SignedBy(Make(genesis(), two), genesis(), {"C"}));
-  ASSERT_TRUE(check.ok()) << check.status();
-  EXPECT_EQ(check->self_change, "");
-  EXPECT_EQ(check->needed, 3u);
-  EXPECT_FALSE(check->complete);
+}  // namespace
 
-  proto::Roster threshold = WithEndpoint(genesis(), "C", "c2.example:1");
-  threshold.set_threshold(4);
-  check = CheckUpdate(genesis(),
-                      SignedBy(Make(genesis(), threshold), genesis(), {"C"}));
-  ASSERT_TRUE(check.ok()) << check.status();
-  EXPECT_EQ(check->self_change, "");
-  EXPECT_FALSE(check->complete);
+TEST_F(MembershipTest, AContactRepinsItsMembersCertificateAndEndpoints) {
+  TempDir dir;
+  std::unique_ptr<storage::Log> log = OpenLog(dir.path());
+  ASSERT_NE(log, nullptr);
+  const std::string old_pin = genesis().Find("C")->tls_cert_sha256();
+  {
+    std::unique_ptr<Membership> membership = OpenMembership(log.get());
+    ASSERT_NE(membership, nullptr);
+    int notified = 0;
+    membership->AddNodesListener([&](const RosterChain&) { ++notified; });
+    absl::StatusOr<proto::SignedMemberContact> contact =
+        membership->PublishContact(Fingerprint('\x5a'), {"c2.example:1"},
+                                   Who("C"), 1000);
+    ASSERT_TRUE(contact.ok()) << contact.status();
+    EXPECT_EQ(notified, 1);
+    std::shared_ptr<const RosterChain> chain = membership->chain();
+    EXPECT_EQ(chain->version(), 0u) << "a contact is not a roster update";
+    EXPECT_EQ(chain->TlsFingerprintOf("C")->str(), Fingerprint('\x5a'));
+    EXPECT_TRUE(
+        chain->IsPinned(*crypto::Sha256::FromBytes(Fingerprint('\x5a'))));
+    EXPECT_FALSE(chain->IsPinned(*crypto::Sha256::FromBytes(old_pin)));
+    ASSERT_NE(chain->ContactOf("C"), nullptr);
+    EXPECT_THAT(chain->ContactOf("C")->endpoints(),
+                ElementsAre("c2.example:1"));
+    // Known bytes: nothing new.
+    EXPECT_FALSE(*membership->OfferContact(*contact));
+  }
+  // Kept across a restart.
+  std::unique_ptr<Membership> reopened = OpenMembership(log.get());
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->chain()->TlsFingerprintOf("C")->str(),
+            Fingerprint('\x5a'));
+}
+
+// The split of issue 11: one member signs two different changes of its own
+// entry "for one version" and gives each to half the network. As contacts
+// they are two values of one register: every node keeps the same one (the
+// later, then the smaller hash) whatever order they come in, and nothing
+// is built on either, so there is nothing to split.
+TEST_F(MembershipTest, TwoContactsOfOneMemberConvergeWhateverTheOrder) {
+  absl::StatusOr<proto::SignedMemberContact> first = SignMemberContact(
+      Fingerprint('\x11'), {"c1.example:1"}, 5000, Who("C"), genesis());
+  absl::StatusOr<proto::SignedMemberContact> second = SignMemberContact(
+      Fingerprint('\x22'), {"c2.example:1"}, 5000, Who("C"), genesis());
+  absl::StatusOr<proto::SignedMemberContact> later = SignMemberContact(
+      Fingerprint('\x33'), {"c3.example:1"}, 6000, Who("C"), genesis());
+  ASSERT_TRUE(first.ok() && second.ok() && later.ok());
+  const bool first_wins = crypto::Hash(first->SerializeAsString()).str() <
+                          crypto::Hash(second->SerializeAsString()).str();
+  const std::string tie_winner =
+      first_wins ? Fingerprint('\x11') : Fingerprint('\x22');
+  std::unique_ptr<Membership> x = OpenMembership(nullptr);
+  std::unique_ptr<Membership> y = OpenMembership(nullptr);
+  ASSERT_NE(x, nullptr);
+  ASSERT_NE(y, nullptr);
+  ASSERT_TRUE(x->OfferContact(*first).ok());
+  ASSERT_TRUE(x->OfferContact(*second).ok());
+  ASSERT_TRUE(y->OfferContact(*second).ok());
+  ASSERT_TRUE(y->OfferContact(*first).ok());
+  EXPECT_EQ(x->chain()->TlsFingerprintOf("C")->str(), tie_winner);
+  EXPECT_EQ(y->chain()->TlsFingerprintOf("C")->str(), tie_winner);
+  // Roster changes go on meanwhile on both: the chain was never involved.
+  const proto::SignedRoster admit_f = SignedBy(
+      Make(genesis(), Admit(genesis(), "F", 4)), genesis(), {"A", "B", "D"});
+  EXPECT_EQ(*x->Offer(admit_f), Offered::kApplied);
+  EXPECT_EQ(*y->Offer(admit_f), Offered::kApplied);
+  EXPECT_EQ(x->chain()->current().hash(), y->chain()->current().hash());
+  // A later contact wins on both, and the older ones stay beaten.
+  EXPECT_TRUE(*x->OfferContact(*later));
+  EXPECT_TRUE(*y->OfferContact(*later));
+  EXPECT_FALSE(*x->OfferContact(*first));
+  EXPECT_EQ(x->chain()->TlsFingerprintOf("C")->str(), Fingerprint('\x33'));
+  EXPECT_EQ(y->chain()->TlsFingerprintOf("C")->str(), Fingerprint('\x33'));
+}
+
+TEST_F(MembershipTest, AContactNotSignedByItsMemberIsRefused) {
+  absl::StatusOr<proto::SignedMemberContact> contact = SignMemberContact(
+      Fingerprint('\x5a'), {"c2.example:1"}, 1000, Who("C"), genesis());
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  proto::MemberContact parsed;
+  ASSERT_TRUE(parsed.ParseFromString(contact->contact()));
+  parsed.set_agency("D");  // C's signature over D's contact
+  proto::SignedMemberContact forged = *contact;
+  forged.set_contact(parsed.SerializeAsString());
+  std::unique_ptr<Membership> membership = OpenMembership(nullptr);
+  ASSERT_NE(membership, nullptr);
+  absl::StatusOr<bool> offered = membership->OfferContact(forged);
+  EXPECT_EQ(offered.status().code(), absl::StatusCode::kUnauthenticated)
+      << offered.status();
+  EXPECT_EQ(membership->chain()->ContactOf("D"), nullptr);
+  // Nor may A sign one for C.
+  EXPECT_FALSE(
+      SignMemberContact(Fingerprint('\x5a'), {}, 1000, Who("F"), genesis())
+          .ok());
+}
+
+TEST_F(MembershipTest,
+       AContactIsRefusedWhenMalformedOrPinningAnothersCertificate) {
+  std::unique_ptr<Membership> membership = OpenMembership(nullptr);
+  ASSERT_NE(membership, nullptr);
+  std::vector<std::string> many(17, "c.example:1");
+  EXPECT_EQ(
+      membership->PublishContact(Fingerprint('\x5a'), many, Who("C"), 1000)
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(membership
+                ->PublishContact(genesis().Find("D")->tls_cert_sha256(), {},
+                                 Who("C"), 1000)
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  proto::SignedMemberContact junk;
+  junk.set_contact("\xff\xff");
+  EXPECT_EQ(membership->OfferContact(junk).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(membership->chain()->ContactOf("C"), nullptr);
+}
+
+// A k-signed update of a member's entry (the members fix an address, or
+// rotate its keys) overrides the member's older contact, which is then
+// refused if it comes again.
+TEST_F(MembershipTest, AQuorumUpdateOfTheEntryOverridesAnOlderContact) {
+  std::unique_ptr<Membership> membership = OpenMembership(nullptr);
+  ASSERT_NE(membership, nullptr);
+  absl::StatusOr<proto::SignedMemberContact> contact =
+      membership->PublishContact(Fingerprint('\x5a'), {"c2.example:1"},
+                                 Who("C"), 1000);
+  ASSERT_TRUE(contact.ok()) << contact.status();
+  EXPECT_EQ(*membership->Offer(SignedBy(
+                Make(genesis(), WithEndpoint(genesis(), "C", "c9.example:1")),
+                genesis(), {"A", "B", "D"})),
+            Offered::kApplied);
+  std::shared_ptr<const RosterChain> chain = membership->chain();
+  EXPECT_EQ(chain->ContactOf("C"), nullptr);
+  EXPECT_EQ(chain->TlsFingerprintOf("C")->str(),
+            genesis().Find("C")->tls_cert_sha256());
+  std::unique_ptr<Membership> fresh = OpenMembership(nullptr);
+  ASSERT_NE(fresh, nullptr);
+  ASSERT_EQ(*fresh->Offer(SignedBy(
+                Make(genesis(), WithEndpoint(genesis(), "C", "c9.example:1")),
+                genesis(), {"A", "B", "D"})),
+            Offered::kApplied);
+  EXPECT_EQ(fresh->OfferContact(*contact).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // One signed under the new roster holds again.
+  EXPECT_TRUE(
+      fresh->PublishContact(Fingerprint('\x5b'), {}, Who("C"), 2000).ok());
+  EXPECT_EQ(fresh->chain()->TlsFingerprintOf("C")->str(), Fingerprint('\x5b'));
 }
 
 // --- Membership ------------------------------------------------------------
@@ -746,68 +807,6 @@ TEST_F(MembershipTest, ProposeAndSignGatherSignaturesUntilApplied) {
   EXPECT_THAT(membership->Pending(), IsEmpty());
 }
 
-TEST_F(MembershipTest, ConcurrentSelfChangesConvergeOnTheSmallerHash) {
-  const proto::SignedRoster by_c =
-      SignedBy(Make(genesis(), WithEndpoint(genesis(), "C", "c2.example:1")),
-               genesis(), {"C"});
-  const proto::SignedRoster by_d =
-      SignedBy(Make(genesis(), WithEndpoint(genesis(), "D", "d2.example:1")),
-               genesis(), {"D"});
-  const bool c_wins = HashOf(by_c) < HashOf(by_d);
-  const proto::SignedRoster& winner = c_wins ? by_c : by_d;
-  const proto::SignedRoster& loser = c_wins ? by_d : by_c;
-
-  TempDir dir;
-  {
-    // Loser first: the winner replaces it, here and on disk.
-    std::unique_ptr<storage::Log> log = OpenLog(dir.path());
-    ASSERT_NE(log, nullptr);
-    std::unique_ptr<Membership> membership = OpenMembership(log.get());
-    ASSERT_NE(membership, nullptr);
-    std::vector<std::string> notified;
-    membership->AddListener([&](const RosterChain& chain) {
-      notified.push_back(chain.current().hash().str());
-    });
-    absl::StatusOr<Offered> offered = membership->Offer(loser);
-    ASSERT_TRUE(offered.ok()) << offered.status();
-    EXPECT_EQ(*offered, Offered::kApplied);
-    offered = membership->Offer(winner);
-    ASSERT_TRUE(offered.ok()) << offered.status();
-    EXPECT_EQ(*offered, Offered::kApplied);
-    EXPECT_EQ(membership->chain()->version(), 1u);
-    EXPECT_EQ(membership->chain()->current().hash().str(), HashOf(winner));
-    EXPECT_THAT(membership->Forks(), IsEmpty());
-    EXPECT_THAT(notified, ElementsAre(HashOf(loser), HashOf(winner)));
-    // And the loser, offered again, stays lost.
-    offered = membership->Offer(loser);
-    ASSERT_TRUE(offered.ok()) << offered.status();
-    EXPECT_EQ(*offered, Offered::kStale);
-    EXPECT_EQ(membership->chain()->current().hash().str(), HashOf(winner));
-  }
-  {
-    std::unique_ptr<storage::Log> log = OpenLog(dir.path());
-    ASSERT_NE(log, nullptr);
-    std::unique_ptr<Membership> membership = OpenMembership(log.get());
-    ASSERT_NE(membership, nullptr);
-    EXPECT_EQ(membership->chain()->version(), 1u);
-    EXPECT_EQ(membership->chain()->current().hash().str(), HashOf(winner));
-  }
-  {
-    // Winner first: the loser is stale.
-    std::unique_ptr<Membership> membership = OpenMembership(nullptr);
-    ASSERT_NE(membership, nullptr);
-    absl::StatusOr<Offered> offered = membership->Offer(winner);
-    ASSERT_TRUE(offered.ok()) << offered.status();
-    EXPECT_EQ(*offered, Offered::kApplied);
-    offered = membership->Offer(loser);
-    ASSERT_TRUE(offered.ok()) << offered.status();
-    EXPECT_EQ(*offered, Offered::kStale);
-    EXPECT_EQ(membership->chain()->version(), 1u);
-    EXPECT_EQ(membership->chain()->current().hash().str(), HashOf(winner));
-    EXPECT_THAT(membership->Forks(), IsEmpty());
-  }
-}
-
 // Where the chain stands is a payload (node/model/reject.h), not text.
 TEST_F(MembershipTest, BehindAndForkedRefusalsAreTyped) {
   const proto::SignedRoster v1 = SignedBy(
@@ -815,7 +814,7 @@ TEST_F(MembershipTest, BehindAndForkedRefusalsAreTyped) {
   const Roster roster1 = Apply(genesis(), v1);
   const proto::SignedRoster v2 =
       SignedBy(Make(roster1, WithEndpoint(roster1, "C", "c2.example:7101")),
-               roster1, {"C"});
+               roster1, {"A", "B", "C", "D"});
   std::unique_ptr<Membership> membership = OpenMembership(nullptr);
   ASSERT_NE(membership, nullptr);
   absl::StatusOr<Offered> offered = membership->Offer(v2);
@@ -931,67 +930,6 @@ TEST_F(MembershipTest, ForkSurvivesARestart) {
                roster1, {"A"}));
   EXPECT_EQ(offered.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(offered.status().message(), HasSubstr("forked"));
-}
-
-// Known bug (disabled until membership.cc is fixed): a member's own change
-// (complete with its single signature) racing an ordinary quorum update at
-// the same version is reported as a fork on every node, each keeping a
-// different head, and the chain freezes. Nobody equivocated: C did not sign
-// the admission of F. Any single member can freeze the chain this way.
-TEST_F(MembershipTest, SelfChangeRacingAQuorumUpdateIsNotAFork) {
-  const proto::SignedRoster admit_f = SignedBy(
-      Make(genesis(), Admit(genesis(), "F", 4)), genesis(), {"A", "B", "D"});
-  const proto::SignedRoster by_c =
-      SignedBy(Make(genesis(), WithEndpoint(genesis(), "C", "c2.example:1")),
-               genesis(), {"C"});
-  std::unique_ptr<Membership> x = OpenMembership(nullptr);
-  std::unique_ptr<Membership> y = OpenMembership(nullptr);
-  ASSERT_NE(x, nullptr);
-  ASSERT_NE(y, nullptr);
-  ASSERT_TRUE(x->Offer(admit_f).ok());
-  ASSERT_TRUE(x->Offer(by_c).ok());
-  ASSERT_TRUE(y->Offer(by_c).ok());
-  ASSERT_TRUE(y->Offer(admit_f).ok());
-
-  EXPECT_THAT(x->Forks(), IsEmpty());
-  EXPECT_THAT(y->Forks(), IsEmpty());
-  EXPECT_EQ(x->chain()->current().hash(), y->chain()->current().hash());
-}
-
-// Once a successor is applied on top of a losing self-change, the winner is
-// refused there as stale rather than recorded as a fork: a self-change needs
-// only one signature, so a fork here would let any single member freeze the
-// chain of every node. The two histories then differ (a known limitation,
-// docs/architecture.md); the successor is refused where it does not chain
-// without holding it against the sender (kFailedPrecondition).
-TEST_F(MembershipTest, SelfChangeLostUnderASuccessorIsStaleNotAFork) {
-  const proto::SignedRoster by_c =
-      SignedBy(Make(genesis(), WithEndpoint(genesis(), "C", "c2.example:1")),
-               genesis(), {"C"});
-  const proto::SignedRoster by_d =
-      SignedBy(Make(genesis(), WithEndpoint(genesis(), "D", "d2.example:1")),
-               genesis(), {"D"});
-  const bool c_wins = HashOf(by_c) < HashOf(by_d);
-  const proto::SignedRoster& winner = c_wins ? by_c : by_d;
-  const proto::SignedRoster& loser = c_wins ? by_d : by_c;
-  const Roster on_loser = Apply(genesis(), loser);
-  const proto::SignedRoster e_moves =
-      SignedBy(Make(on_loser, WithEndpoint(on_loser, "E", "e2.example:1")),
-               on_loser, {"E"});
-  std::unique_ptr<Membership> x = OpenMembership(nullptr);
-  std::unique_ptr<Membership> y = OpenMembership(nullptr);
-  ASSERT_NE(x, nullptr);
-  ASSERT_NE(y, nullptr);
-  ASSERT_EQ(*x->Offer(winner), Offered::kApplied);
-  ASSERT_EQ(*y->Offer(loser), Offered::kApplied);
-  ASSERT_EQ(*y->Offer(e_moves), Offered::kApplied);
-  EXPECT_EQ(x->Offer(e_moves).status().code(),
-            absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(*y->Offer(winner), Offered::kStale);
-  EXPECT_THAT(x->Forks(), IsEmpty());
-  EXPECT_THAT(y->Forks(), IsEmpty());
-  // y keeps its own history.
-  EXPECT_EQ(y->chain()->version(), 2u);
 }
 
 // --- Which key signed under which version ----------------------------------
@@ -1128,7 +1066,7 @@ TEST_F(MembershipTest, RestartRestoresTheChainAndPendingProposals) {
   const Roster roster1 = Apply(genesis(), v1);
   const proto::SignedRoster v2 =
       SignedBy(Make(roster1, WithEndpoint(roster1, "C", "c2.example:1")),
-               roster1, {"C"});
+               roster1, {"A", "B", "C", "D"});
   const Roster roster2 = Apply(roster1, v2);
   proto::Roster raise = NextOf(roster2, "raise the threshold");
   raise.set_threshold(5);

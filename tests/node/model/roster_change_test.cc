@@ -56,10 +56,9 @@ const proto::Member& Entry(const proto::Roster& roster,
   return *none;
 }
 
-RosterChangeContext Context(std::string self = "MY.NCB") {
+RosterChangeContext Context() {
   return RosterChangeContext{
-      std::move(self), kNow,
-      [](absl::string_view agency) -> std::vector<proto::FeedCut> {
+      kNow, [](absl::string_view agency) -> std::vector<proto::FeedCut> {
         if (agency != "MY.NCB") return {};
         return {Cut(Feed('a'), 7), Cut(Feed('b'), 2)};
       }};
@@ -183,14 +182,14 @@ std::vector<ChangeCase> Cases() {
            four),
       Made("ThresholdIsNotJudgedHere", 4, 3, Request("threshold", "", "", 0),
            "threshold 0", 0, four),
-      // endpoints
-      Made("EndpointsOfThisAgency", 4, 3, Request("endpoints"),
-           "endpoints of MY.NCB", 3, four),
+      // endpoints: a contact (Membership::PublishContact), never an update
+      Refused("EndpointsAreNotARosterChange", Request("endpoints"),
+              Code::kInvalidArgument, "unknown roster change 'endpoints'"),
       // unknown
       Refused("UnknownOpIsRefused", Request("promote", "MY.NCB"),
               Code::kInvalidArgument,
               "unknown roster change 'promote'; one of admit, remove, rotate, "
-              "revoke, threshold, endpoints"),
+              "revoke, threshold"),
       Refused("EmptyOpIsRefused", Request(""), Code::kInvalidArgument,
               "unknown roster change ''"),
       Refused("OpsAreCaseSensitive", Request("Admit", "", "XX.NCB"),
@@ -244,7 +243,7 @@ TEST(NextRosterTest, TheCountedThresholdsMakeValidUpdates) {
 TEST(NextRosterTest, RemoveRevokesTheKeyWithItsCuts) {
   const Roster current = Genesis(4, 3);
   absl::StatusOr<proto::Roster> next =
-      NextRoster(current, Request("remove", "MY.NCB"), Context("PH.CG"));
+      NextRoster(current, Request("remove", "MY.NCB"), Context());
   ASSERT_TRUE(next.ok()) << next.status();
   ASSERT_EQ(next->revocations_size(), 1);
   const proto::Revocation& r = next->revocations(0);
@@ -295,43 +294,6 @@ TEST(NextRosterTest, NoCutsWithoutACutSource) {
   ASSERT_TRUE(next.ok()) << next.status();
   ASSERT_EQ(next->revocations_size(), 1);
   EXPECT_EQ(next->revocations(0).cuts_size(), 0);
-}
-
-TEST(NextRosterTest, EndpointsChangeOnlyThisAgencysEntry) {
-  const Roster current = Genesis(4, 3);
-  proto::RosterProposeRequest request = Request("endpoints");
-  request.add_endpoints("new.example:7101");
-  request.add_endpoints("backup.example:7101");
-  const std::string pin(32, '\x42');
-  request.set_tls_cert_sha256(pin);
-  absl::StatusOr<proto::Roster> next =
-      NextRoster(current, request, Context("ID.NCB"));
-  ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_EQ(next->change(), "endpoints of ID.NCB");
-  EXPECT_THAT(Entry(*next, "ID.NCB").endpoints(),
-              ElementsAre("new.example:7101", "backup.example:7101"));
-  EXPECT_EQ(Entry(*next, "ID.NCB").tls_cert_sha256(), pin);
-  for (const char* other : {"PH.CG", "MY.NCB", "SG.SPF"}) {
-    EXPECT_EQ(Entry(*next, other).SerializeAsString(),
-              Entry(current.roster(), other).SerializeAsString());
-  }
-}
-
-TEST(NextRosterTest, EndpointsKeepWhatTheRequestLeavesOut) {
-  const Roster current = Genesis(4, 3);
-  absl::StatusOr<proto::Roster> next =
-      NextRoster(current, Request("endpoints"), Context());
-  ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_EQ(Entry(*next, "MY.NCB").SerializeAsString(),
-            Entry(current.roster(), "MY.NCB").SerializeAsString());
-}
-
-TEST(NextRosterTest, EndpointsOfANonMemberAreRefused) {
-  const Roster current = Genesis(4, 3);
-  absl::StatusOr<proto::Roster> next =
-      NextRoster(current, Request("endpoints"), Context("XX.NCB"));
-  EXPECT_EQ(next.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(next.status().message(), "this agency is not a member");
 }
 
 TEST(NextRosterTest, TheClockIsTheContexts) {
