@@ -576,8 +576,8 @@ absl::StatusOr<proto::SignedRoster> Membership::Sign(
       }
     }
     const uint32_t version = chain_->version() + 1;
-    // Per version and predecessor: after a concurrent self-change replaced
-    // the predecessor, the member may sign for the new branch.
+    // Per version and predecessor (the record's name since one-signature
+    // self-changes could replace a predecessor; kept for the disk format).
     const std::string signed_key =
         absl::StrCat(VersionKey(kSigned, version), "/",
                      crypto::ToHex(chain_->current().hash().view()));
